@@ -1,0 +1,32 @@
+//! Images for facekit: decoding, resizing, warping and tensor packing, with
+//! the same pixels OpenCV produces.
+//!
+//! InsightFace reads photos with `cv2.imread` and prepares model inputs with
+//! `cv2.resize` and `cv2.warpAffine`. A grey level of difference moves
+//! detector scores near the threshold and so changes face counts, which is why
+//! this crate reproduces OpenCV's arithmetic instead of using a generic
+//! resampler: JPEG goes through libjpeg-turbo's decoder (via `mozjpeg`, the
+//! same accurate integer IDCT and fancy upsampling OpenCV uses), other formats
+//! through the `image` crate; [`resize_linear`] is bit-exact with OpenCV's
+//! fixed-point `INTER_LINEAR`, and [`warp_affine`] follows OpenCV 5's float
+//! bilinear kernel. Depends only on `facekit-core`.
+//!
+//! ```no_run
+//! use facekit_image::{DecodeLimits, decode_file, resize_linear};
+//! let img = decode_file("photo.jpg".as_ref(), &DecodeLimits::default())?;
+//! let small = resize_linear(&img, img.width() / 2, img.height() / 2);
+//! assert_eq!(small.width(), img.width() / 2);
+//! # Ok::<(), facekit_image::DecodeError>(())
+//! ```
+
+mod decode;
+mod raster;
+mod resize;
+mod tensor;
+mod warp;
+
+pub use decode::{DecodeError, DecodeLimits, decode_bytes, decode_file};
+pub use raster::RgbImage;
+pub use resize::{letterbox, resize_linear, Letterbox};
+pub use tensor::write_nchw;
+pub use warp::warp_affine;

@@ -1,0 +1,107 @@
+//! Where facekit's tests find their assets, and the golden-file schema.
+//!
+//! Test assets (real ONNX models, photos, InsightFace and OpenCV reference
+//! outputs) live outside the repository, in `../shared` beside the checkout;
+//! `FACEKIT_SHARED` overrides that and `FACEKIT_MODELS` overrides the model
+//! folder. Only test code depends on this crate.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The shared asset folder: `$FACEKIT_SHARED`, else `../shared` beside the
+/// workspace.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("FACEKIT_SHARED").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    })
+}
+
+/// The model folder: `$FACEKIT_MODELS`, else `<shared>/models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("FACEKIT_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| shared_dir().join("models"))
+}
+
+/// Path of a file under the shared folder.
+pub fn shared(rel: &str) -> PathBuf {
+    shared_dir().join(rel)
+}
+
+/// Path of a model file under the model folder.
+pub fn model(rel: &str) -> PathBuf {
+    models_dir().join(rel)
+}
+
+/// One face in a golden file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GoldenFace {
+    /// `[x1, y1, x2, y2]`.
+    pub bbox: [f32; 4],
+    /// Detector score.
+    pub det_score: f32,
+    /// Five `[x, y]` landmarks.
+    pub kps: Option<Vec<[f32; 2]>>,
+    /// Raw embedding.
+    pub embedding: Option<Vec<f32>>,
+    /// Norm of the raw embedding.
+    pub embedding_norm: Option<f32>,
+    /// File name of the 112×112 aligned crop, next to the JSON.
+    pub aligned_crop_png: Option<String>,
+    /// 0 female, 1 male.
+    pub gender: Option<u8>,
+    /// Age in years.
+    pub age: Option<u32>,
+    /// 106 `[x, y]` points.
+    pub landmark_2d_106: Option<Vec<[f32; 2]>>,
+    /// 68 `[x, y, z]` points.
+    pub landmark_3d_68: Option<Vec<[f32; 3]>>,
+    /// Pitch, yaw, roll in degrees.
+    pub pose_pitch_yaw_roll_deg: Option<[f32; 3]>,
+}
+
+/// One golden file: what the reference found on one image.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Golden {
+    /// Width as decoded by OpenCV, `None` when OpenCV could not decode it.
+    pub width: Option<u32>,
+    /// Height as decoded by OpenCV.
+    pub height: Option<u32>,
+    /// Faces in the reference's order.
+    #[serde(default)]
+    pub faces: Vec<GoldenFace>,
+}
+
+/// A golden file with the image it describes.
+#[derive(Debug, Clone)]
+pub struct GoldenCase {
+    /// The image under the shared folder.
+    pub image: PathBuf,
+    /// Path of the JSON (its folder holds the aligned crops).
+    pub json: PathBuf,
+    /// Parsed content.
+    pub golden: Golden,
+}
+
+/// Every golden case of a reference pack, e.g. `insightface-2.1/scrfd500m_sface`,
+/// sorted by image path.
+pub fn golden_cases(pack: &str) -> Vec<GoldenCase> {
+    let root = shared_dir().join("golden").join(pack);
+    let mut cases: Vec<GoldenCase> = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            let json = e.path().to_path_buf();
+            let rel = json.strip_prefix(&root).expect("under root").with_extension("");
+            let text = std::fs::read_to_string(&json).expect("golden readable");
+            let golden: Golden = serde_json::from_str(&text)
+                .unwrap_or_else(|err| panic!("{}: {err}", json.display()));
+            GoldenCase { image: shared_dir().join(rel), json, golden }
+        })
+        .collect();
+    cases.sort_by(|a, b| a.image.cmp(&b.image));
+    assert!(!cases.is_empty(), "no goldens under {}", root.display());
+    cases
+}
