@@ -1,0 +1,310 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use ort::environment::Environment;
+use ort::logging::LogLevel;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorRef, ValueType};
+
+use crate::graph::{self, GraphError, GraphInfo};
+use crate::library::{ORT_VERSION, locate_library};
+
+/// Errors from loading ONNX Runtime or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// `libonnxruntime.so` is nowhere facekit looks.
+    #[error(
+        "ONNX Runtime library (libonnxruntime.so) not found; searched: {searched}. \
+         Run `scripts/setup.sh` to install onnxruntime {ORT_VERSION} from PyPI into .facekit/runtime, \
+         or set ORT_DYLIB_PATH to the libonnxruntime.so of `pip install onnxruntime=={ORT_VERSION}` \
+         (it is in site-packages/onnxruntime/capi/)"
+    )]
+    LibraryNotFound {
+        /// The places searched.
+        searched: String,
+    },
+    /// The library was found but could not be initialised.
+    #[error("cannot initialise ONNX Runtime from {path}: {message}")]
+    Init {
+        /// The library file.
+        path: PathBuf,
+        /// What ONNX Runtime said.
+        message: String,
+    },
+    /// The model file could not be read.
+    #[error("cannot read model {path}: {source}")]
+    Io {
+        /// The model file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The model file is not a valid ONNX graph.
+    #[error("{path} is not a valid ONNX model: {source}")]
+    Graph {
+        /// The model file.
+        path: PathBuf,
+        /// What was wrong.
+        source: GraphError,
+    },
+    /// ONNX Runtime refused the model or a run.
+    #[error("ONNX Runtime failed on {path}: {message}")]
+    Onnx {
+        /// The model file.
+        path: PathBuf,
+        /// What ONNX Runtime said.
+        message: String,
+    },
+    /// The caller's input does not fit the model.
+    #[error("input of shape {shape:?} does not fit {path} (expects {expected:?})")]
+    InputShape {
+        /// The model file.
+        path: PathBuf,
+        /// The shape given.
+        shape: Vec<usize>,
+        /// The declared input shape (−1 = any).
+        expected: Vec<i64>,
+    },
+}
+
+/// How to load ONNX Runtime and run models.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// `libonnxruntime.so` or a folder holding it; see [`locate_library`].
+    pub library: Option<PathBuf>,
+    /// Intra-op threads per session (default: the available cores).
+    pub intra_threads: Option<usize>,
+}
+
+/// A loaded ONNX Runtime, shared by all models. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    env: Environment,
+    intra_threads: usize,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("intra_threads", &self.intra_threads).finish()
+    }
+}
+
+static ENVIRONMENT: OnceLock<Result<Environment, RuntimeError>> = OnceLock::new();
+static INFERENCE_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Total wall time spent inside `Session::run` by this process, in
+/// nanoseconds; benchmarks compare it with the total to find overhead.
+pub fn inference_nanos() -> u64 {
+    INFERENCE_NANOS.load(Ordering::Relaxed)
+}
+
+fn clone_error(e: &RuntimeError) -> RuntimeError {
+    match e {
+        RuntimeError::LibraryNotFound { searched } => {
+            RuntimeError::LibraryNotFound { searched: searched.clone() }
+        }
+        RuntimeError::Init { path, message } => {
+            RuntimeError::Init { path: path.clone(), message: message.clone() }
+        }
+        other => RuntimeError::Init { path: PathBuf::new(), message: other.to_string() },
+    }
+}
+
+impl Runtime {
+    /// Loads ONNX Runtime (once per process; later calls share it) with the
+    /// given thread count. The library option only matters on the first call.
+    pub fn new(options: &RuntimeOptions) -> Result<Self, RuntimeError> {
+        let env = ENVIRONMENT.get_or_init(|| {
+            let path = locate_library(options.library.as_deref())?;
+            let init = |message: String| RuntimeError::Init { path: path.clone(), message };
+            let env = ort::init_from(&path)
+                .map_err(|e| init(e.to_string()))?
+                .with_name("facekit")
+                .build()
+                .map_err(|e| init(e.to_string()))?;
+            // Dynamic-shape detectors make ORT warn about declared output sizes on
+            // every run; those warnings are noise for users.
+            env.set_log_level(LogLevel::Error);
+            tracing::debug!(library = %path.display(), "loaded ONNX Runtime");
+            Ok(env)
+        });
+        let env = env.as_ref().map_err(clone_error)?.clone();
+        let intra_threads = options
+            .intra_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        Ok(Self { env, intra_threads })
+    }
+
+    /// Intra-op threads each session uses.
+    pub fn intra_threads(&self) -> usize {
+        self.intra_threads
+    }
+
+    /// Loads an ONNX model file and reads its signature.
+    pub fn load(&self, path: &Path) -> Result<OnnxModel, RuntimeError> {
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io { path: path.to_path_buf(), source })?;
+        let graph_err = |source| RuntimeError::Graph { path: path.to_path_buf(), source };
+        let graph = GraphInfo::scan(&bytes).map_err(graph_err)?;
+        let stripped = if graph.unused_inputs.is_empty() {
+            None
+        } else {
+            tracing::debug!(model = %path.display(), inputs = ?graph.unused_inputs, "removing unused graph inputs");
+            Some(graph::without_inputs(&bytes, &graph.unused_inputs).map_err(graph_err)?)
+        };
+        drop(bytes);
+        let model = OnnxModel {
+            path: path.to_path_buf(),
+            stripped,
+            signature: ModelSignature::default(),
+            graph,
+            runtime: self.clone(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let session = model.new_session()?;
+        let signature = ModelSignature {
+            inputs: session.inputs().iter().map(|o| TensorSpec::from_outlet(o.name(), o.dtype())).collect(),
+            outputs: session.outputs().iter().map(|o| TensorSpec::from_outlet(o.name(), o.dtype())).collect(),
+        };
+        let model = OnnxModel { signature, ..model };
+        model.idle.lock().expect("pool lock").push(session);
+        Ok(model)
+    }
+}
+
+/// A named tensor in a model's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// Tensor name.
+    pub name: String,
+    /// Declared shape; −1 marks a dynamic dimension.
+    pub shape: Vec<i64>,
+    /// Whether the element type is 32-bit float.
+    pub is_f32: bool,
+}
+
+impl TensorSpec {
+    fn from_outlet(name: &str, dtype: &ValueType) -> Self {
+        let (shape, is_f32) = match dtype {
+            ValueType::Tensor { ty, shape, .. } => {
+                (shape.iter().copied().collect(), *ty == ort::value::TensorElementType::Float32)
+            }
+            _ => (Vec::new(), false),
+        };
+        Self { name: name.to_string(), shape, is_f32 }
+    }
+}
+
+/// The inputs and outputs a session exposes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelSignature {
+    /// Inputs ONNX Runtime must be fed (initializers excluded).
+    pub inputs: Vec<TensorSpec>,
+    /// Outputs in graph order.
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// One output of a run, copied out of ONNX Runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputTensor {
+    /// Actual shape.
+    pub shape: Vec<usize>,
+    /// Values in row-major order.
+    pub data: Vec<f32>,
+}
+
+/// A loaded model: signature plus a pool of sessions. `Send + Sync`; each
+/// concurrent [`run`](Self::run) uses its own session.
+pub struct OnnxModel {
+    path: PathBuf,
+    /// The model bytes with unused inputs removed, when the file had any.
+    stripped: Option<Vec<u8>>,
+    signature: ModelSignature,
+    graph: GraphInfo,
+    runtime: Runtime,
+    idle: Mutex<Vec<Session>>,
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxModel").field("path", &self.path).field("signature", &self.signature).finish()
+    }
+}
+
+impl OnnxModel {
+    fn onnx_error(&self, e: impl std::fmt::Display) -> RuntimeError {
+        RuntimeError::Onnx { path: self.path.clone(), message: e.to_string() }
+    }
+
+    fn new_session(&self) -> Result<Session, RuntimeError> {
+        let mut builder = Session::builder(&self.runtime.env)
+            .map_err(|e| self.onnx_error(e))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| self.onnx_error(e))?
+            .with_intra_threads(self.runtime.intra_threads)
+            .map_err(|e| self.onnx_error(e))?
+            .with_log_level(LogLevel::Error)
+            .map_err(|e| self.onnx_error(e))?;
+        match &self.stripped {
+            Some(bytes) => builder.commit_from_memory(bytes),
+            None => builder.commit_from_file(&self.path),
+        }
+        .map_err(|e| self.onnx_error(e))
+    }
+
+    /// The file this model was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Inputs and outputs.
+    pub fn signature(&self) -> &ModelSignature {
+        &self.signature
+    }
+
+    /// Facts read from the ONNX graph itself.
+    pub fn graph(&self) -> &GraphInfo {
+        &self.graph
+    }
+
+    /// Runs the model on one `f32` tensor fed to its first input and returns
+    /// every output. Uses an idle pooled session or makes a new one.
+    pub fn run(&self, input: &[f32], shape: &[usize]) -> Result<Vec<OutputTensor>, RuntimeError> {
+        let spec = self.signature.inputs.first().ok_or_else(|| self.onnx_error("the model has no input"))?;
+        let fits = spec.shape.len() == shape.len()
+            && spec.shape.iter().zip(shape).all(|(&d, &s)| d < 0 || d as usize == s)
+            && shape.iter().product::<usize>() == input.len();
+        if !fits {
+            return Err(RuntimeError::InputShape {
+                path: self.path.clone(),
+                shape: shape.to_vec(),
+                expected: spec.shape.clone(),
+            });
+        }
+        let idle = self.idle.lock().expect("pool lock").pop();
+        let mut session = match idle {
+            Some(s) => s,
+            None => self.new_session()?,
+        };
+        let result = (|| {
+            let tensor = TensorRef::from_array_view((shape.to_vec(), input)).map_err(|e| self.onnx_error(e))?;
+            let start = Instant::now();
+            let outputs = session
+                .run(ort::inputs![spec.name.as_str() => tensor])
+                .map_err(|e| self.onnx_error(e))?;
+            INFERENCE_NANOS.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            outputs
+                .values()
+                .map(|v| {
+                    let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| self.onnx_error(e))?;
+                    Ok(OutputTensor { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data: data.to_vec() })
+                })
+                .collect::<Result<Vec<_>, RuntimeError>>()
+        })();
+        self.idle.lock().expect("pool lock").push(session);
+        result
+    }
+}
