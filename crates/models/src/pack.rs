@@ -1,0 +1,193 @@
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use facekit_detection::{DetectionError, Scrfd};
+use facekit_recognition::{ArcFace, RecognitionError};
+use facekit_runtime::{Runtime, RuntimeError};
+
+use crate::router::{ModelKind, Route, route};
+
+/// Why a pack could not be found or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// No folder matches the pack name.
+    #[error("model pack '{name}' not found; looked in: {searched}. Pass a folder of .onnx files (e.g. --models ~/.insightface/models/buffalo_l)")]
+    NotFound {
+        /// The name or path given.
+        name: String,
+        /// Folders tried.
+        searched: String,
+    },
+    /// The folder cannot be listed.
+    #[error("cannot read model folder {dir}: {source}")]
+    Io {
+        /// The folder.
+        dir: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The pack has no usable face detector.
+    #[error("no face detection model in {dir} (files: {files})")]
+    NoDetector {
+        /// The folder.
+        dir: PathBuf,
+        /// The .onnx files it holds.
+        files: String,
+    },
+    /// ONNX Runtime could not be loaded.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The detector was rejected.
+    #[error(transparent)]
+    Detection(#[from] DetectionError),
+    /// The recognizer was rejected.
+    #[error(transparent)]
+    Recognition(#[from] RecognitionError),
+}
+
+/// Finds a pack: an existing folder path as given, else
+/// `$FACEKIT_HOME/models/<name>` (default `~/.facekit/models/<name>`), else
+/// InsightFace's own `~/.insightface/models/<name>`.
+pub fn resolve_pack(name_or_path: &str) -> Result<PathBuf, PackError> {
+    let given = PathBuf::from(name_or_path);
+    if given.is_dir() {
+        return Ok(given);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let facekit_home = std::env::var_os("FACEKIT_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".facekit")));
+    let mut searched = vec![given.clone()];
+    if given.components().count() == 1 {
+        searched.extend(facekit_home.map(|h| h.join("models").join(name_or_path)));
+        searched.extend(home.map(|h| h.join(".insightface/models").join(name_or_path)));
+    }
+    searched.iter().skip(1).find(|p| p.is_dir()).cloned().ok_or_else(|| PackError::NotFound {
+        name: name_or_path.to_string(),
+        searched: searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// What became of one file of a pack.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryStatus {
+    /// The model serves its task.
+    Used,
+    /// An earlier file already serves the same task (InsightFace keeps the first).
+    Duplicate,
+    /// Recognised, but this build does not run that kind yet.
+    Unsupported,
+    /// The signature matches no task.
+    Unrecognised,
+    /// ONNX Runtime could not load it.
+    Failed(String),
+}
+
+impl fmt::Display for EntryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryStatus::Used => f.write_str("used"),
+            EntryStatus::Duplicate => f.write_str("ignored: another file serves this task"),
+            EntryStatus::Unsupported => f.write_str("ignored: this model kind is not supported yet"),
+            EntryStatus::Unrecognised => f.write_str("ignored: signature matches no task"),
+            EntryStatus::Failed(why) => write!(f, "failed to load: {why}"),
+        }
+    }
+}
+
+/// One `.onnx` file of a pack and its routing.
+#[derive(Debug, Clone)]
+pub struct PackEntry {
+    /// The file.
+    pub file: PathBuf,
+    /// How it was routed, if it was.
+    pub route: Option<Route>,
+    /// What became of it.
+    pub status: EntryStatus,
+}
+
+/// A loaded pack: the models facekit runs, and a record of every file.
+#[derive(Debug)]
+pub struct ModelPack {
+    dir: PathBuf,
+    entries: Vec<PackEntry>,
+    detector: Scrfd,
+    recognizer: Option<ArcFace>,
+}
+
+impl ModelPack {
+    /// Loads every `.onnx` file of `dir` (sorted by name) and assigns tasks.
+    pub fn load(runtime: &Runtime, dir: &Path) -> Result<Self, PackError> {
+        let io = |source| PackError::Io { dir: dir.to_path_buf(), source };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "onnx") && p.is_file())
+            .collect();
+        files.sort();
+
+        let (mut detector, mut recognizer) = (None, None);
+        let mut entries = Vec::new();
+        let mut tasks_taken: Vec<String> = Vec::new();
+        for file in files {
+            let model = match runtime.load(&file) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), error = %e, "model failed to load");
+                    entries.push(PackEntry { file, route: None, status: EntryStatus::Failed(e.to_string()) });
+                    continue;
+                }
+            };
+            let Some(r) = route(&model) else {
+                entries.push(PackEntry { file, route: None, status: EntryStatus::Unrecognised });
+                continue;
+            };
+            let task = r.kind.task();
+            let status = if tasks_taken.contains(&task) {
+                EntryStatus::Duplicate
+            } else {
+                match r.kind {
+                    ModelKind::Scrfd => {
+                        detector = Some(Scrfd::new(model)?);
+                        EntryStatus::Used
+                    }
+                    ModelKind::ArcFace => {
+                        recognizer = Some(ArcFace::new(model, r.mean, r.std)?);
+                        EntryStatus::Used
+                    }
+                    _ => EntryStatus::Unsupported,
+                }
+            };
+            if status == EntryStatus::Used {
+                tasks_taken.push(task);
+            }
+            entries.push(PackEntry { file, route: Some(r), status });
+        }
+        let detector = detector.ok_or_else(|| PackError::NoDetector {
+            dir: dir.to_path_buf(),
+            files: entries.iter().map(|e| e.file.display().to_string()).collect::<Vec<_>>().join(", "),
+        })?;
+        Ok(Self { dir: dir.to_path_buf(), entries, detector, recognizer })
+    }
+
+    /// The pack folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every file and what became of it, in name order.
+    pub fn entries(&self) -> &[PackEntry] {
+        &self.entries
+    }
+
+    /// The face detector.
+    pub fn detector(&self) -> &Scrfd {
+        &self.detector
+    }
+
+    /// The recognizer, when the pack has one.
+    pub fn recognizer(&self) -> Option<&ArcFace> {
+        self.recognizer.as_ref()
+    }
+}
