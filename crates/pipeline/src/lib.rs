@@ -1,0 +1,178 @@
+//! The face analysis pipeline: decode → detect → align → embed, as
+//! InsightFace's `FaceAnalysis.get`, with the same numbers.
+//!
+//! A [`FaceAnalyzer`] owns a loaded [`ModelPack`] and settings; it is
+//! `Send + Sync`, so callers may analyse images from several threads at once
+//! (each model keeps a session pool). Depends on the image, detection,
+//! recognition, models and runtime crates.
+//!
+//! ```no_run
+//! use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
+//! let analyzer = FaceAnalyzer::from_pack("buffalo_l", AnalyzeOptions::default())?;
+//! let faces = analyzer.analyze_file("group.jpg".as_ref())?;
+//! for face in &faces.faces {
+//!     println!("{:?} score {:.3}", face.bbox, face.det_score);
+//! }
+//! # Ok::<(), facekit_pipeline::PipelineError>(())
+//! ```
+
+use std::path::Path;
+
+use facekit_align::{AlignError, norm_crop};
+use facekit_core::{BBox, Point, l2_norm, l2_normalized};
+use facekit_detection::{DetectOptions, DetectionError};
+use facekit_image::{DecodeError, DecodeLimits, RgbImage, decode_file};
+use facekit_models::{ModelPack, PackError, resolve_pack};
+use facekit_recognition::RecognitionError;
+use facekit_runtime::{Runtime, RuntimeOptions};
+use serde::Serialize;
+
+pub use facekit_detection::{DetSize, DetectOptions as DetectionOptions};
+
+/// Why an analysis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The image could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The models could not be loaded.
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    /// Detection failed.
+    #[error(transparent)]
+    Detection(#[from] DetectionError),
+    /// Embedding failed.
+    #[error(transparent)]
+    Recognition(#[from] RecognitionError),
+    /// A face could not be aligned.
+    #[error(transparent)]
+    Align(#[from] AlignError),
+    /// ONNX Runtime could not be loaded.
+    #[error(transparent)]
+    Runtime(#[from] facekit_runtime::RuntimeError),
+}
+
+/// Settings of a [`FaceAnalyzer`].
+#[derive(Debug, Clone, Default)]
+pub struct AnalyzeOptions {
+    /// Detection settings (sizes, thresholds, `max_num`).
+    pub detect: DetectOptions,
+    /// Limits on the images read.
+    pub limits: DecodeLimits,
+    /// Where ONNX Runtime comes from and how many threads it uses.
+    pub runtime: RuntimeOptions,
+    /// Skip the recognizer even when the pack has one.
+    pub skip_embeddings: bool,
+}
+
+/// One analysed face, InsightFace's `Face` record with typed fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Face {
+    /// Box in source pixels.
+    pub bbox: BBox,
+    /// Five landmarks in source pixels (left eye, right eye, nose, left and
+    /// right mouth corner), when the detector predicts them.
+    pub kps: Option<[Point; 5]>,
+    /// Detector confidence.
+    pub det_score: f32,
+    /// Raw embedding from the recognizer (not normalised).
+    pub embedding: Option<Vec<f32>>,
+    /// Norm of the raw embedding, a rough quality signal.
+    pub embedding_norm: Option<f32>,
+}
+
+impl Face {
+    /// The embedding scaled to unit length (InsightFace's `normed_embedding`).
+    pub fn normed_embedding(&self) -> Option<Vec<f32>> {
+        self.embedding.as_deref().map(l2_normalized)
+    }
+}
+
+/// The faces of one image and its decoded size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageFaces {
+    /// Decoded width (after EXIF orientation).
+    pub width: u32,
+    /// Decoded height.
+    pub height: u32,
+    /// Faces, best first.
+    pub faces: Vec<Face>,
+}
+
+/// Detects and embeds faces with one model pack.
+#[derive(Debug)]
+pub struct FaceAnalyzer {
+    pack: ModelPack,
+    options: AnalyzeOptions,
+}
+
+impl FaceAnalyzer {
+    /// Loads ONNX Runtime and the pack named or located by `pack`
+    /// (see [`resolve_pack`]).
+    pub fn from_pack(pack: &str, options: AnalyzeOptions) -> Result<Self, PipelineError> {
+        let runtime = Runtime::new(&options.runtime)?;
+        let dir = resolve_pack(pack)?;
+        Ok(Self::new(ModelPack::load(&runtime, &dir)?, options))
+    }
+
+    /// An analyzer over an already loaded pack.
+    pub fn new(pack: ModelPack, options: AnalyzeOptions) -> Self {
+        Self { pack, options }
+    }
+
+    /// The loaded pack.
+    pub fn pack(&self) -> &ModelPack {
+        &self.pack
+    }
+
+    /// The settings.
+    pub fn options(&self) -> &AnalyzeOptions {
+        &self.options
+    }
+
+    /// Decodes (within the limits) and analyses a file.
+    pub fn analyze_file(&self, path: &Path) -> Result<ImageFaces, PipelineError> {
+        let img = decode_file(path, &self.options.limits)?;
+        let faces = self.analyze(&img)?;
+        Ok(ImageFaces { width: img.width(), height: img.height(), faces })
+    }
+
+    /// Detects only.
+    pub fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, PipelineError> {
+        let dets = self.pack.detector().detect(img, &self.options.detect)?;
+        Ok(dets
+            .into_iter()
+            .map(|d| Face { bbox: d.bbox, kps: d.kps, det_score: d.score, embedding: None, embedding_norm: None })
+            .collect())
+    }
+
+    /// Detects, aligns and embeds every face (one batched recognizer run when
+    /// the model allows it).
+    pub fn analyze(&self, img: &RgbImage) -> Result<Vec<Face>, PipelineError> {
+        let mut faces = self.detect(img)?;
+        if let Some(rec) = self.pack.recognizer().filter(|_| !self.options.skip_embeddings) {
+            let with_kps: Vec<usize> = (0..faces.len()).filter(|&i| faces[i].kps.is_some()).collect();
+            let crops = with_kps
+                .iter()
+                .map(|&i| rec.align(img, faces[i].kps.as_ref().expect("filtered")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let embeddings = rec.embed_aligned(&crops)?;
+            for (i, e) in with_kps.into_iter().zip(embeddings) {
+                faces[i].embedding_norm = Some(l2_norm(&e));
+                faces[i].embedding = Some(e);
+            }
+        }
+        Ok(faces)
+    }
+
+    /// The aligned crops of every face with landmarks, at the recognizer's
+    /// input size (112 when the pack has no recognizer).
+    pub fn align(&self, img: &RgbImage) -> Result<Vec<(Face, RgbImage)>, PipelineError> {
+        let size = self.pack.recognizer().map_or(112, |r| r.input_size());
+        self.detect(img)?
+            .into_iter()
+            .filter_map(|f| f.kps.map(|k| (f, k)))
+            .map(|(f, k)| Ok((f, norm_crop(img, &k, size)?)))
+            .collect()
+    }
+}
