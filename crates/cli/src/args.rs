@@ -1,0 +1,156 @@
+//! Command-line arguments: parsing only, no I/O (resolved in `main`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use facekit_pipeline::DetSize;
+
+/// Face analysis with InsightFace's models and numbers.
+#[derive(Debug, Parser)]
+#[command(name = "facekit", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Detect and embed faces; one JSON object per image on stdout.
+    Analyze {
+        #[command(flatten)]
+        input: Inputs,
+        /// Include the raw embedding vectors in the output.
+        #[arg(long)]
+        embeddings: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Detect faces only (boxes, landmarks, scores).
+    Detect {
+        #[command(flatten)]
+        input: Inputs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Detect and embed faces, always printing the embeddings.
+    Embed {
+        #[command(flatten)]
+        input: Inputs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write the aligned face crops (InsightFace norm_crop) as PNG files.
+    Align {
+        #[command(flatten)]
+        input: Inputs,
+        /// Folder for `<image stem>.face<N>.png` crops.
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Compare the largest faces of two images: cosine similarity and decision.
+    Compare {
+        /// First image.
+        a: PathBuf,
+        /// Second image.
+        b: PathBuf,
+        /// Cosine similarity at or above which the faces are the same person.
+        #[arg(long, default_value_t = 0.3)]
+        threshold: f32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Draw boxes, landmarks and scores onto a copy of an image.
+    Draw {
+        /// Input image.
+        input: PathBuf,
+        /// Output image (.png or .jpg).
+        output: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Model packs.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Time analysis over images: images/s and the share spent inside ONNX Runtime.
+    Bench {
+        #[command(flatten)]
+        input: Inputs,
+        /// Passes over the inputs (after one warm-up pass).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Show which file of a pack serves which task, with input size and normalisation.
+    List {
+        /// Pack name (e.g. buffalo_l) or folder of .onnx files.
+        pack: Option<String>,
+        #[arg(long, env = "FACEKIT_ORT_LIB")]
+        ort_lib: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Inputs {
+    /// Image files or folders (searched recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Images processed in parallel.
+    #[arg(long, short, default_value_t = 1)]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// Model pack: a folder of .onnx files, or a pack name looked up in
+    /// $FACEKIT_HOME/models and ~/.insightface/models.
+    #[arg(long, short, env = "FACEKIT_MODELS", default_value = "buffalo_l")]
+    pub models: String,
+    /// Detection size: `auto` (128 and 640, merged, InsightFace 2.x's default) or `W H`.
+    #[arg(long, num_args = 1..=2, value_names = ["W", "H"], default_value = "auto")]
+    pub det_size: Vec<String>,
+    /// Minimum detection score.
+    #[arg(long, default_value_t = 0.5)]
+    pub det_thresh: f32,
+    /// Keep at most this many faces per image (largest and most central first); 0 = all.
+    #[arg(long, default_value_t = 0)]
+    pub max_faces: usize,
+    /// ONNX Runtime intra-op threads per model (default: cores ÷ jobs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Path to libonnxruntime.so (else ORT_DYLIB_PATH or the setup folder).
+    #[arg(long, env = "FACEKIT_ORT_LIB")]
+    pub ort_lib: Option<PathBuf>,
+    /// Refuse images with more pixels than this.
+    #[arg(long, default_value_t = 50_000_000)]
+    pub max_pixels: u64,
+    /// Refuse files larger than this many bytes.
+    #[arg(long, default_value_t = 100 << 20)]
+    pub max_file_bytes: u64,
+}
+
+impl Common {
+    /// The parsed `--det-size`.
+    pub fn det_size(&self) -> Result<DetSize, String> {
+        match self.det_size.as_slice() {
+            [a] if a.eq_ignore_ascii_case("auto") => Ok(DetSize::Auto),
+            [s] => {
+                let n = s.parse::<u32>().map_err(|_| format!("--det-size: '{s}' is not 'auto' or a size"))?;
+                Ok(DetSize::fixed(n, n))
+            }
+            [w, h] => {
+                let parse = |v: &String| v.parse::<u32>().map_err(|_| format!("--det-size: '{v}' is not a number"));
+                Ok(DetSize::fixed(parse(w)?, parse(h)?))
+            }
+            _ => Err("--det-size takes 'auto' or W H".into()),
+        }
+    }
+}

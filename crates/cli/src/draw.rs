@@ -1,0 +1,117 @@
+//! Annotating a copy of an image: boxes, landmarks and scores.
+//!
+//! Scores are drawn with a built-in 3×5 pixel digit font so the tool needs no
+//! font file; only digits and the decimal point are ever drawn.
+
+use facekit_image::RgbImage;
+use facekit_pipeline::Face;
+
+const RED: [u8; 3] = [255, 0, 0];
+const GREEN: [u8; 3] = [0, 255, 0];
+const YELLOW: [u8; 3] = [255, 220, 0];
+
+/// Rows of the 3×5 glyphs for `0`–`9` and `.`, three bits per row.
+const GLYPHS: [[u8; 5]; 11] = [
+    [7, 5, 5, 5, 7],
+    [2, 6, 2, 2, 7],
+    [7, 1, 7, 4, 7],
+    [7, 1, 7, 1, 7],
+    [5, 5, 7, 1, 1],
+    [7, 4, 7, 1, 7],
+    [7, 4, 7, 5, 7],
+    [7, 1, 1, 1, 1],
+    [7, 5, 7, 5, 7],
+    [7, 5, 7, 1, 7],
+    [0, 0, 0, 0, 2],
+];
+
+fn put(img: &mut RgbImage, x: i64, y: i64, color: [u8; 3]) {
+    if x >= 0 && y >= 0 && x < i64::from(img.width()) && y < i64::from(img.height()) {
+        let i = (y as usize * img.width() as usize + x as usize) * 3;
+        img.as_raw_mut()[i..i + 3].copy_from_slice(&color);
+    }
+}
+
+fn rect(img: &mut RgbImage, x1: i64, y1: i64, x2: i64, y2: i64, thickness: i64, color: [u8; 3]) {
+    for t in 0..thickness {
+        for x in x1..=x2 {
+            put(img, x, y1 + t, color);
+            put(img, x, y2 - t, color);
+        }
+        for y in y1..=y2 {
+            put(img, x1 + t, y, color);
+            put(img, x2 - t, y, color);
+        }
+    }
+}
+
+fn dot(img: &mut RgbImage, cx: i64, cy: i64, radius: i64, color: [u8; 3]) {
+    for y in -radius..=radius {
+        for x in -radius..=radius {
+            if x * x + y * y <= radius * radius {
+                put(img, cx + x, cy + y, color);
+            }
+        }
+    }
+}
+
+fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: i64, color: [u8; 3]) {
+    let mut pen = x;
+    for ch in s.chars() {
+        let glyph = match ch {
+            '0'..='9' => GLYPHS[ch as usize - '0' as usize],
+            '.' => GLYPHS[10],
+            _ => continue,
+        };
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..3 {
+                if bits & (4 >> col) != 0 {
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            put(img, pen + col * scale + dx, y + row as i64 * scale + dy, color);
+                        }
+                    }
+                }
+            }
+        }
+        pen += 4 * scale;
+    }
+}
+
+/// Draws each face's box, its five landmarks (eyes' left and mouth's left in
+/// green, as InsightFace's `draw_on`) and its score above the box.
+pub fn annotate(img: &mut RgbImage, faces: &[Face]) {
+    let side = img.width().max(img.height()) as i64;
+    let thickness = (side / 500).max(1) + 1;
+    let scale = (side / 400).max(2);
+    for face in faces {
+        let b = face.bbox;
+        rect(img, b.x1 as i64, b.y1 as i64, b.x2 as i64, b.y2 as i64, thickness, RED);
+        if let Some(kps) = &face.kps {
+            for (i, p) in kps.iter().enumerate() {
+                let color = if i == 0 || i == 3 { GREEN } else { RED };
+                dot(img, p.x as i64, p.y as i64, thickness, color);
+            }
+        }
+        let label = format!("{:.2}", face.det_score);
+        text(img, &label, b.x1 as i64, b.y1 as i64 - 6 * scale - thickness, scale, YELLOW);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use facekit_core::BBox;
+
+    #[test]
+    fn draws_box_edges_and_score_digits() {
+        let mut img = RgbImage::new(100, 100);
+        let face = Face { bbox: BBox::new(20.0, 40.0, 60.0, 80.0), kps: None, det_score: 0.87, embedding: None, embedding_norm: None };
+        annotate(&mut img, &[face]);
+        assert_eq!(img.pixel(20, 60), RED);
+        assert_eq!(img.pixel(40, 40), RED);
+        assert_eq!(img.pixel(40, 60), [0, 0, 0]);
+        let yellow = img.as_raw().chunks(3).filter(|p| *p == YELLOW).count();
+        assert!(yellow > 20, "score text drawn ({yellow} px)");
+    }
+}

@@ -1,0 +1,280 @@
+//! `facekit`: face detection, alignment and embedding from the command line,
+//! with InsightFace 2.1's numbers.
+//!
+//! Run `facekit --help`. Output is JSON lines on stdout (one object per
+//! image); diagnostics and progress go to stderr. Exit status: 0 when every
+//! image was read and analysed, 1 when some could not be (each reported with
+//! its path and reason, the others still processed), 2 for usage errors.
+
+mod args;
+mod draw;
+mod output;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use facekit_core::cosine_similarity;
+use facekit_image::{DecodeLimits, RgbImage, decode_file};
+use facekit_models::{ModelPack, resolve_pack};
+use facekit_pipeline::{AnalyzeOptions, Face, FaceAnalyzer};
+use facekit_runtime::{Runtime, RuntimeOptions, inference_nanos};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::args::{Cli, Command, Common, Inputs, ModelsCommand};
+use crate::output::{FaceRecord, ImageRecord};
+
+const IMAGE_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "ico"];
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FACEKIT_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(err) => {
+            eprintln!("facekit: {err:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Runs a command; `Ok(false)` when some inputs failed but the run finished.
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Command::Analyze { input, embeddings, common } => {
+            let analyzer = analyzer(&common, &input, false)?;
+            for_each_image(&input, |path| {
+                let faces = analyzer.analyze_file(path)?;
+                Ok(ImageRecord::faces(path, faces.width, faces.height, faces.faces.iter().map(|f| FaceRecord::new(f, embeddings)).collect()))
+            })
+        }
+        Command::Detect { input, common } => {
+            let analyzer = analyzer(&common, &input, true)?;
+            for_each_image(&input, |path| {
+                let img = decode_file(path, &analyzer.options().limits)?;
+                let faces = analyzer.detect(&img)?;
+                Ok(ImageRecord::faces(path, img.width(), img.height(), faces.iter().map(|f| FaceRecord::new(f, false)).collect()))
+            })
+        }
+        Command::Embed { input, common } => {
+            let analyzer = analyzer(&common, &input, false)?;
+            if analyzer.pack().recognizer().is_none() {
+                bail!("the pack in {} has no recognition model", analyzer.pack().dir().display());
+            }
+            for_each_image(&input, |path| {
+                let faces = analyzer.analyze_file(path)?;
+                Ok(ImageRecord::faces(path, faces.width, faces.height, faces.faces.iter().map(|f| FaceRecord::new(f, true)).collect()))
+            })
+        }
+        Command::Align { input, out, common } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            let analyzer = analyzer(&common, &input, true)?;
+            for_each_image(&input, |path| {
+                let img = decode_file(path, &analyzer.options().limits)?;
+                let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+                let mut records = Vec::new();
+                for (i, (face, crop)) in analyzer.align(&img)?.into_iter().enumerate() {
+                    let file = out.join(format!("{stem}.face{i}.png"));
+                    save(&crop, &file)?;
+                    let mut record = FaceRecord::new(&face, false);
+                    record.crop = Some(file.display().to_string());
+                    records.push(record);
+                }
+                Ok(ImageRecord::faces(path, img.width(), img.height(), records))
+            })
+        }
+        Command::Compare { a, b, threshold, common } => compare(&a, &b, threshold, &common),
+        Command::Draw { input, output, common } => {
+            let analyzer = analyzer(&common, &Inputs { paths: vec![input.clone()], jobs: 1 }, true)?;
+            let mut img = decode_file(&input, &analyzer.options().limits).with_context(|| format!("{}", input.display()))?;
+            let faces = analyzer.detect(&img)?;
+            draw::annotate(&mut img, &faces);
+            save(&img, &output)?;
+            eprintln!("facekit: {} faces drawn into {}", faces.len(), output.display());
+            Ok(true)
+        }
+        Command::Models { command: ModelsCommand::List { pack, ort_lib } } => list_models(pack.as_deref().unwrap_or("buffalo_l"), ort_lib),
+        Command::Bench { input, repeat, common } => bench(&input, repeat, &common),
+    }
+}
+
+fn analyzer(common: &Common, input: &Inputs, skip_embeddings: bool) -> Result<FaceAnalyzer> {
+    let mut options = AnalyzeOptions::default();
+    options.detect.det_size = common.det_size().map_err(anyhow::Error::msg)?;
+    options.detect.score_threshold = common.det_thresh;
+    options.detect.max_num = common.max_faces;
+    options.limits = DecodeLimits { max_pixels: common.max_pixels, max_file_bytes: common.max_file_bytes };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    options.runtime = RuntimeOptions {
+        library: common.ort_lib.clone(),
+        intra_threads: Some(common.threads.unwrap_or((cores / input.jobs.max(1)).max(1))),
+    };
+    options.skip_embeddings = skip_embeddings;
+    Ok(FaceAnalyzer::from_pack(&common.models, options)?)
+}
+
+/// Files named directly, plus image files found under named folders, sorted.
+fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
+    let mut files = Vec::new();
+    let mut any_folder = false;
+    for p in paths {
+        if p.is_dir() {
+            any_folder = true;
+            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .filter(|f| f.extension().is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_string_lossy().to_lowercase().as_str())))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    (files, any_folder)
+}
+
+/// Processes every input image (`jobs` at a time, output in input order),
+/// printing one JSON line each; failures become error lines and stderr
+/// messages and never stop the run.
+fn for_each_image(input: &Inputs, work: impl Fn(&Path) -> Result<ImageRecord> + Sync) -> Result<bool> {
+    let (files, any_folder) = expand(&input.paths);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(input.jobs.max(1)).build()?;
+    let progress = if any_folder { ProgressBar::new(files.len() as u64) } else { ProgressBar::hidden() };
+    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}").expect("valid template"));
+    let stdout = std::io::stdout();
+    let mut all_ok = true;
+    for chunk in files.chunks(input.jobs.max(1) * 4) {
+        let records: Vec<ImageRecord> = pool.install(|| {
+            chunk
+                .par_iter()
+                .map(|path| {
+                    let record = work(path).unwrap_or_else(|err| ImageRecord::error(path, &err));
+                    progress.inc(1);
+                    record
+                })
+                .collect()
+        });
+        let mut out = stdout.lock();
+        for record in records {
+            if let Some(err) = &record.error {
+                all_ok = false;
+                progress.suspend(|| eprintln!("facekit: {}: {err}", record.image));
+            }
+            serde_json::to_writer(&mut out, &record)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+    }
+    progress.finish_and_clear();
+    Ok(all_ok)
+}
+
+fn save(img: &RgbImage, path: &Path) -> Result<()> {
+    let buffer = image::RgbImage::from_raw(img.width(), img.height(), img.as_raw().to_vec()).context("image buffer")?;
+    buffer.save(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn largest(faces: Vec<Face>) -> Option<Face> {
+    faces.into_iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+}
+
+fn compare(a: &Path, b: &Path, threshold: f32, common: &Common) -> Result<bool> {
+    let analyzer = analyzer(common, &Inputs { paths: vec![], jobs: 1 }, false)?;
+    if analyzer.pack().recognizer().is_none() {
+        bail!("the pack in {} has no recognition model", analyzer.pack().dir().display());
+    }
+    let embed = |p: &Path| -> Result<Vec<f32>> {
+        let faces = analyzer.analyze_file(p).with_context(|| format!("{}", p.display()))?;
+        let face = largest(faces.faces).with_context(|| format!("{}: no face found", p.display()))?;
+        face.embedding.with_context(|| format!("{}: the face has no landmarks to align", p.display()))
+    };
+    let similarity = cosine_similarity(&embed(a)?, &embed(b)?);
+    let result = serde_json::json!({
+        "a": a.display().to_string(),
+        "b": b.display().to_string(),
+        "similarity": similarity,
+        "threshold": threshold,
+        "same_person": similarity >= threshold,
+    });
+    writeln!(std::io::stdout(), "{result}")?;
+    Ok(true)
+}
+
+fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
+    let runtime = Runtime::new(&RuntimeOptions { library: ort_lib, intra_threads: Some(1) })?;
+    let dir = resolve_pack(pack)?;
+    let pack = ModelPack::load(&runtime, &dir)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "pack: {}", dir.display())?;
+    writeln!(out, "{:<44} {:<16} {:<12} {:<10} {:<14} status", "file", "task", "kind", "input", "mean/std")?;
+    for e in pack.entries() {
+        let name = e.file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let (task, kind, input, norm) = match &e.route {
+            Some(r) => (
+                r.kind.task(),
+                format!("{:?}", r.kind).split([' ', '{']).next().unwrap_or_default().to_string(),
+                r.input_size.map_or("dynamic".into(), |(w, h)| format!("{w}x{h}")),
+                format!("{}/{}", r.mean, r.std),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        writeln!(out, "{name:<44} {task:<16} {kind:<12} {input:<10} {norm:<14} {}", e.status)?;
+    }
+    Ok(true)
+}
+
+fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
+    let analyzer = analyzer(common, input, false)?;
+    let (files, _) = expand(&input.paths);
+    let images: Vec<&PathBuf> = files.iter().filter(|f| decode_file(f, &analyzer.options().limits).is_ok()).collect();
+    if images.is_empty() {
+        bail!("no readable images among the inputs");
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(input.jobs.max(1)).build()?;
+    let pass = || -> (usize, f64) {
+        pool.install(|| {
+            images
+                .par_iter()
+                .map(|p| {
+                    let start = Instant::now();
+                    let faces = analyzer.analyze_file(p).map_or(0, |r| r.faces.len());
+                    (faces, start.elapsed().as_secs_f64())
+                })
+                .reduce(|| (0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+        })
+    };
+    pass(); // warm-up: session creation, allocator growth
+    let ort_before = inference_nanos();
+    let start = Instant::now();
+    let (mut faces, mut busy) = (0, 0.0);
+    for _ in 0..repeat.max(1) {
+        let (f, b) = pass();
+        faces += f;
+        busy += b;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let ort = (inference_nanos() - ort_before) as f64 / 1e9;
+    let n = images.len() * repeat.max(1);
+    let result = serde_json::json!({
+        "images": n,
+        "faces": faces,
+        "seconds": wall,
+        "images_per_second": n as f64 / wall,
+        "jobs": input.jobs,
+        "intra_threads": analyzer.options().runtime.intra_threads,
+        "onnxruntime_seconds": ort,
+        "outside_onnxruntime_fraction": (busy - ort).max(0.0) / busy,
+    });
+    writeln!(std::io::stdout(), "{result}")?;
+    Ok(true)
+}
