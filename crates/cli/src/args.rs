@@ -103,9 +103,11 @@ pub struct Inputs {
     /// Image files or folders (searched recursively).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Images processed in parallel.
-    #[arg(long, short, default_value_t = 1)]
-    pub jobs: usize,
+    /// Images processed in parallel (default: the cores, at most one per image).
+    /// Parallel images with one ONNX Runtime thread each beat one image with all
+    /// threads on throughput (measured 1.87× vs 1.09× InsightFace on 2 cores).
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -92,7 +92,7 @@ fn run(cli: Cli) -> Result<bool> {
         }
         Command::Compare { a, b, threshold, common } => compare(&a, &b, threshold, &common),
         Command::Draw { input, output, common } => {
-            let analyzer = analyzer(&common, &Inputs { paths: vec![input.clone()], jobs: 1 }, true)?;
+            let analyzer = analyzer(&common, &Inputs { paths: vec![input.clone()], jobs: Some(1) }, true)?;
             let mut img = decode_file(&input, &analyzer.options().limits).with_context(|| format!("{}", input.display()))?;
             let faces = analyzer.detect(&img)?;
             draw::annotate(&mut img, &faces);
@@ -105,16 +105,24 @@ fn run(cli: Cli) -> Result<bool> {
     }
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `--jobs`, or one per core but no more than there are images.
+fn jobs(input: &Inputs) -> usize {
+    input.jobs.unwrap_or_else(|| cores().min(expand(&input.paths).0.len())).max(1)
+}
+
 fn analyzer(common: &Common, input: &Inputs, skip_embeddings: bool) -> Result<FaceAnalyzer> {
     let mut options = AnalyzeOptions::default();
     options.detect.det_size = common.det_size().map_err(anyhow::Error::msg)?;
     options.detect.score_threshold = common.det_thresh;
     options.detect.max_num = common.max_faces;
     options.limits = DecodeLimits { max_pixels: common.max_pixels, max_file_bytes: common.max_file_bytes };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     options.runtime = RuntimeOptions {
         library: common.ort_lib.clone(),
-        intra_threads: Some(common.threads.unwrap_or((cores / input.jobs.max(1)).max(1))),
+        intra_threads: Some(common.threads.unwrap_or((cores() / jobs(input)).max(1))),
     };
     options.skip_embeddings = skip_embeddings;
     Ok(FaceAnalyzer::from_pack(&common.models, options)?)
@@ -148,12 +156,13 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
 /// messages and never stop the run.
 fn for_each_image(input: &Inputs, work: impl Fn(&Path) -> Result<ImageRecord> + Sync) -> Result<bool> {
     let (files, any_folder) = expand(&input.paths);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(input.jobs.max(1)).build()?;
+    let jobs = jobs(input);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let progress = if any_folder { ProgressBar::new(files.len() as u64) } else { ProgressBar::hidden() };
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}").expect("valid template"));
     let stdout = std::io::stdout();
     let mut all_ok = true;
-    for chunk in files.chunks(input.jobs.max(1) * 4) {
+    for chunk in files.chunks(jobs * 4) {
         let records: Vec<ImageRecord> = pool.install(|| {
             chunk
                 .par_iter()
@@ -189,7 +198,7 @@ fn largest(faces: Vec<Face>) -> Option<Face> {
 }
 
 fn compare(a: &Path, b: &Path, threshold: f32, common: &Common) -> Result<bool> {
-    let analyzer = analyzer(common, &Inputs { paths: vec![], jobs: 1 }, false)?;
+    let analyzer = analyzer(common, &Inputs { paths: vec![], jobs: Some(1) }, false)?;
     if analyzer.pack().recognizer().is_none() {
         bail!("the pack in {} has no recognition model", analyzer.pack().dir().display());
     }
@@ -240,7 +249,7 @@ fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
     if images.is_empty() {
         bail!("no readable images among the inputs");
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(input.jobs.max(1)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs(input)).build()?;
     let pass = || -> (usize, f64) {
         pool.install(|| {
             images
@@ -270,7 +279,7 @@ fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
         "faces": faces,
         "seconds": wall,
         "images_per_second": n as f64 / wall,
-        "jobs": input.jobs,
+        "jobs": jobs(input),
         "intra_threads": analyzer.options().runtime.intra_threads,
         "onnxruntime_seconds": ort,
         "outside_onnxruntime_fraction": (busy - ort).max(0.0) / busy,
