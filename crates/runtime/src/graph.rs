@@ -237,6 +237,27 @@ pub(crate) mod tests {
         out.extend_from_slice(payload);
     }
 
+    /// A copy of `model` whose graph also declares an input `name` (float,
+    /// no shape) that no node reads.
+    pub(crate) fn with_extra_input(model: &[u8], name: &str) -> Vec<u8> {
+        let mut graph = graph_of(model).unwrap().to_vec();
+        let mut tensor_type = Vec::new();
+        put(&mut tensor_type, 1, &[]); // TypeProto.tensor_type, element type unset
+        let mut value_info = Vec::new();
+        put(&mut value_info, VALUE_INFO_NAME, name.as_bytes());
+        put(&mut value_info, 2, &tensor_type);
+        put(&mut graph, GRAPH_INPUT, &value_info);
+        let mut out = Vec::new();
+        for f in fields(model) {
+            let f = f.unwrap();
+            if f.number != MODEL_GRAPH {
+                out.extend_from_slice(f.raw);
+            }
+        }
+        put(&mut out, MODEL_GRAPH, &graph);
+        out
+    }
+
     fn tiny_model() -> Vec<u8> {
         let mut node = Vec::new();
         put(&mut node, NODE_INPUT, b"x");

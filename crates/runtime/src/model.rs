@@ -308,3 +308,25 @@ impl OnnxModel {
         result
     }
 }
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real model with one extra graph input no node reads — what int8
+    /// quantisers leave behind — must load and run without being fed it.
+    #[test]
+    fn a_dangling_graph_input_does_not_break_loading() {
+        let original = std::fs::read(facekit_testdata::model("synthetic/synthetic_arcface_mxnet.onnx")).unwrap();
+        let model = graph::tests::with_extra_input(&original, "conv_1_conv2d_weight");
+        assert_eq!(GraphInfo::scan(&model).unwrap().unused_inputs, vec!["conv_1_conv2d_weight"]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dangling.onnx");
+        std::fs::write(&path, &model).unwrap();
+        let loaded = Runtime::new(&RuntimeOptions::default()).unwrap().load(&path).unwrap();
+        assert_eq!(loaded.signature().inputs.len(), 1);
+        let out = loaded.run(&vec![0.5; 3 * 112 * 112], &[1, 3, 112, 112]).unwrap();
+        assert_eq!(out[0].shape, vec![1, 512]);
+    }
+}
