@@ -41,9 +41,9 @@ pub enum AlignError {
 /// The template scaled for `image_size`, as `estimate_norm` does: ×size/112
 /// for multiples of 112, else ×size/128 shifted right by 8·size/128.
 pub fn template_for(image_size: u32) -> Result<[Point; 5], AlignError> {
-    let (ratio, diff_x) = if image_size % 112 == 0 {
+    let (ratio, diff_x) = if image_size.is_multiple_of(112) {
         (image_size as f32 / 112.0, 0.0)
-    } else if image_size % 128 == 0 {
+    } else if image_size.is_multiple_of(128) {
         let r = image_size as f32 / 128.0;
         (r, 8.0 * r)
     } else {

@@ -53,7 +53,7 @@ fn a_folder_with_broken_files_reports_them_and_goes_on() {
     let errors: Vec<_> = lines.iter().filter(|l| l.get("error").is_some()).collect();
     assert!(errors.iter().any(|l| l["image"].as_str().unwrap().ends_with("corrupted.png")));
     assert!(errors.iter().any(|l| l["image"].as_str().unwrap().ends_with("empty.png")));
-    let good = lines.iter().filter(|l| l["image"].as_str().unwrap().ends_with("einstein.jpeg")).next().unwrap();
+    let good = lines.iter().find(|l| l["image"].as_str().unwrap().ends_with("einstein.jpeg")).unwrap();
     assert_eq!(good["faces"].as_array().unwrap().len(), 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("corrupted.png"), "{stderr}");

@@ -204,11 +204,10 @@ impl Scrfd {
         if boxes.data.len() != n * 4 {
             return Err(bad("box output", boxes.data.len() / 4));
         }
-        if let Some(k) = kps {
-            if k.data.len() != n * 10 {
+        if let Some(k) = kps
+            && k.data.len() != n * 10 {
                 return Err(bad("landmark output", k.data.len() / 10));
             }
-        }
         let s = stride as f32;
         for (i, &score) in scores.data.iter().enumerate() {
             if score < threshold {

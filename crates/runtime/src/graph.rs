@@ -206,11 +206,10 @@ pub fn without_inputs(model: &[u8], drop: &[String]) -> Result<Vec<u8>, GraphErr
     let mut new_graph = Vec::with_capacity(graph.len());
     for f in fields(graph) {
         let f = f?;
-        if let (GRAPH_INPUT, Value::Bytes(vi)) = (f.number, &f.value) {
-            if string_field(vi, VALUE_INFO_NAME)?.is_some_and(|n| drop.contains(&n)) {
+        if let (GRAPH_INPUT, Value::Bytes(vi)) = (f.number, &f.value)
+            && string_field(vi, VALUE_INFO_NAME)?.is_some_and(|n| drop.contains(&n)) {
                 continue;
             }
-        }
         new_graph.extend_from_slice(f.raw);
     }
     let mut out = Vec::with_capacity(model.len());
