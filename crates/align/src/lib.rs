@@ -59,7 +59,11 @@ pub fn estimate_norm(landmarks: &[Point; 5], image_size: u32) -> Result<Affine2,
 }
 
 /// The aligned `image_size × image_size` face crop.
-pub fn norm_crop(img: &RgbImage, landmarks: &[Point; 5], image_size: u32) -> Result<RgbImage, AlignError> {
+pub fn norm_crop(
+    img: &RgbImage,
+    landmarks: &[Point; 5],
+    image_size: u32,
+) -> Result<RgbImage, AlignError> {
     let m = estimate_norm(landmarks, image_size)?;
     Ok(warp_affine(img, &m, image_size, image_size))
 }
@@ -77,9 +81,15 @@ mod tests {
 
     #[test]
     fn sizes_follow_insightface() {
-        assert_eq!(template_for(224).unwrap()[0], Point::new(38.2946 * 2.0, 51.6963 * 2.0));
+        assert_eq!(
+            template_for(224).unwrap()[0],
+            Point::new(38.2946 * 2.0, 51.6963 * 2.0)
+        );
         assert_eq!(template_for(128).unwrap()[0].x, 38.2946 + 8.0);
         assert_eq!(template_for(100), Err(AlignError::UnsupportedSize(100)));
-        assert_eq!(norm_crop(&RgbImage::new(4, 4), &[Point::new(1.0, 1.0); 5], 112), Err(AlignError::DegenerateLandmarks));
+        assert_eq!(
+            norm_crop(&RgbImage::new(4, 4), &[Point::new(1.0, 1.0); 5], 112),
+            Err(AlignError::DegenerateLandmarks)
+        );
     }
 }

@@ -145,11 +145,16 @@ impl Common {
         match self.det_size.as_slice() {
             [a] if a.eq_ignore_ascii_case("auto") => Ok(DetSize::Auto),
             [s] => {
-                let n = s.parse::<u32>().map_err(|_| format!("--det-size: '{s}' is not 'auto' or a size"))?;
+                let n = s
+                    .parse::<u32>()
+                    .map_err(|_| format!("--det-size: '{s}' is not 'auto' or a size"))?;
                 Ok(DetSize::fixed(n, n))
             }
             [w, h] => {
-                let parse = |v: &String| v.parse::<u32>().map_err(|_| format!("--det-size: '{v}' is not a number"));
+                let parse = |v: &String| {
+                    v.parse::<u32>()
+                        .map_err(|_| format!("--det-size: '{v}' is not a number"))
+                };
                 Ok(DetSize::fixed(parse(w)?, parse(h)?))
             }
             _ => Err("--det-size takes 'auto' or W H".into()),

@@ -68,7 +68,12 @@ fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: i64, color: [u8; 3])
                 if bits & (4 >> col) != 0 {
                     for dy in 0..scale {
                         for dx in 0..scale {
-                            put(img, pen + col * scale + dx, y + row as i64 * scale + dy, color);
+                            put(
+                                img,
+                                pen + col * scale + dx,
+                                y + row as i64 * scale + dy,
+                                color,
+                            );
                         }
                     }
                 }
@@ -86,7 +91,15 @@ pub fn annotate(img: &mut RgbImage, faces: &[Face]) {
     let scale = (side / 400).max(2);
     for face in faces {
         let b = face.bbox;
-        rect(img, b.x1 as i64, b.y1 as i64, b.x2 as i64, b.y2 as i64, thickness, RED);
+        rect(
+            img,
+            b.x1 as i64,
+            b.y1 as i64,
+            b.x2 as i64,
+            b.y2 as i64,
+            thickness,
+            RED,
+        );
         if let Some(kps) = &face.kps {
             for (i, p) in kps.iter().enumerate() {
                 let color = if i == 0 || i == 3 { GREEN } else { RED };
@@ -94,7 +107,14 @@ pub fn annotate(img: &mut RgbImage, faces: &[Face]) {
             }
         }
         let label = format!("{:.2}", face.det_score);
-        text(img, &label, b.x1 as i64, b.y1 as i64 - 6 * scale - thickness, scale, YELLOW);
+        text(
+            img,
+            &label,
+            b.x1 as i64,
+            b.y1 as i64 - 6 * scale - thickness,
+            scale,
+            YELLOW,
+        );
     }
 }
 
@@ -106,7 +126,13 @@ mod tests {
     #[test]
     fn draws_box_edges_and_score_digits() {
         let mut img = RgbImage::new(100, 100);
-        let face = Face { bbox: BBox::new(20.0, 40.0, 60.0, 80.0), kps: None, det_score: 0.87, embedding: None, embedding_norm: None };
+        let face = Face {
+            bbox: BBox::new(20.0, 40.0, 60.0, 80.0),
+            kps: None,
+            det_score: 0.87,
+            embedding: None,
+            embedding_norm: None,
+        };
         annotate(&mut img, &[face]);
         assert_eq!(img.pixel(20, 60), RED);
         assert_eq!(img.pixel(40, 40), RED);

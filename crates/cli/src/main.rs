@@ -27,11 +27,16 @@ use rayon::prelude::*;
 use crate::args::{Cli, Command, Common, Inputs, ModelsCommand};
 use crate::output::{FaceRecord, ImageRecord};
 
-const IMAGE_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "ico"];
+const IMAGE_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "ico",
+];
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FACEKIT_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FACEKIT_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -48,11 +53,24 @@ fn main() {
 /// Runs a command; `Ok(false)` when some inputs failed but the run finished.
 fn run(cli: Cli) -> Result<bool> {
     match cli.command {
-        Command::Analyze { input, embeddings, common } => {
+        Command::Analyze {
+            input,
+            embeddings,
+            common,
+        } => {
             let analyzer = analyzer(&common, &input, false)?;
             for_each_image(&input, |path| {
                 let faces = analyzer.analyze_file(path)?;
-                Ok(ImageRecord::faces(path, faces.width, faces.height, faces.faces.iter().map(|f| FaceRecord::new(f, embeddings)).collect()))
+                Ok(ImageRecord::faces(
+                    path,
+                    faces.width,
+                    faces.height,
+                    faces
+                        .faces
+                        .iter()
+                        .map(|f| FaceRecord::new(f, embeddings))
+                        .collect(),
+                ))
             })
         }
         Command::Detect { input, common } => {
@@ -60,25 +78,45 @@ fn run(cli: Cli) -> Result<bool> {
             for_each_image(&input, |path| {
                 let img = decode_file(path, &analyzer.options().limits)?;
                 let faces = analyzer.detect(&img)?;
-                Ok(ImageRecord::faces(path, img.width(), img.height(), faces.iter().map(|f| FaceRecord::new(f, false)).collect()))
+                Ok(ImageRecord::faces(
+                    path,
+                    img.width(),
+                    img.height(),
+                    faces.iter().map(|f| FaceRecord::new(f, false)).collect(),
+                ))
             })
         }
         Command::Embed { input, common } => {
             let analyzer = analyzer(&common, &input, false)?;
             if analyzer.pack().recognizer().is_none() {
-                bail!("the pack in {} has no recognition model", analyzer.pack().dir().display());
+                bail!(
+                    "the pack in {} has no recognition model",
+                    analyzer.pack().dir().display()
+                );
             }
             for_each_image(&input, |path| {
                 let faces = analyzer.analyze_file(path)?;
-                Ok(ImageRecord::faces(path, faces.width, faces.height, faces.faces.iter().map(|f| FaceRecord::new(f, true)).collect()))
+                Ok(ImageRecord::faces(
+                    path,
+                    faces.width,
+                    faces.height,
+                    faces
+                        .faces
+                        .iter()
+                        .map(|f| FaceRecord::new(f, true))
+                        .collect(),
+                ))
             })
         }
         Command::Align { input, out, common } => {
-            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
             let analyzer = analyzer(&common, &input, true)?;
             for_each_image(&input, |path| {
                 let img = decode_file(path, &analyzer.options().limits)?;
-                let stem = path.file_stem().map_or("image".into(), |s| s.to_string_lossy().into_owned());
+                let stem = path
+                    .file_stem()
+                    .map_or("image".into(), |s| s.to_string_lossy().into_owned());
                 let mut records = Vec::new();
                 for (i, (face, crop)) in analyzer.align(&img)?.into_iter().enumerate() {
                     let file = out.join(format!("{stem}.face{i}.png"));
@@ -90,18 +128,45 @@ fn run(cli: Cli) -> Result<bool> {
                 Ok(ImageRecord::faces(path, img.width(), img.height(), records))
             })
         }
-        Command::Compare { a, b, threshold, common } => compare(&a, &b, threshold, &common),
-        Command::Draw { input, output, common } => {
-            let analyzer = analyzer(&common, &Inputs { paths: vec![input.clone()], jobs: Some(1) }, true)?;
-            let mut img = decode_file(&input, &analyzer.options().limits).with_context(|| format!("{}", input.display()))?;
+        Command::Compare {
+            a,
+            b,
+            threshold,
+            common,
+        } => compare(&a, &b, threshold, &common),
+        Command::Draw {
+            input,
+            output,
+            common,
+        } => {
+            let analyzer = analyzer(
+                &common,
+                &Inputs {
+                    paths: vec![input.clone()],
+                    jobs: Some(1),
+                },
+                true,
+            )?;
+            let mut img = decode_file(&input, &analyzer.options().limits)
+                .with_context(|| format!("{}", input.display()))?;
             let faces = analyzer.detect(&img)?;
             draw::annotate(&mut img, &faces);
             save(&img, &output)?;
-            eprintln!("facekit: {} faces drawn into {}", faces.len(), output.display());
+            eprintln!(
+                "facekit: {} faces drawn into {}",
+                faces.len(),
+                output.display()
+            );
             Ok(true)
         }
-        Command::Models { command: ModelsCommand::List { pack, ort_lib } } => list_models(pack.as_deref().unwrap_or("buffalo_l"), ort_lib),
-        Command::Bench { input, repeat, common } => bench(&input, repeat, &common),
+        Command::Models {
+            command: ModelsCommand::List { pack, ort_lib },
+        } => list_models(pack.as_deref().unwrap_or("buffalo_l"), ort_lib),
+        Command::Bench {
+            input,
+            repeat,
+            common,
+        } => bench(&input, repeat, &common),
     }
 }
 
@@ -111,7 +176,10 @@ fn cores() -> usize {
 
 /// `--jobs`, or one per core but no more than there are images.
 fn jobs(input: &Inputs) -> usize {
-    input.jobs.unwrap_or_else(|| cores().min(expand(&input.paths).0.len())).max(1)
+    input
+        .jobs
+        .unwrap_or_else(|| cores().min(expand(&input.paths).0.len()))
+        .max(1)
 }
 
 fn analyzer(common: &Common, input: &Inputs, skip_embeddings: bool) -> Result<FaceAnalyzer> {
@@ -119,7 +187,10 @@ fn analyzer(common: &Common, input: &Inputs, skip_embeddings: bool) -> Result<Fa
     options.detect.det_size = common.det_size().map_err(anyhow::Error::msg)?;
     options.detect.score_threshold = common.det_thresh;
     options.detect.max_num = common.max_faces;
-    options.limits = DecodeLimits { max_pixels: common.max_pixels, max_file_bytes: common.max_file_bytes };
+    options.limits = DecodeLimits {
+        max_pixels: common.max_pixels,
+        max_file_bytes: common.max_file_bytes,
+    };
     options.runtime = RuntimeOptions {
         library: common.ort_lib.clone(),
         intra_threads: Some(common.threads.unwrap_or((cores() / jobs(input)).max(1))),
@@ -140,7 +211,11 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file())
                 .map(|e| e.into_path())
-                .filter(|f| f.extension().is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_string_lossy().to_lowercase().as_str())))
+                .filter(|f| {
+                    f.extension().is_some_and(|x| {
+                        IMAGE_EXTENSIONS.contains(&x.to_string_lossy().to_lowercase().as_str())
+                    })
+                })
                 .collect();
             found.sort();
             files.extend(found);
@@ -154,12 +229,22 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
 /// Processes every input image (`jobs` at a time, output in input order),
 /// printing one JSON line each; failures become error lines and stderr
 /// messages and never stop the run.
-fn for_each_image(input: &Inputs, work: impl Fn(&Path) -> Result<ImageRecord> + Sync) -> Result<bool> {
+fn for_each_image(
+    input: &Inputs,
+    work: impl Fn(&Path) -> Result<ImageRecord> + Sync,
+) -> Result<bool> {
     let (files, any_folder) = expand(&input.paths);
     let jobs = jobs(input);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
-    let progress = if any_folder { ProgressBar::new(files.len() as u64) } else { ProgressBar::hidden() };
-    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}").expect("valid template"));
+    let progress = if any_folder {
+        ProgressBar::new(files.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}")
+            .expect("valid template"),
+    );
     let stdout = std::io::stdout();
     let mut all_ok = true;
     for chunk in files.chunks(jobs * 4) {
@@ -189,23 +274,42 @@ fn for_each_image(input: &Inputs, work: impl Fn(&Path) -> Result<ImageRecord> + 
 }
 
 fn save(img: &RgbImage, path: &Path) -> Result<()> {
-    let buffer = image::RgbImage::from_raw(img.width(), img.height(), img.as_raw().to_vec()).context("image buffer")?;
-    buffer.save(path).with_context(|| format!("cannot write {}", path.display()))
+    let buffer = image::RgbImage::from_raw(img.width(), img.height(), img.as_raw().to_vec())
+        .context("image buffer")?;
+    buffer
+        .save(path)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn largest(faces: Vec<Face>) -> Option<Face> {
-    faces.into_iter().max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+    faces
+        .into_iter()
+        .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
 }
 
 fn compare(a: &Path, b: &Path, threshold: f32, common: &Common) -> Result<bool> {
-    let analyzer = analyzer(common, &Inputs { paths: vec![], jobs: Some(1) }, false)?;
+    let analyzer = analyzer(
+        common,
+        &Inputs {
+            paths: vec![],
+            jobs: Some(1),
+        },
+        false,
+    )?;
     if analyzer.pack().recognizer().is_none() {
-        bail!("the pack in {} has no recognition model", analyzer.pack().dir().display());
+        bail!(
+            "the pack in {} has no recognition model",
+            analyzer.pack().dir().display()
+        );
     }
     let embed = |p: &Path| -> Result<Vec<f32>> {
-        let faces = analyzer.analyze_file(p).with_context(|| format!("{}", p.display()))?;
-        let face = largest(faces.faces).with_context(|| format!("{}: no face found", p.display()))?;
-        face.embedding.with_context(|| format!("{}: the face has no landmarks to align", p.display()))
+        let faces = analyzer
+            .analyze_file(p)
+            .with_context(|| format!("{}", p.display()))?;
+        let face =
+            largest(faces.faces).with_context(|| format!("{}: no face found", p.display()))?;
+        face.embedding
+            .with_context(|| format!("{}: the face has no landmarks to align", p.display()))
     };
     let similarity = cosine_similarity(&embed(a)?, &embed(b)?);
     let result = serde_json::json!({
@@ -220,24 +324,43 @@ fn compare(a: &Path, b: &Path, threshold: f32, common: &Common) -> Result<bool> 
 }
 
 fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
-    let runtime = Runtime::new(&RuntimeOptions { library: ort_lib, intra_threads: Some(1) })?;
+    let runtime = Runtime::new(&RuntimeOptions {
+        library: ort_lib,
+        intra_threads: Some(1),
+    })?;
     let dir = resolve_pack(pack)?;
     let pack = ModelPack::load(&runtime, &dir)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "pack: {}", dir.display())?;
-    writeln!(out, "{:<44} {:<16} {:<12} {:<10} {:<14} status", "file", "task", "kind", "input", "mean/std")?;
+    writeln!(
+        out,
+        "{:<44} {:<16} {:<12} {:<10} {:<14} status",
+        "file", "task", "kind", "input", "mean/std"
+    )?;
     for e in pack.entries() {
-        let name = e.file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = e
+            .file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let (task, kind, input, norm) = match &e.route {
             Some(r) => (
                 r.kind.task(),
-                format!("{:?}", r.kind).split([' ', '{']).next().unwrap_or_default().to_string(),
-                r.input_size.map_or("dynamic".into(), |(w, h)| format!("{w}x{h}")),
+                format!("{:?}", r.kind)
+                    .split([' ', '{'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                r.input_size
+                    .map_or("dynamic".into(), |(w, h)| format!("{w}x{h}")),
                 format!("{}/{}", r.mean, r.std),
             ),
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
-        writeln!(out, "{name:<44} {task:<16} {kind:<12} {input:<10} {norm:<14} {}", e.status)?;
+        writeln!(
+            out,
+            "{name:<44} {task:<16} {kind:<12} {input:<10} {norm:<14} {}",
+            e.status
+        )?;
     }
     Ok(true)
 }
@@ -245,11 +368,16 @@ fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
 fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
     let analyzer = analyzer(common, input, false)?;
     let (files, _) = expand(&input.paths);
-    let images: Vec<&PathBuf> = files.iter().filter(|f| decode_file(f, &analyzer.options().limits).is_ok()).collect();
+    let images: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| decode_file(f, &analyzer.options().limits).is_ok())
+        .collect();
     if images.is_empty() {
         bail!("no readable images among the inputs");
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs(input)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs(input))
+        .build()?;
     let pass = || -> (usize, f64) {
         pool.install(|| {
             images

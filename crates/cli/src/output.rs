@@ -21,11 +21,23 @@ pub struct ImageRecord {
 
 impl ImageRecord {
     pub fn faces(path: &Path, width: u32, height: u32, faces: Vec<FaceRecord>) -> Self {
-        Self { image: path.display().to_string(), width: Some(width), height: Some(height), faces: Some(faces), error: None }
+        Self {
+            image: path.display().to_string(),
+            width: Some(width),
+            height: Some(height),
+            faces: Some(faces),
+            error: None,
+        }
     }
 
     pub fn error(path: &Path, err: &anyhow::Error) -> Self {
-        Self { image: path.display().to_string(), width: None, height: None, faces: None, error: Some(format!("{err:#}")) }
+        Self {
+            image: path.display().to_string(),
+            width: None,
+            height: None,
+            faces: None,
+            error: Some(format!("{err:#}")),
+        }
     }
 }
 
@@ -51,7 +63,11 @@ impl FaceRecord {
             kps: face.kps.map(|k| k.map(|p| [p.x, p.y])),
             det_score: face.det_score,
             embedding_norm: face.embedding_norm,
-            embedding: if with_embedding { face.embedding.clone() } else { None },
+            embedding: if with_embedding {
+                face.embedding.clone()
+            } else {
+                None
+            },
             crop: None,
         }
     }

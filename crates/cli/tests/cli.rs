@@ -5,11 +5,17 @@ use std::process::{Command, Output};
 use facekit_testdata::{golden_cases, models_dir, shared};
 
 fn facekit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facekit")).args(args).output().expect("run facekit")
+    Command::new(env!("CARGO_BIN_EXE_facekit"))
+        .args(args)
+        .output()
+        .expect("run facekit")
 }
 
 fn stdout_lines(out: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
 }
 
 fn models() -> String {
@@ -19,13 +25,26 @@ fn models() -> String {
 #[test]
 fn analyze_prints_insightface_face_counts_as_json_lines() {
     let t1 = shared("images/t1.jpg");
-    let out = facekit(&["analyze", "--models", &models(), "--embeddings", t1.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = facekit(&[
+        "analyze",
+        "--models",
+        &models(),
+        "--embeddings",
+        t1.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = stdout_lines(&out);
     assert_eq!(lines.len(), 1);
     let faces = lines[0]["faces"].as_array().unwrap();
     // ../shared/models routes det_2.5g + SFace; auto det size.
-    assert_eq!((lines[0]["width"].as_u64(), lines[0]["height"].as_u64()), (Some(1280), Some(886)));
+    assert_eq!(
+        (lines[0]["width"].as_u64(), lines[0]["height"].as_u64()),
+        (Some(1280), Some(886))
+    );
     assert!(faces.len() >= 5, "{} faces", faces.len());
     assert_eq!(faces[0]["embedding"].as_array().unwrap().len(), 128);
     assert_eq!(faces[0]["kps"].as_array().unwrap().len(), 5);
@@ -34,31 +53,77 @@ fn analyze_prints_insightface_face_counts_as_json_lines() {
 #[test]
 fn detect_at_640_matches_the_golden_count() {
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(models_dir().join("det_500m.onnx"), dir.path().join("det.onnx")).unwrap();
-    let case = golden_cases("insightface-2.1/scrfd500m_sface").into_iter().find(|c| c.image.ends_with("images/group_selfie.jpg")).unwrap();
-    let out = facekit(&["detect", "--models", dir.path().to_str().unwrap(), "--det-size", "640", "640", case.image.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::os::unix::fs::symlink(
+        models_dir().join("det_500m.onnx"),
+        dir.path().join("det.onnx"),
+    )
+    .unwrap();
+    let case = golden_cases("insightface-2.1/scrfd500m_sface")
+        .into_iter()
+        .find(|c| c.image.ends_with("images/group_selfie.jpg"))
+        .unwrap();
+    let out = facekit(&[
+        "detect",
+        "--models",
+        dir.path().to_str().unwrap(),
+        "--det-size",
+        "640",
+        "640",
+        case.image.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = stdout_lines(&out);
-    assert_eq!(lines[0]["faces"].as_array().unwrap().len(), case.golden.faces.len());
-    assert!(lines[0]["faces"][0].get("embedding_norm").is_none(), "detect does not embed");
+    assert_eq!(
+        lines[0]["faces"].as_array().unwrap().len(),
+        case.golden.faces.len()
+    );
+    assert!(
+        lines[0]["faces"][0].get("embedding_norm").is_none(),
+        "detect does not embed"
+    );
 }
 
 #[test]
 fn a_folder_with_broken_files_reports_them_and_goes_on() {
     let folder = shared("images/format_edge_cases");
-    let out = facekit(&["analyze", "--models", &models(), "--jobs", "2", folder.to_str().unwrap()]);
+    let out = facekit(&[
+        "analyze",
+        "--models",
+        &models(),
+        "--jobs",
+        "2",
+        folder.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "some files are unreadable");
     let lines = stdout_lines(&out);
     assert_eq!(lines.len(), 10, "one line per file");
     let errors: Vec<_> = lines.iter().filter(|l| l.get("error").is_some()).collect();
-    assert!(errors.iter().any(|l| l["image"].as_str().unwrap().ends_with("corrupted.png")));
-    assert!(errors.iter().any(|l| l["image"].as_str().unwrap().ends_with("empty.png")));
-    let good = lines.iter().find(|l| l["image"].as_str().unwrap().ends_with("einstein.jpeg")).unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|l| l["image"].as_str().unwrap().ends_with("corrupted.png"))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|l| l["image"].as_str().unwrap().ends_with("empty.png"))
+    );
+    let good = lines
+        .iter()
+        .find(|l| l["image"].as_str().unwrap().ends_with("einstein.jpeg"))
+        .unwrap();
     assert_eq!(good["faces"].as_array().unwrap().len(), 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("corrupted.png"), "{stderr}");
     // Output order follows input order even with two jobs.
-    let names: Vec<_> = lines.iter().map(|l| l["image"].as_str().unwrap().to_string()).collect();
+    let names: Vec<_> = lines
+        .iter()
+        .map(|l| l["image"].as_str().unwrap().to_string())
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
@@ -68,24 +133,68 @@ fn a_folder_with_broken_files_reports_them_and_goes_on() {
 fn align_draw_and_compare() {
     let dir = tempfile::tempdir().unwrap();
     let obama = shared("identities/face_recognition_knn/train/obama");
-    let mut photos: Vec<_> = std::fs::read_dir(&obama).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut photos: Vec<_> = std::fs::read_dir(&obama)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     photos.sort();
-    let out = facekit(&["align", "--models", &models(), "--out", dir.path().to_str().unwrap(), photos[0].to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let crop = stdout_lines(&out)[0]["faces"][0]["crop"].as_str().unwrap().to_string();
+    let out = facekit(&[
+        "align",
+        "--models",
+        &models(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        photos[0].to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crop = stdout_lines(&out)[0]["faces"][0]["crop"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let img = image::open(&crop).unwrap();
     assert_eq!((img.width(), img.height()), (112, 112));
 
     let drawn = dir.path().join("drawn.png");
-    let out = facekit(&["draw", "--models", &models(), shared("images/t1.jpg").to_str().unwrap(), drawn.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = facekit(&[
+        "draw",
+        "--models",
+        &models(),
+        shared("images/t1.jpg").to_str().unwrap(),
+        drawn.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(image::open(&drawn).unwrap().width(), 1280);
 
-    let out = facekit(&["compare", "--models", &models(), photos[0].to_str().unwrap(), photos[1].to_str().unwrap()]);
+    let out = facekit(&[
+        "compare",
+        "--models",
+        &models(),
+        photos[0].to_str().unwrap(),
+        photos[1].to_str().unwrap(),
+    ]);
     let same = &stdout_lines(&out)[0];
     let biden = shared("identities/face_recognition_knn/train/biden");
-    let other = std::fs::read_dir(&biden).unwrap().next().unwrap().unwrap().path();
-    let out = facekit(&["compare", "--models", &models(), photos[0].to_str().unwrap(), other.to_str().unwrap()]);
+    let other = std::fs::read_dir(&biden)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = facekit(&[
+        "compare",
+        "--models",
+        &models(),
+        photos[0].to_str().unwrap(),
+        other.to_str().unwrap(),
+    ]);
     let different = &stdout_lines(&out)[0];
     assert_eq!(same["same_person"], true, "{same}");
     assert_eq!(different["same_person"], false, "{different}");
@@ -96,18 +205,45 @@ fn align_draw_and_compare() {
 fn models_list_and_clear_errors() {
     let out = facekit(&["models", "list", &models()]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("det_2.5g.onnx") && text.contains("used"), "{text}");
+    assert!(
+        text.contains("det_2.5g.onnx") && text.contains("used"),
+        "{text}"
+    );
     assert!(text.contains("YuNet"), "{text}");
 
-    let out = facekit(&["analyze", "--models", "no_such_pack_xyz", shared("images/t1.jpg").to_str().unwrap()]);
+    let out = facekit(&[
+        "analyze",
+        "--models",
+        "no_such_pack_xyz",
+        shared("images/t1.jpg").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_pack_xyz"));
 
-    let out = facekit(&["analyze", "--models", &models(), "--det-size", "big", shared("images/t1.jpg").to_str().unwrap()]);
+    let out = facekit(&[
+        "analyze",
+        "--models",
+        &models(),
+        "--det-size",
+        "big",
+        shared("images/t1.jpg").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--det-size"));
 
-    let out = facekit(&["analyze", "--models", &models(), "--max-pixels", "1000", shared("images/t1.jpg").to_str().unwrap()]);
+    let out = facekit(&[
+        "analyze",
+        "--models",
+        &models(),
+        "--max-pixels",
+        "1000",
+        shared("images/t1.jpg").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout_lines(&out)[0]["error"].as_str().unwrap().contains("above the limit"));
+    assert!(
+        stdout_lines(&out)[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("above the limit")
+    );
 }

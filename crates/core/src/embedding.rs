@@ -1,6 +1,9 @@
 /// Euclidean norm of a vector, accumulated in `f64`.
 pub fn l2_norm(v: &[f32]) -> f32 {
-    v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt() as f32
+    v.iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt() as f32
 }
 
 /// The vector scaled to unit length; a zero vector stays zero.
@@ -18,7 +21,11 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f32 {
     if a.len() != b.len() {
         return 0.0;
     }
-    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum();
     let (na, nb) = (l2_norm(a), l2_norm(b));
     if na == 0.0 || nb == 0.0 {
         return 0.0;

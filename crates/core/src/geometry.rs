@@ -166,8 +166,14 @@ mod tests {
             [s * th.cos(), -s * th.sin(), tx],
             [s * th.sin(), s * th.cos(), ty],
         ]);
-        let src = [(1.0, 2.0), (30.0, 5.0), (17.0, 40.0), (3.0, 22.0), (25.0, 28.0)]
-            .map(|(x, y)| Point::new(x, y));
+        let src = [
+            (1.0, 2.0),
+            (30.0, 5.0),
+            (17.0, 40.0),
+            (3.0, 22.0),
+            (25.0, 28.0),
+        ]
+        .map(|(x, y)| Point::new(x, y));
         let dst = src.map(|p| t.apply(p));
         let est = estimate_similarity(&src, &dst).unwrap();
         for r in 0..2 {

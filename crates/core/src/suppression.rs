@@ -88,7 +88,10 @@ mod tests {
     fn nms_uses_plus_one_areas_and_keeps_the_best() {
         // Two 10×10 boxes shifted by 4 px: with +1 areas the IoU is
         // (7·11)/(121+121−77) = 0.4667 > 0.4, so the weaker one goes.
-        let dets = vec![det(4.0, 0.0, 14.0, 10.0, 0.7), det(0.0, 0.0, 10.0, 10.0, 0.9)];
+        let dets = vec![
+            det(4.0, 0.0, 14.0, 10.0, 0.7),
+            det(0.0, 0.0, 10.0, 10.0, 0.9),
+        ];
         assert_eq!(nms(&dets, 0.4), vec![1]);
         // At 0.5 both survive, best first.
         assert_eq!(nms(&dets, 0.5), vec![1, 0]);

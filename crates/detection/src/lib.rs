@@ -18,4 +18,4 @@
 
 mod scrfd;
 
-pub use scrfd::{DetSize, DetectOptions, DetectionError, Scrfd, AUTO_DET_SIZES};
+pub use scrfd::{AUTO_DET_SIZES, DetSize, DetectOptions, DetectionError, Scrfd};

@@ -100,7 +100,10 @@ impl Scrfd {
     /// Wraps a loaded model after checking its outputs are an SCRFD layout.
     pub fn new(model: OnnxModel) -> Result<Self, DetectionError> {
         let sig = model.signature();
-        let not = |reason: String| DetectionError::NotScrfd { path: model.path().display().to_string(), reason };
+        let not = |reason: String| DetectionError::NotScrfd {
+            path: model.path().display().to_string(),
+            reason,
+        };
         let (strides, anchors_per_cell, has_kps) = match sig.outputs.len() {
             6 => (vec![8, 16, 32], 2, false),
             9 => (vec![8, 16, 32], 2, true),
@@ -110,11 +113,20 @@ impl Scrfd {
         };
         let input = sig.inputs.first().ok_or_else(|| not("no input".into()))?;
         if input.shape.len() != 4 || !input.is_f32 {
-            return Err(not(format!("input {:?} is not a float NCHW tensor", input.shape)));
+            return Err(not(format!(
+                "input {:?} is not a float NCHW tensor",
+                input.shape
+            )));
         }
         let fixed_size = (input.shape[2] > 0 && input.shape[3] > 0)
             .then(|| (input.shape[3] as u32, input.shape[2] as u32));
-        Ok(Self { model, strides, anchors_per_cell, has_kps, fixed_size })
+        Ok(Self {
+            model,
+            strides,
+            anchors_per_cell,
+            has_kps,
+            fixed_size,
+        })
     }
 
     /// The underlying model.
@@ -133,7 +145,11 @@ impl Scrfd {
     }
 
     /// Detects faces, best first after NMS (or in `max_num` ranking order).
-    pub fn detect(&self, img: &RgbImage, opts: &DetectOptions) -> Result<Vec<Detection>, DetectionError> {
+    pub fn detect(
+        &self,
+        img: &RgbImage,
+        opts: &DetectOptions,
+    ) -> Result<Vec<Detection>, DetectionError> {
         let sizes = match self.fixed_size {
             Some(size) => vec![size],
             None => opts.det_size.sizes(),
@@ -144,27 +160,47 @@ impl Scrfd {
         }
         let keep = nms(&candidates, opts.nms_threshold);
         let kept: Vec<Detection> = keep.into_iter().map(|i| candidates[i].clone()).collect();
-        Ok(select_max_num(kept, opts.max_num, opts.metric, img.width(), img.height()))
+        Ok(select_max_num(
+            kept,
+            opts.max_num,
+            opts.metric,
+            img.width(),
+            img.height(),
+        ))
     }
 
     /// Candidates above the threshold at one input size, in source pixels,
     /// sorted by descending score (stable, as `np.argsort(kind='stable')`).
-    fn candidates_at(&self, img: &RgbImage, width: u32, height: u32, threshold: f32) -> Result<Vec<Detection>, DetectionError> {
+    fn candidates_at(
+        &self,
+        img: &RgbImage,
+        width: u32,
+        height: u32,
+        threshold: f32,
+    ) -> Result<Vec<Detection>, DetectionError> {
         let max_stride = *self.strides.last().expect("strides") as u32;
         if width < max_stride || height < max_stride {
-            return Err(DetectionError::BadSize { width, height, reason: "smaller than the largest stride" });
+            return Err(DetectionError::BadSize {
+                width,
+                height,
+                reason: "smaller than the largest stride",
+            });
         }
         let lb = letterbox(img, width, height);
         let mut blob = vec![0.0f32; 3 * width as usize * height as usize];
         write_nchw(&lb.canvas, 127.5, 128.0, &mut blob);
-        let outputs = self.model.run(&blob, &[1, 3, height as usize, width as usize])?;
+        let outputs = self
+            .model
+            .run(&blob, &[1, 3, height as usize, width as usize])?;
         let mut found = Vec::new();
         let fmc = self.strides.len();
         for (level, &stride) in self.strides.iter().enumerate() {
             let scores = &outputs[level];
             let boxes = &outputs[level + fmc];
             let kps = self.has_kps.then(|| &outputs[level + 2 * fmc]);
-            self.decode_level(level, stride, width, height, scores, boxes, kps, threshold, &mut found)?;
+            self.decode_level(
+                level, stride, width, height, scores, boxes, kps, threshold, &mut found,
+            )?;
         }
         for d in &mut found {
             let s = lb.scale;
@@ -205,16 +241,20 @@ impl Scrfd {
             return Err(bad("box output", boxes.data.len() / 4));
         }
         if let Some(k) = kps
-            && k.data.len() != n * 10 {
-                return Err(bad("landmark output", k.data.len() / 10));
-            }
+            && k.data.len() != n * 10
+        {
+            return Err(bad("landmark output", k.data.len() / 10));
+        }
         let s = stride as f32;
         for (i, &score) in scores.data.iter().enumerate() {
             if score < threshold {
                 continue;
             }
             let cell = i / self.anchors_per_cell;
-            let (cx, cy) = (((cell % cols) * stride) as f32, ((cell / cols) * stride) as f32);
+            let (cx, cy) = (
+                ((cell % cols) * stride) as f32,
+                ((cell / cols) * stride) as f32,
+            );
             let d = &boxes.data[i * 4..i * 4 + 4];
             let bbox = BBox::new(cx - d[0] * s, cy - d[1] * s, cx + d[2] * s, cy + d[3] * s);
             let landmarks = kps.map(|k| {

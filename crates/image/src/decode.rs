@@ -28,7 +28,10 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_pixels: 50_000_000, max_file_bytes: 100 << 20 }
+        Self {
+            max_pixels: 50_000_000,
+            max_file_bytes: 100 << 20,
+        }
     }
 }
 
@@ -82,10 +85,16 @@ pub enum DecodeError {
 
 /// Reads and decodes a file; errors name the path.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
-    let io = |source| DecodeError::Io { path: path.to_path_buf(), source };
+    let io = |source| DecodeError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let len = std::fs::metadata(path).map_err(io)?.len();
     if len > limits.max_file_bytes {
-        return Err(DecodeError::FileTooLarge { bytes: len, limit: limits.max_file_bytes });
+        return Err(DecodeError::FileTooLarge {
+            bytes: len,
+            limit: limits.max_file_bytes,
+        });
     }
     let bytes = std::fs::read(path).map_err(io)?;
     decode_bytes(&bytes, limits)
@@ -114,32 +123,46 @@ fn check_size(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), Deco
         return Err(DecodeError::ZeroSized);
     }
     if u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(DecodeError::TooManyPixels { width, height, limit: limits.max_pixels });
+        return Err(DecodeError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
     }
     Ok(())
 }
 
 fn decode_jpeg(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
-    let corrupt = |reason: String| DecodeError::Corrupt { format: "JPEG", reason };
+    let corrupt = |reason: String| DecodeError::Corrupt {
+        format: "JPEG",
+        reason,
+    };
     // libjpeg reports fatal errors by unwinding out of its error handler; the
     // mozjpeg crate turns them into a Rust unwind that we catch here.
-    let result = catch_unwind(AssertUnwindSafe(|| -> Result<(RgbImage, u32), DecodeError> {
-        let mut dec = mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)])
-            .from_mem(bytes)
-            .map_err(|e| corrupt(e.to_string()))?;
-        let (w, h) = (dec.width() as u32, dec.height() as u32);
-        check_size(w, h, limits)?;
-        let orientation = dec.markers().find_map(|m| exif_orientation(m.data)).unwrap_or(1);
-        dec.dct_method(mozjpeg::DctMethod::IntegerSlow);
-        dec.do_fancy_upsampling(true);
-        let mut started = dec.rgb().map_err(|e| corrupt(e.to_string()))?;
-        let data: Vec<u8> = started.read_scanlines().map_err(|e| corrupt(e.to_string()))?;
-        // A truncated stream yields gray rows after the cut, as in OpenCV.
-        let _ = started.finish();
-        let img = RgbImage::from_raw(w, h, data)
-            .ok_or_else(|| corrupt("decoder returned a short image".into()))?;
-        Ok((img, orientation))
-    }));
+    let result = catch_unwind(AssertUnwindSafe(
+        || -> Result<(RgbImage, u32), DecodeError> {
+            let mut dec = mozjpeg::Decompress::with_markers(&[mozjpeg::Marker::APP(1)])
+                .from_mem(bytes)
+                .map_err(|e| corrupt(e.to_string()))?;
+            let (w, h) = (dec.width() as u32, dec.height() as u32);
+            check_size(w, h, limits)?;
+            let orientation = dec
+                .markers()
+                .find_map(|m| exif_orientation(m.data))
+                .unwrap_or(1);
+            dec.dct_method(mozjpeg::DctMethod::IntegerSlow);
+            dec.do_fancy_upsampling(true);
+            let mut started = dec.rgb().map_err(|e| corrupt(e.to_string()))?;
+            let data: Vec<u8> = started
+                .read_scanlines()
+                .map_err(|e| corrupt(e.to_string()))?;
+            // A truncated stream yields gray rows after the cut, as in OpenCV.
+            let _ = started.finish();
+            let img = RgbImage::from_raw(w, h, data)
+                .ok_or_else(|| corrupt("decoder returned a short image".into()))?;
+            Ok((img, orientation))
+        },
+    ));
     let (img, orientation) = match result {
         Ok(r) => r?,
         Err(panic) => {
@@ -148,7 +171,11 @@ fn decode_jpeg(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeEr
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "libjpeg error".into());
-            return Err(corrupt(reason.trim_start_matches("libjpeg fatal error: ").to_string()));
+            return Err(corrupt(
+                reason
+                    .trim_start_matches("libjpeg fatal error: ")
+                    .to_string(),
+            ));
         }
     };
     Ok(apply_orientation(img, orientation))
@@ -168,7 +195,10 @@ fn decode_other(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeE
         .map_err(|_| DecodeError::UnknownFormat)?;
     let format = reader.format().ok_or(DecodeError::UnknownFormat)?;
     let name = format_name(format);
-    let corrupt = |e: image::ImageError| DecodeError::Corrupt { format: name, reason: e.to_string() };
+    let corrupt = |e: image::ImageError| DecodeError::Corrupt {
+        format: name,
+        reason: e.to_string(),
+    };
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (w, h) = decoder.dimensions();
     check_size(w, h, limits)?;
@@ -206,11 +236,15 @@ fn to_rgb8_like_opencv(img: DynamicImage) -> RgbImage {
         DynamicImage::ImageLuma8(b) => b.iter().flat_map(|&v| [v, v, v]).collect(),
         DynamicImage::ImageLumaA8(b) => b.chunks_exact(2).flat_map(|p| [p[0]; 3]).collect(),
         DynamicImage::ImageRgb16(b) => b.iter().map(|&v| (v >> 8) as u8).collect(),
-        DynamicImage::ImageRgba16(b) => {
-            b.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]].map(|v| (v >> 8) as u8)).collect()
-        }
+        DynamicImage::ImageRgba16(b) => b
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]].map(|v| (v >> 8) as u8))
+            .collect(),
         DynamicImage::ImageLuma16(b) => b.iter().flat_map(|&v| [(v >> 8) as u8; 3]).collect(),
-        DynamicImage::ImageLumaA16(b) => b.chunks_exact(2).flat_map(|p| [(p[0] >> 8) as u8; 3]).collect(),
+        DynamicImage::ImageLumaA16(b) => b
+            .chunks_exact(2)
+            .flat_map(|p| [(p[0] >> 8) as u8; 3])
+            .collect(),
         other => other.to_rgb8().into_raw(),
     };
     RgbImage::from_raw(w, h, data).expect("conversion keeps the pixel count")
@@ -265,11 +299,20 @@ mod tests {
     #[test]
     fn empty_and_garbage_are_clear_errors() {
         let limits = DecodeLimits::default();
-        assert!(matches!(decode_bytes(b"", &limits), Err(DecodeError::Empty)));
-        assert!(matches!(decode_bytes(b"hello", &limits), Err(DecodeError::UnknownFormat)));
+        assert!(matches!(
+            decode_bytes(b"", &limits),
+            Err(DecodeError::Empty)
+        ));
+        assert!(matches!(
+            decode_bytes(b"hello", &limits),
+            Err(DecodeError::UnknownFormat)
+        ));
         let jpeg_garbage = [0xFF, 0xD8, 0xFF, 0xE0, 0, 0, 1, 2, 3];
         let err = decode_bytes(&jpeg_garbage, &limits).unwrap_err();
-        assert!(matches!(err, DecodeError::Corrupt { format: "JPEG", .. }), "{err}");
+        assert!(
+            matches!(err, DecodeError::Corrupt { format: "JPEG", .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -287,7 +330,10 @@ mod tests {
         png.extend_from_slice(idat);
         png.extend_from_slice(&crc32(idat).to_be_bytes());
         let err = decode_bytes(&png, &DecodeLimits::default()).unwrap_err();
-        assert!(matches!(err, DecodeError::TooManyPixels { width: 30000, .. }), "{err}");
+        assert!(
+            matches!(err, DecodeError::TooManyPixels { width: 30000, .. }),
+            "{err}"
+        );
     }
 
     fn crc32(data: &[u8]) -> u32 {
@@ -295,7 +341,11 @@ mod tests {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

@@ -27,6 +27,6 @@ mod warp;
 
 pub use decode::{DecodeError, DecodeLimits, decode_bytes, decode_file};
 pub use raster::RgbImage;
-pub use resize::{letterbox, resize_linear, Letterbox};
+pub use resize::{Letterbox, letterbox, resize_linear};
 pub use tensor::write_nchw;
 pub use warp::warp_affine;

@@ -15,12 +15,20 @@ impl std::fmt::Debug for RgbImage {
 impl RgbImage {
     /// A black image.
     pub fn new(width: u32, height: u32) -> Self {
-        Self { width, height, data: vec![0; width as usize * height as usize * 3] }
+        Self {
+            width,
+            height,
+            data: vec![0; width as usize * height as usize * 3],
+        }
     }
 
     /// Wraps interleaved RGB bytes; `None` when the length does not match.
     pub fn from_raw(width: u32, height: u32, data: Vec<u8>) -> Option<Self> {
-        (data.len() == width as usize * height as usize * 3).then_some(Self { width, height, data })
+        (data.len() == width as usize * height as usize * 3).then_some(Self {
+            width,
+            height,
+            data,
+        })
     }
 
     /// Width in pixels.

@@ -52,8 +52,7 @@ fn horizontal_pass(row: &[u8], xtaps: &[Tap], src_width: usize, out: &mut [i32])
         let s0 = t.src as usize;
         let s1 = (s0 + 1).min(src_width - 1);
         for c in 0..3 {
-            out[dx * 3 + c] =
-                i32::from(row[s0 * 3 + c]) * t.w0 + i32::from(row[s1 * 3 + c]) * t.w1;
+            out[dx * 3 + c] = i32::from(row[s0 * 3 + c]) * t.w0 + i32::from(row[s1 * 3 + c]) * t.w1;
         }
     }
 }
@@ -74,7 +73,8 @@ pub fn resize_linear(src: &RgbImage, dst_width: u32, dst_height: u32) -> RgbImag
     let mut out = RgbImage::new(dw, dh);
     // Two horizontally resampled source rows; output rows only move down, so
     // evicting the lower-numbered (older) row is always right.
-    let mut slots: [(Option<usize>, Vec<i32>); 2] = [(None, vec![0; width]), (None, vec![0; width])];
+    let mut slots: [(Option<usize>, Vec<i32>); 2] =
+        [(None, vec![0; width]), (None, vec![0; width])];
     let load = |y: usize, protect: Option<usize>, slots: &mut [(Option<usize>, Vec<i32>); 2]| {
         if let Some(i) = slots.iter().position(|(k, _)| *k == Some(y)) {
             return i;
@@ -135,7 +135,8 @@ mod tests {
 
     #[test]
     fn exact_half_size_averages_two_by_two_blocks() {
-        let img = RgbImage::from_raw(2, 2, vec![0, 0, 0, 10, 10, 10, 20, 20, 20, 31, 31, 31]).unwrap();
+        let img =
+            RgbImage::from_raw(2, 2, vec![0, 0, 0, 10, 10, 10, 20, 20, 20, 31, 31, 31]).unwrap();
         let out = resize_linear(&img, 1, 1);
         // (0 + 10 + 20 + 31 + 2) >> 2 = 15
         assert_eq!(out.as_raw(), &[15, 15, 15]);

@@ -8,7 +8,11 @@ use crate::RgbImage;
 /// If `out` has the wrong length (a programming error, not bad input).
 pub fn write_nchw(img: &RgbImage, mean: f32, std: f32, out: &mut [f32]) {
     let plane = img.width() as usize * img.height() as usize;
-    assert_eq!(out.len(), plane * 3, "tensor buffer does not match the image");
+    assert_eq!(
+        out.len(),
+        plane * 3,
+        "tensor buffer does not match the image"
+    );
     let scale = (1.0 / f64::from(std)) as f32;
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);

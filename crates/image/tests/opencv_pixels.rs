@@ -11,10 +11,13 @@ fn load_png(path: &std::path::Path) -> RgbImage {
 /// (max abs difference, number of differing samples)
 fn diff(a: &RgbImage, b: &RgbImage) -> (u8, usize) {
     assert_eq!((a.width(), a.height()), (b.width(), b.height()));
-    a.as_raw().iter().zip(b.as_raw()).fold((0, 0), |(m, n), (&x, &y)| {
-        let d = x.abs_diff(y);
-        (m.max(d), n + usize::from(d > 0))
-    })
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .fold((0, 0), |(m, n), (&x, &y)| {
+            let d = x.abs_diff(y);
+            (m.max(d), n + usize::from(d > 0))
+        })
 }
 
 #[test]
@@ -30,7 +33,10 @@ fn decode_and_resize_match_opencv_exactly() {
         let reference = load_png(&dir.join(entry["decoded"].as_str().unwrap()));
         assert_eq!(diff(&ours, &reference), (0, 0), "decoded pixels of {image}");
         for resized in entry["resized"].as_array().unwrap() {
-            let (w, h) = (resized["width"].as_u64().unwrap() as u32, resized["height"].as_u64().unwrap() as u32);
+            let (w, h) = (
+                resized["width"].as_u64().unwrap() as u32,
+                resized["height"].as_u64().unwrap() as u32,
+            );
             let expected = load_png(&dir.join(resized["file"].as_str().unwrap()));
             let got = resize_linear(&reference, w, h);
             assert_eq!(diff(&got, &expected), (0, 0), "{image} resized to {w}×{h}");
@@ -40,7 +46,11 @@ fn decode_and_resize_match_opencv_exactly() {
 
 #[test]
 fn exif_orientation_is_applied() {
-    let img = decode_file(&shared("images/inspireface/bulk/image_T1.jpeg"), &DecodeLimits::default()).unwrap();
+    let img = decode_file(
+        &shared("images/inspireface/bulk/image_T1.jpeg"),
+        &DecodeLimits::default(),
+    )
+    .unwrap();
     // Stored 640×480 with orientation 6; OpenCV returns it upright, 480×640.
     assert_eq!((img.width(), img.height()), (480, 640));
 }
@@ -49,7 +59,10 @@ fn exif_orientation_is_applied() {
 fn corrupt_and_empty_files_give_clear_errors() {
     let limits = DecodeLimits::default();
     let err = decode_file(&shared("images/format_edge_cases/corrupted.png"), &limits).unwrap_err();
-    assert!(err.to_string().contains("PNG") || err.to_string().contains("unrecognised"), "{err}");
+    assert!(
+        err.to_string().contains("PNG") || err.to_string().contains("unrecognised"),
+        "{err}"
+    );
     let err = decode_file(&shared("images/format_edge_cases/empty.png"), &limits).unwrap_err();
     assert!(!err.to_string().is_empty());
     let err = decode_file(&shared("images/does-not-exist.jpg"), &limits).unwrap_err();
@@ -58,9 +71,19 @@ fn corrupt_and_empty_files_give_clear_errors() {
 
 #[test]
 fn every_format_decodes_to_the_same_size() {
-    for name in ["einstein.bmp", "einstein.gif", "einstein.jpeg", "einstein.png", "einstein.tiff", "einstein.webp"] {
-        let img = decode_file(&shared("images/format_edge_cases").join(name), &DecodeLimits::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for name in [
+        "einstein.bmp",
+        "einstein.gif",
+        "einstein.jpeg",
+        "einstein.png",
+        "einstein.tiff",
+        "einstein.webp",
+    ] {
+        let img = decode_file(
+            &shared("images/format_edge_cases").join(name),
+            &DecodeLimits::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!((img.width(), img.height()), (256, 256), "{name}");
     }
 }

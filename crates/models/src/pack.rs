@@ -11,7 +11,9 @@ use crate::router::{ModelKind, Route, route};
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
     /// No folder matches the pack name.
-    #[error("model pack '{name}' not found; looked in: {searched}. Pass a folder of .onnx files (e.g. --models ~/.insightface/models/buffalo_l)")]
+    #[error(
+        "model pack '{name}' not found; looked in: {searched}. Pass a folder of .onnx files (e.g. --models ~/.insightface/models/buffalo_l)"
+    )]
     NotFound {
         /// The name or path given.
         name: String,
@@ -62,10 +64,19 @@ pub fn resolve_pack(name_or_path: &str) -> Result<PathBuf, PackError> {
         searched.extend(facekit_home.map(|h| h.join("models").join(name_or_path)));
         searched.extend(home.map(|h| h.join(".insightface/models").join(name_or_path)));
     }
-    searched.iter().skip(1).find(|p| p.is_dir()).cloned().ok_or_else(|| PackError::NotFound {
-        name: name_or_path.to_string(),
-        searched: searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-    })
+    searched
+        .iter()
+        .skip(1)
+        .find(|p| p.is_dir())
+        .cloned()
+        .ok_or_else(|| PackError::NotFound {
+            name: name_or_path.to_string(),
+            searched: searched
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// What became of one file of a pack.
@@ -88,7 +99,9 @@ impl fmt::Display for EntryStatus {
         match self {
             EntryStatus::Used => f.write_str("used"),
             EntryStatus::Duplicate => f.write_str("ignored: another file serves this task"),
-            EntryStatus::Unsupported => f.write_str("ignored: this model kind is not supported yet"),
+            EntryStatus::Unsupported => {
+                f.write_str("ignored: this model kind is not supported yet")
+            }
             EntryStatus::Unrecognised => f.write_str("ignored: signature matches no task"),
             EntryStatus::Failed(why) => write!(f, "failed to load: {why}"),
         }
@@ -118,7 +131,10 @@ pub struct ModelPack {
 impl ModelPack {
     /// Loads every `.onnx` file of `dir` (sorted by name) and assigns tasks.
     pub fn load(runtime: &Runtime, dir: &Path) -> Result<Self, PackError> {
-        let io = |source| PackError::Io { dir: dir.to_path_buf(), source };
+        let io = |source| PackError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(Result::ok)
@@ -135,12 +151,20 @@ impl ModelPack {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(file = %file.display(), error = %e, "model failed to load");
-                    entries.push(PackEntry { file, route: None, status: EntryStatus::Failed(e.to_string()) });
+                    entries.push(PackEntry {
+                        file,
+                        route: None,
+                        status: EntryStatus::Failed(e.to_string()),
+                    });
                     continue;
                 }
             };
             let Some(r) = route(&model) else {
-                entries.push(PackEntry { file, route: None, status: EntryStatus::Unrecognised });
+                entries.push(PackEntry {
+                    file,
+                    route: None,
+                    status: EntryStatus::Unrecognised,
+                });
                 continue;
             };
             let task = r.kind.task();
@@ -162,13 +186,26 @@ impl ModelPack {
             if status == EntryStatus::Used {
                 tasks_taken.push(task);
             }
-            entries.push(PackEntry { file, route: Some(r), status });
+            entries.push(PackEntry {
+                file,
+                route: Some(r),
+                status,
+            });
         }
         let detector = detector.ok_or_else(|| PackError::NoDetector {
             dir: dir.to_path_buf(),
-            files: entries.iter().map(|e| e.file.display().to_string()).collect::<Vec<_>>().join(", "),
+            files: entries
+                .iter()
+                .map(|e| e.file.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
-        Ok(Self { dir: dir.to_path_buf(), entries, detector, recognizer })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            entries,
+            detector,
+            recognizer,
+        })
     }
 
     /// The pack folder.

@@ -61,11 +61,17 @@ fn spatial(input: &TensorSpec) -> Option<(i64, i64)> {
 }
 
 fn is_yunet(sig: &ModelSignature) -> bool {
-    ["cls_8", "obj_8", "bbox_8", "kps_8"].iter().all(|n| sig.outputs.iter().any(|o| o.name == *n))
+    ["cls_8", "obj_8", "bbox_8", "kps_8"]
+        .iter()
+        .all(|n| sig.outputs.iter().any(|o| o.name == *n))
 }
 
 fn is_retinaface_priors(sig: &ModelSignature) -> bool {
-    let lasts: Vec<i64> = sig.outputs.iter().map(|o| o.shape.last().copied().unwrap_or(0)).collect();
+    let lasts: Vec<i64> = sig
+        .outputs
+        .iter()
+        .map(|o| o.shape.last().copied().unwrap_or(0))
+        .collect();
     sig.outputs.len() == 3 && sig.outputs.iter().all(|o| o.shape.len() == 3) && lasts == [4, 2, 10]
 }
 
@@ -78,7 +84,10 @@ fn is_retinaface_priors(sig: &ModelSignature) -> bool {
 /// parity with InsightFace's numbers depends on it.
 pub fn insightface_normalization(leading_node_names: &[String], kind: ModelKind) -> (f32, f32) {
     let (mut sub, mut mul) = (false, false);
-    let checks_bn_data = matches!(kind, ModelKind::Landmark { .. } | ModelKind::Attribute { .. });
+    let checks_bn_data = matches!(
+        kind,
+        ModelKind::Landmark { .. } | ModelKind::Attribute { .. }
+    );
     for (i, name) in leading_node_names.iter().take(8).enumerate() {
         sub |= name.starts_with("Sub") || name.starts_with("_minus");
         mul |= name.starts_with("Mul") || name.starts_with("_mul");
@@ -106,7 +115,12 @@ pub fn route(model: &OnnxModel) -> Option<Route> {
     let input = sig.inputs.first()?;
     let (w, h) = spatial(input).unwrap_or((-1, -1));
     let input_size = (w > 0 && h > 0).then_some((w as u32, h as u32));
-    let out_len = |i: usize| sig.outputs.get(i).and_then(|o| o.shape.last().copied()).unwrap_or(0);
+    let out_len = |i: usize| {
+        sig.outputs
+            .get(i)
+            .and_then(|o| o.shape.last().copied())
+            .unwrap_or(0)
+    };
     let kind = if is_yunet(sig) {
         ModelKind::YuNet
     } else if sig.outputs.len() >= 5 {
@@ -119,7 +133,9 @@ pub fn route(model: &OnnxModel) -> Option<Route> {
         let points = if three_d { 68 } else { n / 2 };
         ModelKind::Landmark { points, three_d }
     } else if (w, h) == (96, 96) {
-        ModelKind::Attribute { outputs: out_len(0).max(0) as usize }
+        ModelKind::Attribute {
+            outputs: out_len(0).max(0) as usize,
+        }
     } else if sig.inputs.len() == 2 && (w, h) == (128, 128) {
         ModelKind::Swapper
     } else if w == h && w >= 112 && w % 16 == 0 && sig.outputs.len() == 1 {
@@ -128,7 +144,12 @@ pub fn route(model: &OnnxModel) -> Option<Route> {
         return None;
     };
     let (mean, std) = insightface_normalization(&model.graph().leading_node_names, kind);
-    Some(Route { kind, input_size, mean, std })
+    Some(Route {
+        kind,
+        input_size,
+        mean,
+        std,
+    })
 }
 
 #[cfg(test)]
@@ -142,27 +163,56 @@ mod tests {
     #[test]
     fn normalization_rule_matches_insightface() {
         let mx = names(&["_minusscalar0", "_mulscalar0", "conv0"]);
-        assert_eq!(insightface_normalization(&mx, ModelKind::ArcFace), (0.0, 1.0));
+        assert_eq!(
+            insightface_normalization(&mx, ModelKind::ArcFace),
+            (0.0, 1.0)
+        );
         let pt = names(&["Conv_0", "Relu_1"]);
-        assert_eq!(insightface_normalization(&pt, ModelKind::ArcFace), (127.5, 127.5));
-        let lm = ModelKind::Landmark { points: 106, three_d: false };
+        assert_eq!(
+            insightface_normalization(&pt, ModelKind::ArcFace),
+            (127.5, 127.5)
+        );
+        let lm = ModelKind::Landmark {
+            points: 106,
+            three_d: false,
+        };
         assert_eq!(insightface_normalization(&pt, lm), (127.5, 128.0));
         let bn = names(&["x", "bn_data", "conv"]);
         assert_eq!(insightface_normalization(&bn, lm), (0.0, 1.0));
         // bn_data counts only for landmark/attribute models, and only in the first three.
-        assert_eq!(insightface_normalization(&bn, ModelKind::ArcFace), (127.5, 127.5));
+        assert_eq!(
+            insightface_normalization(&bn, ModelKind::ArcFace),
+            (127.5, 127.5)
+        );
         let late = names(&["a", "b", "c", "bn_data"]);
         assert_eq!(insightface_normalization(&late, lm), (127.5, 128.0));
         // Sub/Mul beyond the first eight nodes are not seen (the documented hazard).
         let mut far = names(&["n"; 8]);
         far.extend(names(&["Sub_9", "Mul_10"]));
-        assert_eq!(insightface_normalization(&far, ModelKind::ArcFace), (127.5, 127.5));
+        assert_eq!(
+            insightface_normalization(&far, ModelKind::ArcFace),
+            (127.5, 127.5)
+        );
     }
 
     #[test]
     fn task_names_follow_insightface() {
-        assert_eq!(ModelKind::Landmark { points: 106, three_d: false }.task(), "landmark_2d_106");
-        assert_eq!(ModelKind::Landmark { points: 68, three_d: true }.task(), "landmark_3d_68");
+        assert_eq!(
+            ModelKind::Landmark {
+                points: 106,
+                three_d: false
+            }
+            .task(),
+            "landmark_2d_106"
+        );
+        assert_eq!(
+            ModelKind::Landmark {
+                points: 68,
+                three_d: true
+            }
+            .task(),
+            "landmark_3d_68"
+        );
         assert_eq!(ModelKind::Attribute { outputs: 3 }.task(), "genderage");
         assert_eq!(ModelKind::YuNet.task(), "detection");
     }

@@ -20,19 +20,46 @@ fn every_shared_model_gets_insightfaces_task_and_normalisation() {
     assert_eq!(scrfd.kind, ModelKind::Scrfd);
     // SFace normalises in-graph (_minusscalar0/_mulscalar0 first): raw pixels.
     let sface = routed("face_recognition_sface_2021dec_fp32.onnx");
-    assert_eq!((sface.kind, sface.mean, sface.std), (ModelKind::ArcFace, 0.0, 1.0));
+    assert_eq!(
+        (sface.kind, sface.mean, sface.std),
+        (ModelKind::ArcFace, 0.0, 1.0)
+    );
     let sface8 = routed("face_recognition_sface_2021dec_int8bq.onnx");
     assert_eq!((sface8.mean, sface8.std), (0.0, 1.0));
     let w600k = routed("synthetic/synthetic_w600k.onnx");
-    assert_eq!((w600k.kind, w600k.mean, w600k.std), (ModelKind::ArcFace, 127.5, 127.5));
+    assert_eq!(
+        (w600k.kind, w600k.mean, w600k.std),
+        (ModelKind::ArcFace, 127.5, 127.5)
+    );
     let mxnet = routed("synthetic/synthetic_arcface_mxnet.onnx");
     assert_eq!((mxnet.mean, mxnet.std), (0.0, 1.0));
-    assert_eq!(routed("synthetic/synthetic_genderage.onnx").kind, ModelKind::Attribute { outputs: 3 });
+    assert_eq!(
+        routed("synthetic/synthetic_genderage.onnx").kind,
+        ModelKind::Attribute { outputs: 3 }
+    );
     assert_eq!(routed("synthetic/synthetic_genderage.onnx").std, 128.0);
-    assert_eq!(routed("synthetic/synthetic_2d106det.onnx").kind, ModelKind::Landmark { points: 106, three_d: false });
-    assert_eq!(routed("synthetic/synthetic_1k3d68.onnx").kind, ModelKind::Landmark { points: 68, three_d: true });
-    assert_eq!(routed("face_detection_yunet_2023mar.onnx").kind, ModelKind::YuNet);
-    assert_eq!(routed("retinaface_mnet025_640.onnx").kind, ModelKind::RetinaFace);
+    assert_eq!(
+        routed("synthetic/synthetic_2d106det.onnx").kind,
+        ModelKind::Landmark {
+            points: 106,
+            three_d: false
+        }
+    );
+    assert_eq!(
+        routed("synthetic/synthetic_1k3d68.onnx").kind,
+        ModelKind::Landmark {
+            points: 68,
+            three_d: true
+        }
+    );
+    assert_eq!(
+        routed("face_detection_yunet_2023mar.onnx").kind,
+        ModelKind::YuNet
+    );
+    assert_eq!(
+        routed("retinaface_mnet025_640.onnx").kind,
+        ModelKind::RetinaFace
+    );
 }
 
 #[test]
@@ -61,15 +88,25 @@ fn a_pack_folder_keeps_the_first_model_per_task() {
 #[test]
 fn a_folder_without_a_detector_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(model("face_recognition_sface_2021dec_fp32.onnx"), dir.path().join("rec.onnx")).unwrap();
+    std::os::unix::fs::symlink(
+        model("face_recognition_sface_2021dec_fp32.onnx"),
+        dir.path().join("rec.onnx"),
+    )
+    .unwrap();
     let err = ModelPack::load(&runtime(), dir.path()).unwrap_err();
     assert!(err.to_string().contains("no face detection model"), "{err}");
 }
 
 #[test]
 fn pack_names_resolve_to_folders_or_explain_where_they_looked() {
-    assert_eq!(resolve_pack(models_dir().to_str().unwrap()).unwrap(), models_dir());
+    assert_eq!(
+        resolve_pack(models_dir().to_str().unwrap()).unwrap(),
+        models_dir()
+    );
     let err = resolve_pack("no_such_pack_xyz").unwrap_err().to_string();
-    assert!(err.contains(".insightface/models/no_such_pack_xyz"), "{err}");
+    assert!(
+        err.contains(".insightface/models/no_such_pack_xyz"),
+        "{err}"
+    );
     assert!(resolve_pack(Path::new("/nonexistent/dir").to_str().unwrap()).is_err());
 }

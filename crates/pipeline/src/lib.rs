@@ -134,7 +134,11 @@ impl FaceAnalyzer {
     pub fn analyze_file(&self, path: &Path) -> Result<ImageFaces, PipelineError> {
         let img = decode_file(path, &self.options.limits)?;
         let faces = self.analyze(&img)?;
-        Ok(ImageFaces { width: img.width(), height: img.height(), faces })
+        Ok(ImageFaces {
+            width: img.width(),
+            height: img.height(),
+            faces,
+        })
     }
 
     /// Detects only.
@@ -142,7 +146,13 @@ impl FaceAnalyzer {
         let dets = self.pack.detector().detect(img, &self.options.detect)?;
         Ok(dets
             .into_iter()
-            .map(|d| Face { bbox: d.bbox, kps: d.kps, det_score: d.score, embedding: None, embedding_norm: None })
+            .map(|d| Face {
+                bbox: d.bbox,
+                kps: d.kps,
+                det_score: d.score,
+                embedding: None,
+                embedding_norm: None,
+            })
             .collect())
     }
 
@@ -150,8 +160,14 @@ impl FaceAnalyzer {
     /// the model allows it).
     pub fn analyze(&self, img: &RgbImage) -> Result<Vec<Face>, PipelineError> {
         let mut faces = self.detect(img)?;
-        if let Some(rec) = self.pack.recognizer().filter(|_| !self.options.skip_embeddings) {
-            let with_kps: Vec<usize> = (0..faces.len()).filter(|&i| faces[i].kps.is_some()).collect();
+        if let Some(rec) = self
+            .pack
+            .recognizer()
+            .filter(|_| !self.options.skip_embeddings)
+        {
+            let with_kps: Vec<usize> = (0..faces.len())
+                .filter(|&i| faces[i].kps.is_some())
+                .collect();
             let crops = with_kps
                 .iter()
                 .map(|&i| rec.align(img, faces[i].kps.as_ref().expect("filtered")))

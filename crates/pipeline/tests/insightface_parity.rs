@@ -17,11 +17,16 @@ use facekit_testdata::{GoldenCase, GoldenFace, golden_cases, model};
 const SFACE: &str = "face_recognition_sface_2021dec_fp32.onnx";
 
 /// Builds a pack folder the way a user has one: detector and recognizer files.
-fn analyzer(detector: &str, recognizer: &str, det_size: DetSize) -> (FaceAnalyzer, tempfile::TempDir) {
+fn analyzer(
+    detector: &str,
+    recognizer: &str,
+    det_size: DetSize,
+) -> (FaceAnalyzer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(model(detector), dir.path().join("det.onnx")).unwrap();
     std::os::unix::fs::symlink(model(recognizer), dir.path().join("rec.onnx")).unwrap();
-    let runtime = Runtime::new(&RuntimeOptions::default()).expect("ONNX Runtime: run scripts/setup.sh");
+    let runtime =
+        Runtime::new(&RuntimeOptions::default()).expect("ONNX Runtime: run scripts/setup.sh");
     let pack = ModelPack::load(&runtime, dir.path()).unwrap();
     let mut options = AnalyzeOptions::default();
     options.detect.det_size = det_size;
@@ -49,7 +54,12 @@ fn iou(a: &[f32; 4], b: &facekit_core::BBox) -> f32 {
 }
 
 fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f32 {
-    let sum: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| u64::from(x.abs_diff(y))).sum();
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+        .sum();
     sum as f32 / a.as_raw().len() as f32
 }
 
@@ -61,12 +71,29 @@ fn crop_path(case: &GoldenCase, png: &str) -> std::path::PathBuf {
         return beside;
     }
     let file_name = Path::new(png).file_name().unwrap();
-    case.json.ancestors().map(|a| a.join(png)).find(|p| p.exists()).unwrap_or_else(|| case.json.parent().unwrap().join(file_name))
+    case.json
+        .ancestors()
+        .map(|a| a.join(png))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| case.json.parent().unwrap().join(file_name))
 }
 
-fn compare_face(case: &GoldenCase, g: &GoldenFace, f: &Face, img: &RgbImage, worst: &mut Worst, errors: &mut Vec<String>, embeddings: bool) {
+fn compare_face(
+    case: &GoldenCase,
+    g: &GoldenFace,
+    f: &Face,
+    img: &RgbImage,
+    worst: &mut Worst,
+    errors: &mut Vec<String>,
+    embeddings: bool,
+) {
     let name = case.image.display();
-    let d_box = g.bbox.iter().zip(f.bbox.to_array()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let d_box = g
+        .bbox
+        .iter()
+        .zip(f.bbox.to_array())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     worst.bbox_px = worst.bbox_px.max(d_box);
     if d_box > 0.5 {
         errors.push(format!("{name}: bbox off by {d_box:.3} px"));
@@ -77,7 +104,11 @@ fn compare_face(case: &GoldenCase, g: &GoldenFace, f: &Face, img: &RgbImage, wor
         errors.push(format!("{name}: score off by {d_score:.5}"));
     }
     if let (Some(gk), Some(fk)) = (&g.kps, &f.kps) {
-        let d = gk.iter().zip(fk).map(|(a, b)| (a[0] - b.x).abs().max((a[1] - b.y).abs())).fold(0.0, f32::max);
+        let d = gk
+            .iter()
+            .zip(fk)
+            .map(|(a, b)| (a[0] - b.x).abs().max((a[1] - b.y).abs()))
+            .fold(0.0, f32::max);
         worst.kps_px = worst.kps_px.max(d);
         if d > 0.5 {
             errors.push(format!("{name}: landmarks off by {d:.3} px"));
@@ -103,7 +134,11 @@ fn compare_face(case: &GoldenCase, g: &GoldenFace, f: &Face, img: &RgbImage, wor
         }
     }
     if let (Some(png), Some(kps)) = (&g.aligned_crop_png, &f.kps) {
-        let golden_crop = decode_bytes(&std::fs::read(crop_path(case, png)).unwrap(), &DecodeLimits::default()).unwrap();
+        let golden_crop = decode_bytes(
+            &std::fs::read(crop_path(case, png)).unwrap(),
+            &DecodeLimits::default(),
+        )
+        .unwrap();
         let ours = facekit_align::norm_crop(img, kps, 112).unwrap();
         let mad = mean_abs_diff(&ours, &golden_crop);
         worst.crop_mad = worst.crop_mad.max(mad);
@@ -114,9 +149,18 @@ fn compare_face(case: &GoldenCase, g: &GoldenFace, f: &Face, img: &RgbImage, wor
     }
 }
 
-fn check_pack(reference: &str, detector: &str, recognizer: &str, det_size: DetSize, embeddings: bool) {
+fn check_pack(
+    reference: &str,
+    detector: &str,
+    recognizer: &str,
+    det_size: DetSize,
+    embeddings: bool,
+) {
     let (analyzer, _dir) = analyzer(detector, recognizer, det_size);
-    let mut worst = Worst { min_cos: 1.0, ..Worst::default() };
+    let mut worst = Worst {
+        min_cos: 1.0,
+        ..Worst::default()
+    };
     let mut errors = Vec::new();
     for case in golden_cases(&format!("insightface-2.1/{reference}")) {
         let name = case.image.display().to_string();
@@ -133,63 +177,127 @@ fn check_pack(reference: &str, detector: &str, recognizer: &str, det_size: DetSi
             }
         };
         if case.golden.width.is_none() {
-            errors.push(format!("{name}: OpenCV could not decode it, facekit decoded it"));
+            errors.push(format!(
+                "{name}: OpenCV could not decode it, facekit decoded it"
+            ));
             continue;
         }
         if (Some(img.width()), Some(img.height())) != (case.golden.width, case.golden.height) {
-            errors.push(format!("{name}: size {}×{} vs {:?}×{:?}", img.width(), img.height(), case.golden.width, case.golden.height));
+            errors.push(format!(
+                "{name}: size {}×{} vs {:?}×{:?}",
+                img.width(),
+                img.height(),
+                case.golden.width,
+                case.golden.height
+            ));
             continue;
         }
         let faces = analyzer.analyze(&img).unwrap();
         worst.images += 1;
         if faces.len() != case.golden.faces.len() {
-            errors.push(format!("{name}: {} faces, InsightFace found {}", faces.len(), case.golden.faces.len()));
+            errors.push(format!(
+                "{name}: {} faces, InsightFace found {}",
+                faces.len(),
+                case.golden.faces.len()
+            ));
             continue;
         }
         for g in &case.golden.faces {
-            let best = faces.iter().max_by(|a, b| iou(&g.bbox, &a.bbox).total_cmp(&iou(&g.bbox, &b.bbox))).unwrap();
+            let best = faces
+                .iter()
+                .max_by(|a, b| iou(&g.bbox, &a.bbox).total_cmp(&iou(&g.bbox, &b.bbox)))
+                .unwrap();
             worst.faces += 1;
             compare_face(&case, g, best, &img, &mut worst, &mut errors, embeddings);
         }
     }
     eprintln!("parity {reference}: {worst:?}");
-    assert!(worst.images > 100, "too few images compared: {}", worst.images);
-    assert!(errors.is_empty(), "{} mismatches in {reference}:\n{}", errors.len(), errors.join("\n"));
+    assert!(
+        worst.images > 100,
+        "too few images compared: {}",
+        worst.images
+    );
+    assert!(
+        errors.is_empty(),
+        "{} mismatches in {reference}:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }
 
 #[test]
 fn scrfd500m_sface() {
-    check_pack("scrfd500m_sface", "det_500m.onnx", SFACE, DetSize::fixed(640, 640), true);
+    check_pack(
+        "scrfd500m_sface",
+        "det_500m.onnx",
+        SFACE,
+        DetSize::fixed(640, 640),
+        true,
+    );
 }
 
 #[test]
 fn scrfd2_5g_sface() {
-    check_pack("scrfd2.5g_sface", "det_2.5g.onnx", SFACE, DetSize::fixed(640, 640), true);
+    check_pack(
+        "scrfd2.5g_sface",
+        "det_2.5g.onnx",
+        SFACE,
+        DetSize::fixed(640, 640),
+        true,
+    );
 }
 
 #[test]
 fn scrfd500m_sface_auto() {
-    check_pack("scrfd500m_sface_auto", "det_500m.onnx", SFACE, DetSize::Auto, true);
+    check_pack(
+        "scrfd500m_sface_auto",
+        "det_500m.onnx",
+        SFACE,
+        DetSize::Auto,
+        true,
+    );
 }
 
 #[test]
 fn scrfd500m_synthetic_w600k_embeddings() {
-    check_pack("scrfd500m_synthetic", "det_500m.onnx", "synthetic/synthetic_w600k.onnx", DetSize::fixed(640, 640), true);
+    check_pack(
+        "scrfd500m_synthetic",
+        "det_500m.onnx",
+        "synthetic/synthetic_w600k.onnx",
+        DetSize::fixed(640, 640),
+        true,
+    );
 }
 
 #[test]
 fn scrfd500m_synthetic_mxnet_embeddings() {
-    check_pack("scrfd500m_synthetic_mxnet", "det_500m.onnx", "synthetic/synthetic_arcface_mxnet.onnx", DetSize::fixed(640, 640), true);
+    check_pack(
+        "scrfd500m_synthetic_mxnet",
+        "det_500m.onnx",
+        "synthetic/synthetic_arcface_mxnet.onnx",
+        DetSize::fixed(640, 640),
+        true,
+    );
 }
 
 #[test]
 fn sface_int8_file_matches_the_goldens_too() {
     // The int8 file is the one the goldens were made with; spot-check one group photo.
-    let (analyzer, _dir) = analyzer("det_500m.onnx", "face_recognition_sface_2021dec_int8bq.onnx", DetSize::fixed(640, 640));
-    let case = golden_cases("insightface-2.1/scrfd500m_sface").into_iter().find(|c| c.image.ends_with(Path::new("images/t1.jpg"))).unwrap();
+    let (analyzer, _dir) = analyzer(
+        "det_500m.onnx",
+        "face_recognition_sface_2021dec_int8bq.onnx",
+        DetSize::fixed(640, 640),
+    );
+    let case = golden_cases("insightface-2.1/scrfd500m_sface")
+        .into_iter()
+        .find(|c| c.image.ends_with(Path::new("images/t1.jpg")))
+        .unwrap();
     let faces = analyzer.analyze_file(&case.image).unwrap().faces;
     assert_eq!(faces.len(), case.golden.faces.len());
     for (g, f) in case.golden.faces.iter().zip(&faces) {
-        assert!(cosine_similarity(g.embedding.as_ref().unwrap(), f.embedding.as_ref().unwrap()) > 0.9999);
+        assert!(
+            cosine_similarity(g.embedding.as_ref().unwrap(), f.embedding.as_ref().unwrap())
+                > 0.9999
+        );
     }
 }

@@ -67,15 +67,26 @@ impl ArcFace {
     /// (`(pixel − mean) / std`, RGB).
     pub fn new(model: OnnxModel, mean: f32, std: f32) -> Result<Self, RecognitionError> {
         let sig = model.signature();
-        let not = |reason: String| RecognitionError::NotRecognizer { path: model.path().display().to_string(), reason };
+        let not = |reason: String| RecognitionError::NotRecognizer {
+            path: model.path().display().to_string(),
+            reason,
+        };
         let input = sig.inputs.first().ok_or_else(|| not("no input".into()))?;
         if input.shape.len() != 4 || input.shape[2] != input.shape[3] || input.shape[2] <= 0 {
-            return Err(not(format!("input {:?} is not a square NCHW image", input.shape)));
+            return Err(not(format!(
+                "input {:?} is not a square NCHW image",
+                input.shape
+            )));
         }
         if sig.outputs.len() != 1 {
             return Err(not(format!("{} outputs (expected 1)", sig.outputs.len())));
         }
-        let dimension = sig.outputs[0].shape.last().copied().filter(|&d| d > 0).unwrap_or(0) as usize;
+        let dimension = sig.outputs[0]
+            .shape
+            .last()
+            .copied()
+            .filter(|&d| d > 0)
+            .unwrap_or(0) as usize;
         Ok(Self {
             input_size: input.shape[2] as u32,
             dynamic_batch: input.shape[0] < 0,
@@ -112,18 +123,33 @@ impl ArcFace {
     }
 
     /// Aligns one face to this model's input size.
-    pub fn align(&self, img: &RgbImage, landmarks: &[Point; 5]) -> Result<RgbImage, RecognitionError> {
+    pub fn align(
+        &self,
+        img: &RgbImage,
+        landmarks: &[Point; 5],
+    ) -> Result<RgbImage, RecognitionError> {
         Ok(norm_crop(img, landmarks, self.input_size)?)
     }
 
     /// Raw (not normalised) embeddings of already aligned crops, in order.
     pub fn embed_aligned(&self, crops: &[RgbImage]) -> Result<Vec<Vec<f32>>, RecognitionError> {
         let side = self.input_size;
-        if let Some(c) = crops.iter().find(|c| c.width() != side || c.height() != side) {
-            return Err(RecognitionError::CropSize { got: c.width(), got2: c.height(), want: side });
+        if let Some(c) = crops
+            .iter()
+            .find(|c| c.width() != side || c.height() != side)
+        {
+            return Err(RecognitionError::CropSize {
+                got: c.width(),
+                got2: c.height(),
+                want: side,
+            });
         }
         let plane = 3 * side as usize * side as usize;
-        let chunk = if self.dynamic_batch { crops.len().max(1) } else { 1 };
+        let chunk = if self.dynamic_batch {
+            crops.len().max(1)
+        } else {
+            1
+        };
         let mut out = Vec::with_capacity(crops.len());
         for group in crops.chunks(chunk) {
             let mut blob = vec![0.0f32; plane * group.len()];

@@ -42,7 +42,9 @@ struct Field<'a> {
 fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, GraphError> {
     let mut out = 0u64;
     for shift in (0..64).step_by(7) {
-        let b = *buf.get(*pos).ok_or(GraphError::Malformed("truncated varint"))?;
+        let b = *buf
+            .get(*pos)
+            .ok_or(GraphError::Malformed("truncated varint"))?;
         *pos += 1;
         out |= u64::from(b & 0x7F) << shift;
         if b & 0x80 == 0 {
@@ -87,7 +89,11 @@ fn fields(buf: &[u8]) -> impl Iterator<Item = Result<Field<'_>, GraphError>> {
             if pos > buf.len() {
                 return Err(GraphError::Malformed("fixed field past end of message"));
             }
-            Ok(Field { number: tag >> 3, value, raw: &buf[start..pos] })
+            Ok(Field {
+                number: tag >> 3,
+                value,
+                raw: &buf[start..pos],
+            })
         })();
         if field.is_err() {
             pos = buf.len();
@@ -131,10 +137,15 @@ fn graph_of(model: &[u8]) -> Result<&[u8], GraphError> {
 
 /// Adds every name consumed by a node of `graph`, including nodes of nested
 /// subgraphs (which may read outer-scope values).
-fn collect_consumed(graph: &[u8], out: &mut std::collections::HashSet<String>) -> Result<(), GraphError> {
+fn collect_consumed(
+    graph: &[u8],
+    out: &mut std::collections::HashSet<String>,
+) -> Result<(), GraphError> {
     for f in fields(graph) {
         let f = f?;
-        let (GRAPH_NODE, Value::Bytes(node)) = (f.number, f.value) else { continue };
+        let (GRAPH_NODE, Value::Bytes(node)) = (f.number, f.value) else {
+            continue;
+        };
         for nf in fields(node) {
             let nf = nf?;
             match (nf.number, nf.value) {
@@ -144,7 +155,9 @@ fn collect_consumed(graph: &[u8], out: &mut std::collections::HashSet<String>) -
                 (NODE_ATTRIBUTE, Value::Bytes(attr)) => {
                     for af in fields(attr) {
                         let af = af?;
-                        if let (ATTRIBUTE_GRAPH | ATTRIBUTE_GRAPHS, Value::Bytes(sub)) = (af.number, af.value) {
+                        if let (ATTRIBUTE_GRAPH | ATTRIBUTE_GRAPHS, Value::Bytes(sub)) =
+                            (af.number, af.value)
+                        {
                             collect_consumed(sub, out)?;
                         }
                     }
@@ -167,7 +180,8 @@ impl GraphInfo {
             let f = f?;
             match (f.number, f.value) {
                 (GRAPH_NODE, Value::Bytes(node)) if info.leading_node_names.len() < 8 => {
-                    info.leading_node_names.push(string_field(node, NODE_NAME)?.unwrap_or_default());
+                    info.leading_node_names
+                        .push(string_field(node, NODE_NAME)?.unwrap_or_default());
                 }
                 (GRAPH_INITIALIZER, Value::Bytes(t)) => {
                     if let Some(name) = string_field(t, TENSOR_NAME)? {
@@ -207,9 +221,10 @@ pub fn without_inputs(model: &[u8], drop: &[String]) -> Result<Vec<u8>, GraphErr
     for f in fields(graph) {
         let f = f?;
         if let (GRAPH_INPUT, Value::Bytes(vi)) = (f.number, &f.value)
-            && string_field(vi, VALUE_INFO_NAME)?.is_some_and(|n| drop.contains(&n)) {
-                continue;
-            }
+            && string_field(vi, VALUE_INFO_NAME)?.is_some_and(|n| drop.contains(&n))
+        {
+            continue;
+        }
         new_graph.extend_from_slice(f.raw);
     }
     let mut out = Vec::with_capacity(model.len());
@@ -295,6 +310,9 @@ pub(crate) mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         assert!(GraphInfo::scan(&[0x3A, 0xFF, 0xFF, 0xFF, 0x0F]).is_err());
-        assert!(matches!(GraphInfo::scan(&[0x08, 0x07]), Err(GraphError::NoGraph)));
+        assert!(matches!(
+            GraphInfo::scan(&[0x08, 0x07]),
+            Err(GraphError::NoGraph)
+        ));
     }
 }

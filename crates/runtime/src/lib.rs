@@ -27,6 +27,6 @@ mod model;
 pub use graph::{GraphError, GraphInfo};
 pub use library::{ORT_VERSION, locate_library};
 pub use model::{
-    OnnxModel, OutputTensor, Runtime, RuntimeError, RuntimeOptions, TensorSpec, inference_nanos,
-    ModelSignature,
+    ModelSignature, OnnxModel, OutputTensor, Runtime, RuntimeError, RuntimeOptions, TensorSpec,
+    inference_nanos,
 };

@@ -26,13 +26,20 @@ pub fn locate_library(explicit: Option<&Path>) -> Result<PathBuf, RuntimeError> 
     if let Some(home) = std::env::var_os("HOME") {
         candidates.push(PathBuf::from(home).join(".facekit/runtime"));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         candidates.push(dir.join("runtime"));
     }
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.facekit/runtime"));
 
     for candidate in &candidates {
-        let file = if candidate.is_dir() { candidate.join(LIBRARY_NAME) } else { candidate.clone() };
+        let file = if candidate.is_dir() {
+            candidate.join(LIBRARY_NAME)
+        } else {
+            candidate.clone()
+        };
         if file.is_file() {
             return Ok(file);
         }
@@ -44,6 +51,10 @@ pub fn locate_library(explicit: Option<&Path>) -> Result<PathBuf, RuntimeError> 
         });
     }
     Err(RuntimeError::LibraryNotFound {
-        searched: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        searched: candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     })
 }

@@ -88,7 +88,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("intra_threads", &self.intra_threads).finish()
+        f.debug_struct("Runtime")
+            .field("intra_threads", &self.intra_threads)
+            .finish()
     }
 }
 
@@ -103,13 +105,17 @@ pub fn inference_nanos() -> u64 {
 
 fn clone_error(e: &RuntimeError) -> RuntimeError {
     match e {
-        RuntimeError::LibraryNotFound { searched } => {
-            RuntimeError::LibraryNotFound { searched: searched.clone() }
-        }
-        RuntimeError::Init { path, message } => {
-            RuntimeError::Init { path: path.clone(), message: message.clone() }
-        }
-        other => RuntimeError::Init { path: PathBuf::new(), message: other.to_string() },
+        RuntimeError::LibraryNotFound { searched } => RuntimeError::LibraryNotFound {
+            searched: searched.clone(),
+        },
+        RuntimeError::Init { path, message } => RuntimeError::Init {
+            path: path.clone(),
+            message: message.clone(),
+        },
+        other => RuntimeError::Init {
+            path: PathBuf::new(),
+            message: other.to_string(),
+        },
     }
 }
 
@@ -119,7 +125,10 @@ impl Runtime {
     pub fn new(options: &RuntimeOptions) -> Result<Self, RuntimeError> {
         let env = ENVIRONMENT.get_or_init(|| {
             let path = locate_library(options.library.as_deref())?;
-            let init = |message: String| RuntimeError::Init { path: path.clone(), message };
+            let init = |message: String| RuntimeError::Init {
+                path: path.clone(),
+                message,
+            };
             let env = ort::init_from(&path)
                 .map_err(|e| init(e.to_string()))?
                 .with_name("facekit")
@@ -146,8 +155,14 @@ impl Runtime {
 
     /// Loads an ONNX model file and reads its signature.
     pub fn load(&self, path: &Path) -> Result<OnnxModel, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io { path: path.to_path_buf(), source })?;
-        let graph_err = |source| RuntimeError::Graph { path: path.to_path_buf(), source };
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let graph_err = |source| RuntimeError::Graph {
+            path: path.to_path_buf(),
+            source,
+        };
         let graph = GraphInfo::scan(&bytes).map_err(graph_err)?;
         let stripped = if graph.unused_inputs.is_empty() {
             None
@@ -166,8 +181,16 @@ impl Runtime {
         };
         let session = model.new_session()?;
         let signature = ModelSignature {
-            inputs: session.inputs().iter().map(|o| TensorSpec::from_outlet(o.name(), o.dtype())).collect(),
-            outputs: session.outputs().iter().map(|o| TensorSpec::from_outlet(o.name(), o.dtype())).collect(),
+            inputs: session
+                .inputs()
+                .iter()
+                .map(|o| TensorSpec::from_outlet(o.name(), o.dtype()))
+                .collect(),
+            outputs: session
+                .outputs()
+                .iter()
+                .map(|o| TensorSpec::from_outlet(o.name(), o.dtype()))
+                .collect(),
         };
         let model = OnnxModel { signature, ..model };
         model.idle.lock().expect("pool lock").push(session);
@@ -189,12 +212,17 @@ pub struct TensorSpec {
 impl TensorSpec {
     fn from_outlet(name: &str, dtype: &ValueType) -> Self {
         let (shape, is_f32) = match dtype {
-            ValueType::Tensor { ty, shape, .. } => {
-                (shape.iter().copied().collect(), *ty == ort::value::TensorElementType::Float32)
-            }
+            ValueType::Tensor { ty, shape, .. } => (
+                shape.iter().copied().collect(),
+                *ty == ort::value::TensorElementType::Float32,
+            ),
             _ => (Vec::new(), false),
         };
-        Self { name: name.to_string(), shape, is_f32 }
+        Self {
+            name: name.to_string(),
+            shape,
+            is_f32,
+        }
     }
 }
 
@@ -230,13 +258,19 @@ pub struct OnnxModel {
 
 impl std::fmt::Debug for OnnxModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OnnxModel").field("path", &self.path).field("signature", &self.signature).finish()
+        f.debug_struct("OnnxModel")
+            .field("path", &self.path)
+            .field("signature", &self.signature)
+            .finish()
     }
 }
 
 impl OnnxModel {
     fn onnx_error(&self, e: impl std::fmt::Display) -> RuntimeError {
-        RuntimeError::Onnx { path: self.path.clone(), message: e.to_string() }
+        RuntimeError::Onnx {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
     }
 
     fn new_session(&self) -> Result<Session, RuntimeError> {
@@ -273,9 +307,17 @@ impl OnnxModel {
     /// Runs the model on one `f32` tensor fed to its first input and returns
     /// every output. Uses an idle pooled session or makes a new one.
     pub fn run(&self, input: &[f32], shape: &[usize]) -> Result<Vec<OutputTensor>, RuntimeError> {
-        let spec = self.signature.inputs.first().ok_or_else(|| self.onnx_error("the model has no input"))?;
+        let spec = self
+            .signature
+            .inputs
+            .first()
+            .ok_or_else(|| self.onnx_error("the model has no input"))?;
         let fits = spec.shape.len() == shape.len()
-            && spec.shape.iter().zip(shape).all(|(&d, &s)| d < 0 || d as usize == s)
+            && spec
+                .shape
+                .iter()
+                .zip(shape)
+                .all(|(&d, &s)| d < 0 || d as usize == s)
             && shape.iter().product::<usize>() == input.len();
         if !fits {
             return Err(RuntimeError::InputShape {
@@ -290,7 +332,8 @@ impl OnnxModel {
             None => self.new_session()?,
         };
         let result = (|| {
-            let tensor = TensorRef::from_array_view((shape.to_vec(), input)).map_err(|e| self.onnx_error(e))?;
+            let tensor = TensorRef::from_array_view((shape.to_vec(), input))
+                .map_err(|e| self.onnx_error(e))?;
             let start = Instant::now();
             let outputs = session
                 .run(ort::inputs![spec.name.as_str() => tensor])
@@ -299,8 +342,13 @@ impl OnnxModel {
             outputs
                 .values()
                 .map(|v| {
-                    let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| self.onnx_error(e))?;
-                    Ok(OutputTensor { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data: data.to_vec() })
+                    let (shape, data) = v
+                        .try_extract_tensor::<f32>()
+                        .map_err(|e| self.onnx_error(e))?;
+                    Ok(OutputTensor {
+                        shape: shape.iter().map(|&d| d.max(0) as usize).collect(),
+                        data: data.to_vec(),
+                    })
                 })
                 .collect::<Result<Vec<_>, RuntimeError>>()
         })();
@@ -308,7 +356,6 @@ impl OnnxModel {
         result
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -318,15 +365,26 @@ mod tests {
     /// quantisers leave behind — must load and run without being fed it.
     #[test]
     fn a_dangling_graph_input_does_not_break_loading() {
-        let original = std::fs::read(facekit_testdata::model("synthetic/synthetic_arcface_mxnet.onnx")).unwrap();
+        let original = std::fs::read(facekit_testdata::model(
+            "synthetic/synthetic_arcface_mxnet.onnx",
+        ))
+        .unwrap();
         let model = graph::tests::with_extra_input(&original, "conv_1_conv2d_weight");
-        assert_eq!(GraphInfo::scan(&model).unwrap().unused_inputs, vec!["conv_1_conv2d_weight"]);
+        assert_eq!(
+            GraphInfo::scan(&model).unwrap().unused_inputs,
+            vec!["conv_1_conv2d_weight"]
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dangling.onnx");
         std::fs::write(&path, &model).unwrap();
-        let loaded = Runtime::new(&RuntimeOptions::default()).unwrap().load(&path).unwrap();
+        let loaded = Runtime::new(&RuntimeOptions::default())
+            .unwrap()
+            .load(&path)
+            .unwrap();
         assert_eq!(loaded.signature().inputs.len(), 1);
-        let out = loaded.run(&vec![0.5; 3 * 112 * 112], &[1, 3, 112, 112]).unwrap();
+        let out = loaded
+            .run(&vec![0.5; 3 * 112 * 112], &[1, 3, 112, 112])
+            .unwrap();
         assert_eq!(out[0].shape, vec![1, 512]);
     }
 }

@@ -15,7 +15,9 @@ fn scrfd_signature_and_run() {
     assert_eq!(sig.inputs[0].name, "input.1");
     assert_eq!(sig.inputs[0].shape[..2], [1, 3]);
     assert_eq!(sig.outputs.len(), 9);
-    let out = det.run(&vec![0.0; 3 * 320 * 320], &[1, 3, 320, 320]).unwrap();
+    let out = det
+        .run(&vec![0.0; 3 * 320 * 320], &[1, 3, 320, 320])
+        .unwrap();
     // Stride 8 at 320×320: 40·40 cells × 2 anchors.
     assert_eq!(out[0].shape, vec![3200, 1]);
     assert_eq!(out[6].shape, vec![3200, 10]);
@@ -23,14 +25,18 @@ fn scrfd_signature_and_run() {
 
 #[test]
 fn wrong_input_shape_is_an_error() {
-    let rec = runtime().load(&model("face_recognition_sface_2021dec_fp32.onnx")).unwrap();
+    let rec = runtime()
+        .load(&model("face_recognition_sface_2021dec_fp32.onnx"))
+        .unwrap();
     let err = rec.run(&[0.0; 10], &[1, 3, 2, 5]).unwrap_err();
     assert!(err.to_string().contains("does not fit"), "{err}");
 }
 
 #[test]
 fn leading_node_names_follow_the_file() {
-    let rec = runtime().load(&model("synthetic/synthetic_arcface_mxnet.onnx")).unwrap();
+    let rec = runtime()
+        .load(&model("synthetic/synthetic_arcface_mxnet.onnx"))
+        .unwrap();
     let names = &rec.graph().leading_node_names;
     assert!(names.iter().any(|n| n.starts_with("_minus")), "{names:?}");
     assert!(names.iter().any(|n| n.starts_with("_mul")), "{names:?}");

@@ -12,9 +12,9 @@ use serde::Deserialize;
 /// The shared asset folder: `$FACEKIT_SHARED`, else `../shared` beside the
 /// workspace.
 pub fn shared_dir() -> PathBuf {
-    std::env::var_os("FACEKIT_SHARED").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-    })
+    std::env::var_os("FACEKIT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
 /// The model folder: `$FACEKIT_MODELS`, else `<shared>/models`.
@@ -94,11 +94,18 @@ pub fn golden_cases(pack: &str) -> Vec<GoldenCase> {
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .map(|e| {
             let json = e.path().to_path_buf();
-            let rel = json.strip_prefix(&root).expect("under root").with_extension("");
+            let rel = json
+                .strip_prefix(&root)
+                .expect("under root")
+                .with_extension("");
             let text = std::fs::read_to_string(&json).expect("golden readable");
             let golden: Golden = serde_json::from_str(&text)
                 .unwrap_or_else(|err| panic!("{}: {err}", json.display()));
-            GoldenCase { image: shared_dir().join(rel), json, golden }
+            GoldenCase {
+                image: shared_dir().join(rel),
+                json,
+                golden,
+            }
         })
         .collect();
     cases.sort_by(|a, b| a.image.cmp(&b.image));
