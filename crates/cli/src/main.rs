@@ -58,61 +58,25 @@ fn run(cli: Cli) -> Result<bool> {
             embeddings,
             common,
         } => {
-            let analyzer = analyzer(&common, &input, false)?;
-            for_each_image(&input, |path| {
-                let faces = analyzer.analyze_file(path)?;
-                Ok(ImageRecord::faces(
-                    path,
-                    faces.width,
-                    faces.height,
-                    faces
-                        .faces
-                        .iter()
-                        .map(|f| FaceRecord::new(f, embeddings))
-                        .collect(),
-                ))
-            })
+            let batch = Batch::resolve(&input);
+            print_faces(&batch, &analyzer(&common, batch.jobs, false)?, embeddings)
         }
         Command::Detect { input, common } => {
-            let analyzer = analyzer(&common, &input, true)?;
-            for_each_image(&input, |path| {
-                let img = decode_file(path, &analyzer.options().limits)?;
-                let faces = analyzer.detect(&img)?;
-                Ok(ImageRecord::faces(
-                    path,
-                    img.width(),
-                    img.height(),
-                    faces.iter().map(|f| FaceRecord::new(f, false)).collect(),
-                ))
-            })
+            let batch = Batch::resolve(&input);
+            print_faces(&batch, &analyzer(&common, batch.jobs, true)?, false)
         }
         Command::Embed { input, common } => {
-            let analyzer = analyzer(&common, &input, false)?;
-            if analyzer.pack().recognizer().is_none() {
-                bail!(
-                    "the pack in {} has no recognition model",
-                    analyzer.pack().dir().display()
-                );
-            }
-            for_each_image(&input, |path| {
-                let faces = analyzer.analyze_file(path)?;
-                Ok(ImageRecord::faces(
-                    path,
-                    faces.width,
-                    faces.height,
-                    faces
-                        .faces
-                        .iter()
-                        .map(|f| FaceRecord::new(f, true))
-                        .collect(),
-                ))
-            })
+            let batch = Batch::resolve(&input);
+            let analyzer = analyzer(&common, batch.jobs, false)?;
+            require_recognizer(&analyzer)?;
+            print_faces(&batch, &analyzer, true)
         }
         Command::Align { input, out, common } => {
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
-            let analyzer = analyzer(&common, &input, true)?;
-            for_each_image(&input, |path| {
+            let batch = Batch::resolve(&input);
+            let analyzer = analyzer(&common, batch.jobs, true)?;
+            for_each_image(&batch, |path| {
                 let img = decode_file(path, &analyzer.options().limits)?;
                 let stem = path
                     .file_stem()
@@ -139,14 +103,7 @@ fn run(cli: Cli) -> Result<bool> {
             output,
             common,
         } => {
-            let analyzer = analyzer(
-                &common,
-                &Inputs {
-                    paths: vec![input.clone()],
-                    jobs: Some(1),
-                },
-                true,
-            )?;
+            let analyzer = analyzer(&common, 1, true)?;
             let mut img = decode_file(&input, &analyzer.options().limits)
                 .with_context(|| format!("{}", input.display()))?;
             let faces = analyzer.detect(&img)?;
@@ -174,15 +131,7 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `--jobs`, or one per core but no more than there are images.
-fn jobs(input: &Inputs) -> usize {
-    input
-        .jobs
-        .unwrap_or_else(|| cores().min(expand(&input.paths).0.len()))
-        .max(1)
-}
-
-fn analyzer(common: &Common, input: &Inputs, skip_embeddings: bool) -> Result<FaceAnalyzer> {
+fn analyzer(common: &Common, jobs: usize, skip_embeddings: bool) -> Result<FaceAnalyzer> {
     let mut options = AnalyzeOptions::default();
     options.detect.det_size = common.det_size().map_err(anyhow::Error::msg)?;
     options.detect.score_threshold = common.det_thresh;
@@ -193,10 +142,56 @@ fn analyzer(common: &Common, input: &Inputs, skip_embeddings: bool) -> Result<Fa
     };
     options.runtime = RuntimeOptions {
         library: common.ort_lib.clone(),
-        intra_threads: Some(common.threads.unwrap_or((cores() / jobs(input)).max(1))),
+        intra_threads: Some(common.threads.unwrap_or((cores() / jobs).max(1))),
     };
     options.skip_embeddings = skip_embeddings;
     Ok(FaceAnalyzer::from_pack(&common.models, options)?)
+}
+
+/// The resolved inputs of an image command, walked once.
+struct Batch {
+    files: Vec<PathBuf>,
+    any_folder: bool,
+    /// `--jobs`, or one per core but no more than there are images.
+    jobs: usize,
+}
+
+impl Batch {
+    fn resolve(input: &Inputs) -> Self {
+        let (files, any_folder) = expand(&input.paths);
+        let jobs = input
+            .jobs
+            .unwrap_or_else(|| cores().min(files.len()))
+            .max(1);
+        Self {
+            files,
+            any_folder,
+            jobs,
+        }
+    }
+}
+
+/// Analyses every image and prints its faces, with or without embeddings.
+fn print_faces(batch: &Batch, analyzer: &FaceAnalyzer, embeddings: bool) -> Result<bool> {
+    for_each_image(batch, |path| {
+        let faces = analyzer.analyze_file(path)?;
+        let records = faces
+            .faces
+            .iter()
+            .map(|f| FaceRecord::new(f, embeddings))
+            .collect();
+        Ok(ImageRecord::faces(path, faces.width, faces.height, records))
+    })
+}
+
+fn require_recognizer(analyzer: &FaceAnalyzer) -> Result<()> {
+    if analyzer.pack().recognizer().is_none() {
+        bail!(
+            "the pack in {} has no recognition model",
+            analyzer.pack().dir().display()
+        );
+    }
+    Ok(())
 }
 
 /// Files named directly, plus image files found under named folders, sorted.
@@ -230,11 +225,10 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
 /// printing one JSON line each; failures become error lines and stderr
 /// messages and never stop the run.
 fn for_each_image(
-    input: &Inputs,
+    batch: &Batch,
     work: impl Fn(&Path) -> Result<ImageRecord> + Sync,
 ) -> Result<bool> {
-    let (files, any_folder) = expand(&input.paths);
-    let jobs = jobs(input);
+    let (files, any_folder, jobs) = (&batch.files, batch.any_folder, batch.jobs);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let progress = if any_folder {
         ProgressBar::new(files.len() as u64)
@@ -288,20 +282,8 @@ fn largest(faces: Vec<Face>) -> Option<Face> {
 }
 
 fn compare(a: &Path, b: &Path, threshold: f32, common: &Common) -> Result<bool> {
-    let analyzer = analyzer(
-        common,
-        &Inputs {
-            paths: vec![],
-            jobs: Some(1),
-        },
-        false,
-    )?;
-    if analyzer.pack().recognizer().is_none() {
-        bail!(
-            "the pack in {} has no recognition model",
-            analyzer.pack().dir().display()
-        );
-    }
+    let analyzer = analyzer(common, 1, false)?;
+    require_recognizer(&analyzer)?;
     let embed = |p: &Path| -> Result<Vec<f32>> {
         let faces = analyzer
             .analyze_file(p)
@@ -366,9 +348,10 @@ fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
 }
 
 fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
-    let analyzer = analyzer(common, input, false)?;
-    let (files, _) = expand(&input.paths);
-    let images: Vec<&PathBuf> = files
+    let batch = Batch::resolve(input);
+    let analyzer = analyzer(common, batch.jobs, false)?;
+    let images: Vec<&PathBuf> = batch
+        .files
         .iter()
         .filter(|f| decode_file(f, &analyzer.options().limits).is_ok())
         .collect();
@@ -376,7 +359,7 @@ fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
         bail!("no readable images among the inputs");
     }
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs(input))
+        .num_threads(batch.jobs)
         .build()?;
     let pass = || -> (usize, f64) {
         pool.install(|| {
@@ -407,7 +390,7 @@ fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
         "faces": faces,
         "seconds": wall,
         "images_per_second": n as f64 / wall,
-        "jobs": jobs(input),
+        "jobs": batch.jobs,
         "intra_threads": analyzer.options().runtime.intra_threads,
         "onnxruntime_seconds": ort,
         "outside_onnxruntime_fraction": (busy - ort).max(0.0) / busy,
