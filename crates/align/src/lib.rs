@@ -1,6 +1,8 @@
-//! Face alignment as InsightFace's `face_align.norm_crop`: a similarity
-//! transform from the five detected landmarks to the ArcFace template, then
-//! an OpenCV-identical bilinear warp with a black border.
+//! Face alignment as InsightFace's `face_align`: `norm_crop` (a similarity
+//! transform from the five detected landmarks to the ArcFace template) for
+//! recognition, and `transform` (a box-centred square crop) for the landmark
+//! and attribute models, each followed by an OpenCV-identical bilinear warp
+//! with a black border.
 //!
 //! Depends on `facekit-core` (the similarity estimate) and `facekit-image`
 //! (the warp).
@@ -14,7 +16,7 @@
 //! # Ok::<(), facekit_align::AlignError>(())
 //! ```
 
-use facekit_core::{Affine2, Point, estimate_similarity};
+use facekit_core::{Affine2, BBox, Point, estimate_similarity};
 use facekit_image::{RgbImage, warp_affine};
 
 /// The five ArcFace landmark positions in a 112×112 crop (InsightFace's
@@ -68,6 +70,32 @@ pub fn norm_crop(
     Ok(warp_affine(img, &m, image_size, image_size))
 }
 
+/// InsightFace's `face_align.transform`: scale by `scale` about `center`,
+/// rotate by `rotation_deg`, and move the centre to the middle of an
+/// `output_size` square. The centre is scaled in `f32` and the matrix kept in
+/// `f64`, as InsightFace's NumPy types do, so crops match to the bit.
+pub fn center_transform(center: Point, output_size: u32, scale: f32, rotation_deg: f64) -> Affine2 {
+    let (cx, cy) = (f64::from(center.x * scale), f64::from(center.y * scale));
+    let (sin, cos) = rotation_deg.to_radians().sin_cos();
+    let s = f64::from(scale);
+    let half = f64::from(output_size) / 2.0;
+    Affine2([
+        [s * cos, -s * sin, -(cos * cx - sin * cy) + half],
+        [s * sin, s * cos, -(sin * cx + cos * cy) + half],
+    ])
+}
+
+/// The square crop InsightFace's landmark and attribute models see
+/// (`landmark.py`, `attribute.py`): centred on the box, unrotated, the box's
+/// longer side filling 1/1.5 of the `size × size` crop. Returns the crop and
+/// the source → crop transform (invert it to map predictions back).
+pub fn box_crop(img: &RgbImage, bbox: &BBox, size: u32) -> (RgbImage, Affine2) {
+    let longer = bbox.width().max(bbox.height());
+    let scale = size as f32 / (longer * 1.5);
+    let m = center_transform(bbox.center(), size, scale, 0.0);
+    (warp_affine(img, &m, size, size), m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +119,22 @@ mod tests {
             norm_crop(&RgbImage::new(4, 4), &[Point::new(1.0, 1.0); 5], 112),
             Err(AlignError::DegenerateLandmarks)
         );
+    }
+
+    #[test]
+    fn box_crop_centres_the_box_at_two_thirds() {
+        let (crop, m) = box_crop(
+            &RgbImage::new(300, 200),
+            &BBox::new(100.0, 50.0, 160.0, 140.0),
+            96,
+        );
+        assert_eq!((crop.width(), crop.height()), (96, 96));
+        // Longer side 90 px → 96 / 135 per pixel; the centre lands mid-crop.
+        assert!((m.scale() - 96.0 / 135.0).abs() < 1e-6);
+        let c = m.apply(Point::new(130.0, 95.0));
+        assert!((c.x - 48.0).abs() < 1e-4 && (c.y - 48.0).abs() < 1e-4);
+        let r = center_transform(Point::new(0.0, 0.0), 10, 1.0, 90.0);
+        let p = r.apply(Point::new(1.0, 0.0));
+        assert!((p.x - 5.0).abs() < 1e-6 && (p.y - 6.0).abs() < 1e-6);
     }
 }

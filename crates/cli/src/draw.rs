@@ -130,8 +130,7 @@ mod tests {
             bbox: BBox::new(20.0, 40.0, 60.0, 80.0),
             kps: None,
             det_score: 0.87,
-            embedding: None,
-            embedding_norm: None,
+            ..Face::default()
         };
         annotate(&mut img, &[face]);
         assert_eq!(img.pixel(20, 60), RED);

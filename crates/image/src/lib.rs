@@ -28,5 +28,5 @@ mod warp;
 pub use decode::{DecodeError, DecodeLimits, decode_bytes, decode_file};
 pub use raster::RgbImage;
 pub use resize::{Letterbox, letterbox, resize_linear};
-pub use tensor::write_nchw;
+pub use tensor::{write_nchw, write_nchw_bgr};
 pub use warp::warp_affine;

@@ -1,6 +1,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use facekit_attributes::{AttributeError, AttributeModel, LandmarkModel};
 use facekit_detection::{DetectionError, Scrfd};
 use facekit_recognition::{ArcFace, RecognitionError};
 use facekit_runtime::{Runtime, RuntimeError};
@@ -45,6 +46,9 @@ pub enum PackError {
     /// The recognizer was rejected.
     #[error(transparent)]
     Recognition(#[from] RecognitionError),
+    /// A landmark or attribute model was rejected.
+    #[error(transparent)]
+    Attribute(#[from] AttributeError),
 }
 
 /// Finds a pack: an existing folder path as given, else
@@ -126,6 +130,8 @@ pub struct ModelPack {
     entries: Vec<PackEntry>,
     detector: Scrfd,
     recognizer: Option<ArcFace>,
+    landmarks: Vec<LandmarkModel>,
+    attributes: Vec<AttributeModel>,
 }
 
 impl ModelPack {
@@ -144,6 +150,7 @@ impl ModelPack {
         files.sort();
 
         let (mut detector, mut recognizer) = (None, None);
+        let (mut landmarks, mut attributes) = (Vec::new(), Vec::new());
         let mut entries = Vec::new();
         let mut tasks_taken: Vec<String> = Vec::new();
         for file in files {
@@ -180,6 +187,22 @@ impl ModelPack {
                         recognizer = Some(ArcFace::new(model, r.mean, r.std)?);
                         EntryStatus::Used
                     }
+                    // The two landmark tasks faces have fields for.
+                    ModelKind::Landmark {
+                        points: 106,
+                        three_d: false,
+                    }
+                    | ModelKind::Landmark {
+                        points: 68,
+                        three_d: true,
+                    } => {
+                        landmarks.push(LandmarkModel::new(model, r.mean, r.std)?);
+                        EntryStatus::Used
+                    }
+                    ModelKind::Attribute { .. } => {
+                        attributes.push(AttributeModel::new(model, r.mean, r.std)?);
+                        EntryStatus::Used
+                    }
                     _ => EntryStatus::Unsupported,
                 }
             };
@@ -205,6 +228,8 @@ impl ModelPack {
             entries,
             detector,
             recognizer,
+            landmarks,
+            attributes,
         })
     }
 
@@ -226,5 +251,15 @@ impl ModelPack {
     /// The recognizer, when the pack has one.
     pub fn recognizer(&self) -> Option<&ArcFace> {
         self.recognizer.as_ref()
+    }
+
+    /// Landmark models (at most one per task: 2-D 106, 3-D 68).
+    pub fn landmarks(&self) -> &[LandmarkModel] {
+        &self.landmarks
+    }
+
+    /// Attribute models (gender/age and any `attribute_N`).
+    pub fn attributes(&self) -> &[AttributeModel] {
+        &self.attributes
     }
 }

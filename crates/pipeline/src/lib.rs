@@ -1,10 +1,11 @@
-//! The face analysis pipeline: decode → detect → align → embed, as
-//! InsightFace's `FaceAnalysis.get`, with the same numbers.
+//! The face analysis pipeline: decode → detect → align → embed → landmarks,
+//! gender/age and head pose, as InsightFace's `FaceAnalysis.get`, with the
+//! same numbers.
 //!
 //! A [`FaceAnalyzer`] owns a loaded [`ModelPack`] and settings; it is
 //! `Send + Sync`, so callers may analyse images from several threads at once
 //! (each model keeps a session pool). Depends on the image, detection,
-//! recognition, models and runtime crates.
+//! recognition, attributes, models and runtime crates.
 //!
 //! ```no_run
 //! use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
@@ -16,9 +17,11 @@
 //! # Ok::<(), facekit_pipeline::PipelineError>(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use facekit_align::{AlignError, norm_crop};
+use facekit_attributes::{AttributeError, GenderAge, Landmarks};
 use facekit_core::{BBox, Point, l2_norm, l2_normalized};
 use facekit_detection::{DetectOptions, DetectionError};
 use facekit_image::{DecodeError, DecodeLimits, RgbImage, decode_file};
@@ -27,6 +30,7 @@ use facekit_recognition::RecognitionError;
 use facekit_runtime::{Runtime, RuntimeOptions};
 use serde::Serialize;
 
+pub use facekit_attributes::{Gender, Pose};
 pub use facekit_detection::{DetSize, DetectOptions as DetectionOptions};
 
 /// Why an analysis failed.
@@ -47,6 +51,9 @@ pub enum PipelineError {
     /// A face could not be aligned.
     #[error(transparent)]
     Align(#[from] AlignError),
+    /// A landmark or attribute model failed.
+    #[error(transparent)]
+    Attribute(#[from] AttributeError),
     /// ONNX Runtime could not be loaded.
     #[error(transparent)]
     Runtime(#[from] facekit_runtime::RuntimeError),
@@ -63,10 +70,13 @@ pub struct AnalyzeOptions {
     pub runtime: RuntimeOptions,
     /// Skip the recognizer even when the pack has one.
     pub skip_embeddings: bool,
+    /// Skip landmark and attribute models even when the pack has them.
+    pub skip_attributes: bool,
 }
 
-/// One analysed face, InsightFace's `Face` record with typed fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One analysed face, InsightFace's `Face` record with typed fields; each
+/// optional field is present when the pack has the model that produces it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Face {
     /// Box in source pixels.
     pub bbox: BBox,
@@ -79,6 +89,18 @@ pub struct Face {
     pub embedding: Option<Vec<f32>>,
     /// Norm of the raw embedding, a rough quality signal.
     pub embedding_norm: Option<f32>,
+    /// From a gender/age model.
+    pub gender: Option<Gender>,
+    /// Age in years, from a gender/age model.
+    pub age: Option<u32>,
+    /// 106 landmarks from a 2-D landmark model (`2d106det.onnx`).
+    pub landmark_2d_106: Option<Vec<Point>>,
+    /// 68 `(x, y, z)` landmarks from the 3-D model (`1k3d68.onnx`).
+    pub landmark_3d_68: Option<Vec<[f32; 3]>>,
+    /// Head pose fitted to the 3-D landmarks.
+    pub pose: Option<Pose>,
+    /// Outputs of other attribute models, by task name (`attribute_N`).
+    pub attributes: BTreeMap<String, Vec<f32>>,
 }
 
 impl Face {
@@ -150,16 +172,23 @@ impl FaceAnalyzer {
                 bbox: d.bbox,
                 kps: d.kps,
                 det_score: d.score,
-                embedding: None,
-                embedding_norm: None,
+                ..Face::default()
             })
             .collect())
     }
 
     /// Detects, aligns and embeds every face (one batched recognizer run when
-    /// the model allows it).
+    /// the model allows it), then runs the landmark and attribute models.
     pub fn analyze(&self, img: &RgbImage) -> Result<Vec<Face>, PipelineError> {
         let mut faces = self.detect(img)?;
+        self.embed(img, &mut faces)?;
+        if !self.options.skip_attributes && !faces.is_empty() {
+            self.describe(img, &mut faces)?;
+        }
+        Ok(faces)
+    }
+
+    fn embed(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
         if let Some(rec) = self
             .pack
             .recognizer()
@@ -178,7 +207,34 @@ impl FaceAnalyzer {
                 faces[i].embedding = Some(e);
             }
         }
-        Ok(faces)
+        Ok(())
+    }
+
+    /// Landmarks, pose, gender/age and other attributes, from the face boxes.
+    fn describe(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
+        let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
+        for model in self.pack.landmarks() {
+            for (face, found) in faces.iter_mut().zip(model.predict(img, &boxes)?) {
+                match found {
+                    Landmarks::TwoD(points) => face.landmark_2d_106 = Some(points),
+                    Landmarks::ThreeD { points, pose } => {
+                        face.landmark_3d_68 = Some(points);
+                        face.pose = Some(pose);
+                    }
+                }
+            }
+        }
+        for model in self.pack.attributes() {
+            for (face, outputs) in faces.iter_mut().zip(model.predict(img, &boxes)?) {
+                match GenderAge::from_outputs(&outputs) {
+                    Some(ga) => (face.gender, face.age) = (Some(ga.gender), Some(ga.age)),
+                    None => {
+                        face.attributes.insert(model.task(), outputs);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The aligned crops of every face with landmarks, at the recognizer's

@@ -58,7 +58,6 @@ pub struct ArcFace {
     input_size: u32,
     mean: f32,
     std: f32,
-    dynamic_batch: bool,
     dimension: usize,
 }
 
@@ -89,7 +88,6 @@ impl ArcFace {
             .unwrap_or(0) as usize;
         Ok(Self {
             input_size: input.shape[2] as u32,
-            dynamic_batch: input.shape[0] < 0,
             dimension,
             mean,
             std,
@@ -114,7 +112,7 @@ impl ArcFace {
 
     /// Whether all faces of an image go through one run.
     pub fn batches(&self) -> bool {
-        self.dynamic_batch
+        self.model.dynamic_batch()
     }
 
     /// The underlying model.
@@ -144,24 +142,11 @@ impl ArcFace {
                 want: side,
             });
         }
-        let plane = 3 * side as usize * side as usize;
-        let chunk = if self.dynamic_batch {
-            crops.len().max(1)
-        } else {
-            1
-        };
-        let mut out = Vec::with_capacity(crops.len());
-        for group in crops.chunks(chunk) {
-            let mut blob = vec![0.0f32; plane * group.len()];
-            for (crop, dst) in group.iter().zip(blob.chunks_exact_mut(plane)) {
-                write_nchw(crop, self.mean, self.std, dst);
-            }
-            let shape = [group.len(), 3, side as usize, side as usize];
-            let result = self.model.run(&blob, &shape)?;
-            let values = &result[0].data;
-            let dim = values.len() / group.len();
-            out.extend(values.chunks_exact(dim).map(<[f32]>::to_vec));
-        }
-        Ok(out)
+        let side = side as usize;
+        Ok(self
+            .model
+            .run_batch(crops.len(), &[3, side, side], |i, dst| {
+                write_nchw(&crops[i], self.mean, self.std, dst)
+            })?)
     }
 }

@@ -304,6 +304,44 @@ impl OnnxModel {
         &self.graph
     }
 
+    /// Whether the first input's batch dimension is dynamic.
+    pub fn dynamic_batch(&self) -> bool {
+        self.signature
+            .inputs
+            .first()
+            .is_some_and(|i| i.shape.first().is_some_and(|&d| d < 0))
+    }
+
+    /// Runs `count` items of shape `item` (without the batch dimension): all
+    /// in one run when the batch dimension is dynamic, one run each otherwise.
+    /// `fill(i, dst)` writes item `i`. Returns the first output split per item.
+    pub fn run_batch(
+        &self,
+        count: usize,
+        item: &[usize],
+        mut fill: impl FnMut(usize, &mut [f32]),
+    ) -> Result<Vec<Vec<f32>>, RuntimeError> {
+        let len: usize = item.iter().product();
+        let chunk = if self.dynamic_batch() {
+            count.max(1)
+        } else {
+            1
+        };
+        let mut out = Vec::with_capacity(count);
+        for start in (0..count).step_by(chunk) {
+            let n = chunk.min(count - start);
+            let mut blob = vec![0.0f32; len * n];
+            for (k, dst) in blob.chunks_exact_mut(len).enumerate() {
+                fill(start + k, dst);
+            }
+            let shape: Vec<usize> = std::iter::once(n).chain(item.iter().copied()).collect();
+            let first = self.run(&blob, &shape)?.swap_remove(0);
+            let per_item = first.data.len() / n;
+            out.extend(first.data.chunks_exact(per_item).map(<[f32]>::to_vec));
+        }
+        Ok(out)
+    }
+
     /// Runs the model on one `f32` tensor fed to its first input and returns
     /// every output. Uses an idle pooled session or makes a new one.
     pub fn run(&self, input: &[f32], shape: &[usize]) -> Result<Vec<OutputTensor>, RuntimeError> {
