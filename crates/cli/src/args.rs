@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use facekit_pipeline::DetSize;
+use facekit_pipeline::{DetSize, DetectorChoice, DetectorKind};
 
 /// Face analysis with InsightFace's models and numbers.
 #[derive(Debug, Parser)]
@@ -119,9 +119,22 @@ pub struct Common {
     /// Detection size: `auto` (128 and 640, merged, InsightFace 2.x's default) or `W H`.
     #[arg(long, num_args = 1..=2, value_names = ["W", "H"], default_value = "auto")]
     pub det_size: Vec<String>,
-    /// Minimum detection score.
-    #[arg(long, default_value_t = 0.5)]
-    pub det_thresh: f32,
+    /// Detector: `scrfd`, `yunet` or `retinaface` (the pack's first model of
+    /// that family), or a path to a detector .onnx file. Default: the pack's
+    /// first detection model.
+    #[arg(long, env = "FACEKIT_DETECTOR")]
+    pub detector: Option<String>,
+    /// Minimum detection score (default: the detector's own, SCRFD and
+    /// RetinaFace 0.5, YuNet 0.9).
+    #[arg(long)]
+    pub det_thresh: Option<f32>,
+    /// NMS overlap threshold (default: SCRFD and RetinaFace 0.4, YuNet 0.3).
+    #[arg(long)]
+    pub nms_thresh: Option<f32>,
+    /// Detectors that run at the photo's own size (YuNet, dynamic RetinaFace)
+    /// shrink photos whose longer side is larger than this first.
+    #[arg(long)]
+    pub max_side: Option<u32>,
     /// Keep at most this many faces per image (largest and most central first); 0 = all.
     #[arg(long, default_value_t = 0)]
     pub max_faces: usize,
@@ -140,6 +153,24 @@ pub struct Common {
 }
 
 impl Common {
+    /// The parsed `--detector`.
+    pub fn detector(&self) -> DetectorChoice {
+        match self
+            .detector
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => DetectorChoice::FirstInPack,
+            Some("scrfd") => DetectorChoice::Kind(DetectorKind::Scrfd),
+            Some("yunet") => DetectorChoice::Kind(DetectorKind::YuNet),
+            Some("retinaface") => DetectorChoice::Kind(DetectorKind::RetinaFace),
+            Some(_) => {
+                DetectorChoice::File(PathBuf::from(self.detector.as_deref().unwrap_or_default()))
+            }
+        }
+    }
+
     /// The parsed `--det-size`.
     pub fn det_size(&self) -> Result<DetSize, String> {
         match self.det_size.as_slice() {

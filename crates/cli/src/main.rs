@@ -59,15 +59,23 @@ fn run(cli: Cli) -> Result<bool> {
             common,
         } => {
             let batch = Batch::resolve(&input);
-            print_faces(&batch, &analyzer(&common, batch.jobs, false)?, embeddings)
+            print_faces(
+                &batch,
+                &analyzer(&common, batch.jobs, Stages::ALL)?,
+                embeddings,
+            )
         }
         Command::Detect { input, common } => {
             let batch = Batch::resolve(&input);
-            print_faces(&batch, &analyzer(&common, batch.jobs, true)?, false)
+            print_faces(
+                &batch,
+                &analyzer(&common, batch.jobs, Stages::DETECT)?,
+                false,
+            )
         }
         Command::Embed { input, common } => {
             let batch = Batch::resolve(&input);
-            let analyzer = analyzer(&common, batch.jobs, false)?;
+            let analyzer = analyzer(&common, batch.jobs, Stages::EMBED)?;
             require_recognizer(&analyzer)?;
             print_faces(&batch, &analyzer, true)
         }
@@ -75,7 +83,7 @@ fn run(cli: Cli) -> Result<bool> {
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let batch = Batch::resolve(&input);
-            let analyzer = analyzer(&common, batch.jobs, true)?;
+            let analyzer = analyzer(&common, batch.jobs, Stages::DETECT)?;
             for_each_image(&batch, |path| {
                 let img = decode_file(path, &analyzer.options().limits)?;
                 let stem = path
@@ -103,10 +111,10 @@ fn run(cli: Cli) -> Result<bool> {
             output,
             common,
         } => {
-            let analyzer = analyzer(&common, 1, true)?;
+            let analyzer = analyzer(&common, 1, Stages::DESCRIBE)?;
             let mut img = decode_file(&input, &analyzer.options().limits)
                 .with_context(|| format!("{}", input.display()))?;
-            let faces = analyzer.detect(&img)?;
+            let faces = analyzer.analyze(&img)?;
             draw::annotate(&mut img, &faces);
             save(&img, &output)?;
             eprintln!(
@@ -131,10 +139,39 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn analyzer(common: &Common, jobs: usize, skip_embeddings: bool) -> Result<FaceAnalyzer> {
+/// Which models after the detector a command runs.
+#[derive(Debug, Clone, Copy)]
+struct Stages {
+    embeddings: bool,
+    attributes: bool,
+}
+
+impl Stages {
+    const ALL: Self = Self {
+        embeddings: true,
+        attributes: true,
+    };
+    const DETECT: Self = Self {
+        embeddings: false,
+        attributes: false,
+    };
+    const EMBED: Self = Self {
+        embeddings: true,
+        attributes: false,
+    };
+    const DESCRIBE: Self = Self {
+        embeddings: false,
+        attributes: true,
+    };
+}
+
+fn analyzer(common: &Common, jobs: usize, stages: Stages) -> Result<FaceAnalyzer> {
     let mut options = AnalyzeOptions::default();
     options.detect.det_size = common.det_size().map_err(anyhow::Error::msg)?;
     options.detect.score_threshold = common.det_thresh;
+    options.detect.nms_threshold = common.nms_thresh;
+    options.detect.max_side = common.max_side;
+    options.detector = common.detector();
     options.detect.max_num = common.max_faces;
     options.limits = DecodeLimits {
         max_pixels: common.max_pixels,
@@ -144,7 +181,8 @@ fn analyzer(common: &Common, jobs: usize, skip_embeddings: bool) -> Result<FaceA
         library: common.ort_lib.clone(),
         intra_threads: Some(common.threads.unwrap_or((cores() / jobs).max(1))),
     };
-    options.skip_embeddings = skip_embeddings;
+    options.skip_embeddings = !stages.embeddings;
+    options.skip_attributes = !stages.attributes;
     Ok(FaceAnalyzer::from_pack(&common.models, options)?)
 }
 
@@ -282,7 +320,7 @@ fn largest(faces: Vec<Face>) -> Option<Face> {
 }
 
 fn compare(a: &Path, b: &Path, threshold: f32, common: &Common) -> Result<bool> {
-    let analyzer = analyzer(common, 1, false)?;
+    let analyzer = analyzer(common, 1, Stages::EMBED)?;
     require_recognizer(&analyzer)?;
     let embed = |p: &Path| -> Result<Vec<f32>> {
         let faces = analyzer
@@ -349,7 +387,7 @@ fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
 
 fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
     let batch = Batch::resolve(input);
-    let analyzer = analyzer(common, batch.jobs, false)?;
+    let analyzer = analyzer(common, batch.jobs, Stages::ALL)?;
     let images: Vec<&PathBuf> = batch
         .files
         .iter()

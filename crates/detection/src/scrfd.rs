@@ -1,91 +1,17 @@
-use facekit_core::{BBox, Detection, MaxNumMetric, Point, nms, select_max_num};
+use facekit_core::{BBox, Detection, Point, nms};
 use facekit_image::{RgbImage, letterbox, write_nchw};
-use facekit_runtime::{OnnxModel, OutputTensor, RuntimeError};
+use facekit_runtime::{OnnxModel, OutputTensor};
 
-/// The sizes InsightFace 2.x detects at in auto mode, merged by one NMS.
-pub const AUTO_DET_SIZES: [(u32, u32); 2] = [(128, 128), (640, 640)];
+use crate::options::{DetectOptions, DetectionError, finish};
 
-/// Which input sizes the detector runs at.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum DetSize {
-    /// InsightFace 2.x's default: 128×128 and 640×640, merged (a single 640
-    /// pass misses faces that fill the photo).
-    #[default]
-    Auto,
-    /// One or more explicit `(width, height)` sizes, merged.
-    Sizes(Vec<(u32, u32)>),
-}
+/// InsightFace's defaults for SCRFD (and its RetinaFace class).
+const SCORE_THRESHOLD: f32 = 0.5;
+const NMS_THRESHOLD: f32 = 0.4;
 
-impl DetSize {
-    /// A single fixed size.
-    pub fn fixed(width: u32, height: u32) -> Self {
-        Self::Sizes(vec![(width, height)])
-    }
-
-    fn sizes(&self) -> Vec<(u32, u32)> {
-        match self {
-            DetSize::Auto => AUTO_DET_SIZES.to_vec(),
-            DetSize::Sizes(s) => s.clone(),
-        }
-    }
-}
-
-/// Detection settings, with InsightFace's defaults.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DetectOptions {
-    /// Input sizes (ignored by models with a fixed input size).
-    pub det_size: DetSize,
-    /// Minimum score (default 0.5).
-    pub score_threshold: f32,
-    /// NMS overlap threshold (default 0.4).
-    pub nms_threshold: f32,
-    /// Keep at most this many faces; 0 keeps all.
-    pub max_num: usize,
-    /// Ranking used when `max_num` cuts.
-    pub metric: MaxNumMetric,
-}
-
-impl Default for DetectOptions {
-    fn default() -> Self {
-        Self {
-            det_size: DetSize::Auto,
-            score_threshold: 0.5,
-            nms_threshold: 0.4,
-            max_num: 0,
-            metric: MaxNumMetric::Default,
-        }
-    }
-}
-
-/// Why detection failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DetectionError {
-    /// The model's outputs are not an SCRFD layout.
-    #[error("{path} is not an SCRFD model: {reason}")]
-    NotScrfd {
-        /// The model file.
-        path: String,
-        /// What did not match.
-        reason: String,
-    },
-    /// A detection size the model cannot take.
-    #[error("detection size {width}×{height} is invalid: {reason}")]
-    BadSize {
-        /// Requested width.
-        width: u32,
-        /// Requested height.
-        height: u32,
-        /// Why.
-        reason: &'static str,
-    },
-    /// ONNX Runtime failed.
-    #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-}
-
-/// SCRFD (and other InsightFace-style anchor-free detectors with 6, 9, 10 or
-/// 15 outputs: scores, box distances and optionally landmark distances per
-/// stride).
+/// SCRFD, and every InsightFace detector with 6, 9, 10 or 15 per-stride
+/// outputs (scores, box distances, optionally landmark distances): InsightFace
+/// 2.1 decodes its `RetinaFace` ONNX layout (`model_zoo/retinaface.py`) with
+/// this same code, so those files run here too.
 #[derive(Debug)]
 pub struct Scrfd {
     model: OnnxModel,
@@ -100,8 +26,9 @@ impl Scrfd {
     /// Wraps a loaded model after checking its outputs are an SCRFD layout.
     pub fn new(model: OnnxModel) -> Result<Self, DetectionError> {
         let sig = model.signature();
-        let not = |reason: String| DetectionError::NotScrfd {
+        let not = |reason: String| DetectionError::WrongModel {
             path: model.path().display().to_string(),
+            detector: "SCRFD",
             reason,
         };
         let (strides, anchors_per_cell, has_kps) = match sig.outputs.len() {
@@ -154,19 +81,14 @@ impl Scrfd {
             Some(size) => vec![size],
             None => opts.det_size.sizes(),
         };
+        let threshold = opts.score_threshold.unwrap_or(SCORE_THRESHOLD);
         let mut candidates = Vec::new();
         for (w, h) in sizes {
-            candidates.extend(self.candidates_at(img, w, h, opts.score_threshold)?);
+            candidates.extend(self.candidates_at(img, w, h, threshold)?);
         }
-        let keep = nms(&candidates, opts.nms_threshold);
-        let kept: Vec<Detection> = keep.into_iter().map(|i| candidates[i].clone()).collect();
-        Ok(select_max_num(
-            kept,
-            opts.max_num,
-            opts.metric,
-            img.width(),
-            img.height(),
-        ))
+        let keep = nms(&candidates, opts.nms_threshold.unwrap_or(NMS_THRESHOLD));
+        let kept = keep.into_iter().map(|i| candidates[i].clone()).collect();
+        Ok(finish(kept, opts, img))
     }
 
     /// Candidates above the threshold at one input size, in source pixels,
@@ -229,8 +151,9 @@ impl Scrfd {
         let cols = width as usize / stride;
         let rows = height as usize / stride;
         let n = rows * cols * self.anchors_per_cell;
-        let bad = |what: &str, got: usize| DetectionError::NotScrfd {
+        let bad = |what: &str, got: usize| DetectionError::WrongModel {
             path: self.model.path().display().to_string(),
+            detector: "SCRFD",
             reason: format!("level {level} {what} has {got} values, expected {}", n),
         };
         // Outputs are [N, k] or, for batched exports, [1, N, k]; only the values matter.

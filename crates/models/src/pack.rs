@@ -2,7 +2,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use facekit_attributes::{AttributeError, AttributeModel, LandmarkModel};
-use facekit_detection::{DetectionError, Scrfd};
+use facekit_detection::{DetectionError, DetectorKind, FaceDetector};
 use facekit_recognition::{ArcFace, RecognitionError};
 use facekit_runtime::{Runtime, RuntimeError};
 
@@ -29,13 +29,21 @@ pub enum PackError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The pack has no usable face detector.
-    #[error("no face detection model in {dir} (files: {files})")]
+    /// The pack has no usable face detector (of the kind asked for).
+    #[error("no {wanted}face detection model in {dir} (files: {files})")]
     NoDetector {
         /// The folder.
         dir: PathBuf,
+        /// `"yunet "` etc. when a kind was asked for, else empty.
+        wanted: String,
         /// The .onnx files it holds.
         files: String,
+    },
+    /// A file given as the detector is not one.
+    #[error("{file} is not a face detection model")]
+    NotADetector {
+        /// The file.
+        file: PathBuf,
     },
     /// ONNX Runtime could not be loaded.
     #[error(transparent)]
@@ -83,6 +91,18 @@ pub fn resolve_pack(name_or_path: &str) -> Result<PathBuf, PackError> {
         })
 }
 
+/// Which detector a pack uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DetectorChoice {
+    /// The first detection model in name order (InsightFace's rule).
+    #[default]
+    FirstInPack,
+    /// The first detection model of this family.
+    Kind(DetectorKind),
+    /// This model file, wherever it lives; the pack's own detectors are unused.
+    File(PathBuf),
+}
+
 /// What became of one file of a pack.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntryStatus {
@@ -128,15 +148,34 @@ pub struct PackEntry {
 pub struct ModelPack {
     dir: PathBuf,
     entries: Vec<PackEntry>,
-    detector: Scrfd,
+    detector: FaceDetector,
     recognizer: Option<ArcFace>,
     landmarks: Vec<LandmarkModel>,
     attributes: Vec<AttributeModel>,
 }
 
 impl ModelPack {
-    /// Loads every `.onnx` file of `dir` (sorted by name) and assigns tasks.
+    /// Loads every `.onnx` file of `dir` (sorted by name) and assigns tasks;
+    /// the first detection model is the detector, as in InsightFace.
     pub fn load(runtime: &Runtime, dir: &Path) -> Result<Self, PackError> {
+        Self::load_with(runtime, dir, &DetectorChoice::FirstInPack)
+    }
+
+    /// As [`load`](Self::load), with the detector chosen by `choice` (an
+    /// error if the pack has none of the family asked for).
+    pub fn load_with(
+        runtime: &Runtime,
+        dir: &Path,
+        choice: &DetectorChoice,
+    ) -> Result<Self, PackError> {
+        let mut detector = match choice {
+            DetectorChoice::File(file) => Some(detector_from_file(runtime, file)?),
+            _ => None,
+        };
+        let detector_kind = match choice {
+            DetectorChoice::Kind(kind) => Some(*kind),
+            _ => None,
+        };
         let io = |source| PackError::Io {
             dir: dir.to_path_buf(),
             source,
@@ -149,7 +188,7 @@ impl ModelPack {
             .collect();
         files.sort();
 
-        let (mut detector, mut recognizer) = (None, None);
+        let mut recognizer = None;
         let (mut landmarks, mut attributes) = (Vec::new(), Vec::new());
         let mut entries = Vec::new();
         let mut tasks_taken: Vec<String> = Vec::new();
@@ -175,14 +214,16 @@ impl ModelPack {
                 continue;
             };
             let task = r.kind.task();
-            let status = if tasks_taken.contains(&task) {
+            let detector_taken = detector.is_some() && matches!(r.kind, ModelKind::Detector(_));
+            let status = if detector_taken || tasks_taken.contains(&task) {
                 EntryStatus::Duplicate
             } else {
                 match r.kind {
-                    ModelKind::Scrfd => {
-                        detector = Some(Scrfd::new(model)?);
+                    ModelKind::Detector(kind) if detector_kind.is_none_or(|k| k == kind) => {
+                        detector = Some(FaceDetector::new(kind, model)?);
                         EntryStatus::Used
                     }
+                    ModelKind::Detector(_) => EntryStatus::Duplicate,
                     ModelKind::ArcFace => {
                         recognizer = Some(ArcFace::new(model, r.mean, r.std)?);
                         EntryStatus::Used
@@ -217,6 +258,7 @@ impl ModelPack {
         }
         let detector = detector.ok_or_else(|| PackError::NoDetector {
             dir: dir.to_path_buf(),
+            wanted: detector_kind.map_or(String::new(), |k| format!("{} ", k.name())),
             files: entries
                 .iter()
                 .map(|e| e.file.display().to_string())
@@ -244,7 +286,7 @@ impl ModelPack {
     }
 
     /// The face detector.
-    pub fn detector(&self) -> &Scrfd {
+    pub fn detector(&self) -> &FaceDetector {
         &self.detector
     }
 
@@ -262,4 +304,15 @@ impl ModelPack {
     pub fn attributes(&self) -> &[AttributeModel] {
         &self.attributes
     }
+}
+
+/// Loads `file` as whichever detector family its signature shows.
+fn detector_from_file(runtime: &Runtime, file: &Path) -> Result<FaceDetector, PackError> {
+    let model = runtime.load(file)?;
+    let Some(ModelKind::Detector(kind)) = route(&model).map(|r| r.kind) else {
+        return Err(PackError::NotADetector {
+            file: file.to_path_buf(),
+        });
+    };
+    Ok(FaceDetector::new(kind, model)?)
 }

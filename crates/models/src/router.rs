@@ -1,14 +1,12 @@
+use facekit_detection::DetectorKind;
 use facekit_runtime::{ModelSignature, OnnxModel, TensorSpec};
 
 /// What a model file is, as far as its signature tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelKind {
-    /// SCRFD-style detector (6/9/10/15 outputs).
-    Scrfd,
-    /// OpenCV zoo YuNet detector (`cls_/obj_/bbox_/kps_` outputs).
-    YuNet,
-    /// RetinaFace with prior-box outputs (boxes, scores, landmarks).
-    RetinaFace,
+    /// A face detector: SCRFD-style (6/9/10/15 outputs), YuNet
+    /// (`cls_/obj_/bbox_/kps_` outputs) or prior-box RetinaFace.
+    Detector(DetectorKind),
     /// ArcFace-family recognizer (square input ≥ 112, one output).
     ArcFace,
     /// 192×192 landmark model with this many points (2-D or 3-D).
@@ -31,7 +29,7 @@ impl ModelKind {
     /// InsightFace's `taskname` for this kind; one model per task is used.
     pub fn task(&self) -> String {
         match self {
-            ModelKind::Scrfd | ModelKind::YuNet | ModelKind::RetinaFace => "detection".into(),
+            ModelKind::Detector(_) => "detection".into(),
             ModelKind::ArcFace => "recognition".into(),
             ModelKind::Landmark { points, three_d } => {
                 format!("landmark_{}d_{points}", if *three_d { 3 } else { 2 })
@@ -98,7 +96,7 @@ pub fn insightface_normalization(leading_node_names: &[String], kind: ModelKind)
     match (sub && mul, kind) {
         (true, _) => (0.0, 1.0),
         (false, ModelKind::ArcFace) => (127.5, 127.5),
-        (false, ModelKind::Scrfd) => (127.5, 128.0),
+        (false, ModelKind::Detector(DetectorKind::Scrfd)) => (127.5, 128.0),
         (false, ModelKind::Landmark { .. } | ModelKind::Attribute { .. }) => (127.5, 128.0),
         (false, _) => (0.0, 1.0),
     }
@@ -122,11 +120,11 @@ pub fn route(model: &OnnxModel) -> Option<Route> {
             .unwrap_or(0)
     };
     let kind = if is_yunet(sig) {
-        ModelKind::YuNet
+        ModelKind::Detector(DetectorKind::YuNet)
     } else if sig.outputs.len() >= 5 {
-        ModelKind::Scrfd
+        ModelKind::Detector(DetectorKind::Scrfd)
     } else if is_retinaface_priors(sig) {
-        ModelKind::RetinaFace
+        ModelKind::Detector(DetectorKind::RetinaFace)
     } else if (w, h) == (192, 192) {
         let n = out_len(0).max(0) as usize;
         let three_d = n >= 3000;
@@ -214,6 +212,6 @@ mod tests {
             "landmark_3d_68"
         );
         assert_eq!(ModelKind::Attribute { outputs: 3 }.task(), "genderage");
-        assert_eq!(ModelKind::YuNet.task(), "detection");
+        assert_eq!(ModelKind::Detector(DetectorKind::YuNet).task(), "detection");
     }
 }

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use facekit_models::{EntryStatus, ModelKind, ModelPack, resolve_pack, route};
+use facekit_detection::DetectorKind;
+use facekit_models::{DetectorChoice, EntryStatus, ModelKind, ModelPack, resolve_pack, route};
 use facekit_runtime::{Runtime, RuntimeOptions};
 use facekit_testdata::{model, models_dir};
 
@@ -17,7 +18,7 @@ fn routed(file: &str) -> facekit_models::Route {
 #[test]
 fn every_shared_model_gets_insightfaces_task_and_normalisation() {
     let scrfd = routed("det_500m.onnx");
-    assert_eq!(scrfd.kind, ModelKind::Scrfd);
+    assert_eq!(scrfd.kind, ModelKind::Detector(DetectorKind::Scrfd));
     // SFace normalises in-graph (_minusscalar0/_mulscalar0 first): raw pixels.
     let sface = routed("face_recognition_sface_2021dec_fp32.onnx");
     assert_eq!(
@@ -54,11 +55,11 @@ fn every_shared_model_gets_insightfaces_task_and_normalisation() {
     );
     assert_eq!(
         routed("face_detection_yunet_2023mar.onnx").kind,
-        ModelKind::YuNet
+        ModelKind::Detector(DetectorKind::YuNet)
     );
     assert_eq!(
         routed("retinaface_mnet025_640.onnx").kind,
-        ModelKind::RetinaFace
+        ModelKind::Detector(DetectorKind::RetinaFace)
     );
 }
 
@@ -70,6 +71,7 @@ fn a_pack_folder_keeps_the_first_model_per_task() {
         ("b_det.onnx", "det_2.5g.onnx"),
         ("c_rec.onnx", "face_recognition_sface_2021dec_fp32.onnx"),
         ("d_landmarks.onnx", "synthetic/synthetic_2d106det.onnx"),
+        ("f_yunet.onnx", "face_detection_yunet_2023mar.onnx"),
     ] {
         std::os::unix::fs::symlink(model(target), dir.path().join(link)).unwrap();
     }
@@ -79,10 +81,38 @@ fn a_pack_folder_keeps_the_first_model_per_task() {
     assert_eq!(status[0], EntryStatus::Used);
     assert_eq!(status[1], EntryStatus::Duplicate);
     assert_eq!(status[2], EntryStatus::Used);
-    assert_eq!(status[3], EntryStatus::Unsupported);
+    assert_eq!(status[3], EntryStatus::Used);
     assert!(matches!(status[4], EntryStatus::Failed(_)));
+    assert_eq!(status[5], EntryStatus::Duplicate);
     assert!(pack.detector().model().path().ends_with("a_det.onnx"));
     assert_eq!(pack.recognizer().unwrap().input_size(), 112);
+    assert_eq!(pack.landmarks()[0].task(), "landmark_2d_106");
+
+    // Asking for a family picks its first file; the others stand aside.
+    let yunet = DetectorChoice::Kind(DetectorKind::YuNet);
+    let pack = ModelPack::load_with(&runtime(), dir.path(), &yunet).unwrap();
+    assert_eq!(pack.detector().kind(), DetectorKind::YuNet);
+    assert_eq!(pack.entries()[0].status, EntryStatus::Duplicate);
+    assert_eq!(pack.entries()[5].status, EntryStatus::Used);
+    let retina = DetectorChoice::Kind(DetectorKind::RetinaFace);
+    let err = ModelPack::load_with(&runtime(), dir.path(), &retina).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no retinaface face detection model"),
+        "{err}"
+    );
+
+    // A detector file from elsewhere replaces the pack's.
+    let file = DetectorChoice::File(model("retinaface_mnet025_640.onnx"));
+    let pack = ModelPack::load_with(&runtime(), dir.path(), &file).unwrap();
+    assert_eq!(pack.detector().kind(), DetectorKind::RetinaFace);
+    assert_eq!(pack.entries()[0].status, EntryStatus::Duplicate);
+    let not_a_detector = DetectorChoice::File(model("face_recognition_sface_2021dec_fp32.onnx"));
+    let err = ModelPack::load_with(&runtime(), dir.path(), &not_a_detector).unwrap_err();
+    assert!(
+        err.to_string().contains("is not a face detection model"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -26,6 +26,9 @@ use facekit_core::{BBox, Point, l2_norm, l2_normalized};
 use facekit_detection::{DetectOptions, DetectionError};
 use facekit_image::{DecodeError, DecodeLimits, RgbImage, decode_file};
 use facekit_models::{ModelPack, PackError, resolve_pack};
+
+pub use facekit_detection::DetectorKind;
+pub use facekit_models::DetectorChoice;
 use facekit_recognition::RecognitionError;
 use facekit_runtime::{Runtime, RuntimeOptions};
 use serde::Serialize;
@@ -72,6 +75,8 @@ pub struct AnalyzeOptions {
     pub skip_embeddings: bool,
     /// Skip landmark and attribute models even when the pack has them.
     pub skip_attributes: bool,
+    /// Which detector to use (default: the pack's first).
+    pub detector: DetectorChoice,
 }
 
 /// One analysed face, InsightFace's `Face` record with typed fields; each
@@ -134,7 +139,8 @@ impl FaceAnalyzer {
     pub fn from_pack(pack: &str, options: AnalyzeOptions) -> Result<Self, PipelineError> {
         let runtime = Runtime::new(&options.runtime)?;
         let dir = resolve_pack(pack)?;
-        Ok(Self::new(ModelPack::load(&runtime, &dir)?, options))
+        let pack = ModelPack::load_with(&runtime, &dir, &options.detector)?;
+        Ok(Self::new(pack, options))
     }
 
     /// An analyzer over an already loaded pack.

@@ -1,0 +1,81 @@
+use facekit_core::Detection;
+use facekit_image::RgbImage;
+use facekit_runtime::OnnxModel;
+
+use crate::options::{DetectOptions, DetectionError};
+use crate::{RetinaFace, Scrfd, YuNet};
+
+/// Which detector family a model belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorKind {
+    /// InsightFace SCRFD (and its per-stride RetinaFace layout).
+    Scrfd,
+    /// OpenCV zoo YuNet.
+    YuNet,
+    /// PyTorch prior-box RetinaFace.
+    RetinaFace,
+}
+
+impl DetectorKind {
+    /// The name users pick it by (`scrfd`, `yunet`, `retinaface`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DetectorKind::Scrfd => "scrfd",
+            DetectorKind::YuNet => "yunet",
+            DetectorKind::RetinaFace => "retinaface",
+        }
+    }
+}
+
+/// Any supported face detector, behind one `detect`.
+#[derive(Debug)]
+pub enum FaceDetector {
+    /// SCRFD.
+    Scrfd(Scrfd),
+    /// YuNet.
+    YuNet(YuNet),
+    /// RetinaFace.
+    RetinaFace(RetinaFace),
+}
+
+impl FaceDetector {
+    /// Wraps a loaded model as the given kind of detector.
+    pub fn new(kind: DetectorKind, model: OnnxModel) -> Result<Self, DetectionError> {
+        Ok(match kind {
+            DetectorKind::Scrfd => Self::Scrfd(Scrfd::new(model)?),
+            DetectorKind::YuNet => Self::YuNet(YuNet::new(model)?),
+            DetectorKind::RetinaFace => Self::RetinaFace(RetinaFace::new(model)?),
+        })
+    }
+
+    /// Which family it is.
+    pub fn kind(&self) -> DetectorKind {
+        match self {
+            Self::Scrfd(_) => DetectorKind::Scrfd,
+            Self::YuNet(_) => DetectorKind::YuNet,
+            Self::RetinaFace(_) => DetectorKind::RetinaFace,
+        }
+    }
+
+    /// The underlying model.
+    pub fn model(&self) -> &OnnxModel {
+        match self {
+            Self::Scrfd(d) => d.model(),
+            Self::YuNet(d) => d.model(),
+            Self::RetinaFace(d) => d.model(),
+        }
+    }
+
+    /// Detects faces, best first (boxes, scores, five landmarks in photo pixels).
+    pub fn detect(
+        &self,
+        img: &RgbImage,
+        opts: &DetectOptions,
+    ) -> Result<Vec<Detection>, DetectionError> {
+        match self {
+            Self::Scrfd(d) => d.detect(img, opts),
+            Self::YuNet(d) => d.detect(img, opts),
+            Self::RetinaFace(d) => d.detect(img, opts),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+use facekit_core::{Detection, MaxNumMetric, select_max_num};
+use facekit_image::RgbImage;
+use facekit_runtime::RuntimeError;
+
+/// The sizes InsightFace 2.x detects at in auto mode, merged by one NMS.
+pub const AUTO_DET_SIZES: [(u32, u32); 2] = [(128, 128), (640, 640)];
+
+/// Which input sizes the detector runs at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DetSize {
+    /// InsightFace 2.x's default: 128×128 and 640×640, merged (a single 640
+    /// pass misses faces that fill the photo).
+    #[default]
+    Auto,
+    /// One or more explicit `(width, height)` sizes, merged.
+    Sizes(Vec<(u32, u32)>),
+}
+
+impl DetSize {
+    /// A single fixed size.
+    pub fn fixed(width: u32, height: u32) -> Self {
+        Self::Sizes(vec![(width, height)])
+    }
+
+    pub(crate) fn sizes(&self) -> Vec<(u32, u32)> {
+        match self {
+            DetSize::Auto => AUTO_DET_SIZES.to_vec(),
+            DetSize::Sizes(s) => s.clone(),
+        }
+    }
+}
+
+/// Detection settings, with InsightFace's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectOptions {
+    /// Input sizes (ignored by models with a fixed input size).
+    pub det_size: DetSize,
+    /// Minimum score; `None` takes the detector's own default (SCRFD and
+    /// RetinaFace 0.5, YuNet 0.9).
+    pub score_threshold: Option<f32>,
+    /// NMS overlap threshold; `None` takes the detector's default (SCRFD and
+    /// RetinaFace 0.4, YuNet 0.3).
+    pub nms_threshold: Option<f32>,
+    /// Keep at most this many faces; 0 keeps all.
+    pub max_num: usize,
+    /// Ranking used when `max_num` cuts.
+    pub metric: MaxNumMetric,
+    /// Detectors that run at the photo's own size (YuNet, dynamic RetinaFace)
+    /// first shrink photos whose longer side exceeds this; `None` never does.
+    pub max_side: Option<u32>,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self {
+            det_size: DetSize::Auto,
+            score_threshold: None,
+            nms_threshold: None,
+            max_num: 0,
+            metric: MaxNumMetric::Default,
+            max_side: None,
+        }
+    }
+}
+
+/// Why detection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectionError {
+    /// The model's signature does not fit the detector it was given to.
+    #[error("{path} is not a {detector} model: {reason}")]
+    WrongModel {
+        /// The model file.
+        path: String,
+        /// The detector family expected.
+        detector: &'static str,
+        /// What did not match.
+        reason: String,
+    },
+    /// A detection size the model cannot take.
+    #[error("detection size {width}×{height} is invalid: {reason}")]
+    BadSize {
+        /// Requested width.
+        width: u32,
+        /// Requested height.
+        height: u32,
+        /// Why.
+        reason: &'static str,
+    },
+    /// ONNX Runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// The `max_num` cut every detector applies last.
+pub(crate) fn finish(kept: Vec<Detection>, opts: &DetectOptions, img: &RgbImage) -> Vec<Detection> {
+    select_max_num(kept, opts.max_num, opts.metric, img.width(), img.height())
+}
