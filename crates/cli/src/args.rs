@@ -96,6 +96,19 @@ pub enum ModelsCommand {
         #[arg(long, env = "FACEKIT_ORT_LIB")]
         ort_lib: Option<PathBuf>,
     },
+    /// Download an official InsightFace pack (buffalo_l, buffalo_m, buffalo_s,
+    /// buffalo_sc, antelopev2) into $FACEKIT_HOME/models, SHA-256 verified.
+    Fetch {
+        /// Pack name.
+        pack: String,
+        /// Download again and replace the pack if it is already there.
+        #[arg(long)]
+        force: bool,
+        /// Fetch the zip from this address instead (a mirror); the official
+        /// hashes are still checked.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

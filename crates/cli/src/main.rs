@@ -17,8 +17,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use facekit_core::cosine_similarity;
+use facekit_fetch::{FetchOptions, OFFICIAL_PACKS, fetch_pack, official_pack};
 use facekit_image::{DecodeLimits, RgbImage, decode_file};
-use facekit_models::{ModelPack, resolve_pack};
+use facekit_models::{ModelPack, models_home, resolve_pack};
 use facekit_pipeline::{AnalyzeOptions, Face, FaceAnalyzer};
 use facekit_runtime::{Runtime, RuntimeOptions, inference_nanos};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -127,6 +128,9 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Models {
             command: ModelsCommand::List { pack, ort_lib },
         } => list_models(pack.as_deref().unwrap_or("buffalo_l"), ort_lib),
+        Command::Models {
+            command: ModelsCommand::Fetch { pack, force, url },
+        } => fetch(&pack, force, url.as_deref()),
         Command::Bench {
             input,
             repeat,
@@ -434,5 +438,47 @@ fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
         "outside_onnxruntime_fraction": (busy - ort).max(0.0) / busy,
     });
     writeln!(std::io::stdout(), "{result}")?;
+    Ok(true)
+}
+
+fn fetch(name: &str, force: bool, url: Option<&str>) -> Result<bool> {
+    let Some(spec) = official_pack(name) else {
+        let known: Vec<&str> = OFFICIAL_PACKS.iter().map(|p| p.name).collect();
+        bail!(
+            "unknown pack '{name}'; official packs: {}",
+            known.join(", ")
+        );
+    };
+    let home = models_home().context("no home folder: set FACEKIT_HOME")?;
+    let bar = ProgressBar::new(spec.size.unwrap_or(0));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    let progress = |got: u64, total: Option<u64>| {
+        if let Some(total) = total {
+            bar.set_length(total);
+        }
+        bar.set_position(got);
+    };
+    let url = url.unwrap_or(spec.url);
+    let options = FetchOptions {
+        force,
+        progress: Some(&progress),
+    };
+    let fetched = fetch_pack(spec, url, &home, &options)
+        .with_context(|| format!("fetching {name} from {url}"))?;
+    bar.finish_and_clear();
+    if fetched.downloaded {
+        eprintln!(
+            "facekit: {name} verified and installed in {}",
+            fetched.dir.display()
+        );
+    } else {
+        eprintln!(
+            "facekit: {name} is already in {} (--force downloads it again)",
+            fetched.dir.display()
+        );
+    }
     Ok(true)
 }

@@ -247,3 +247,141 @@ fn models_list_and_clear_errors() {
             .contains("above the limit")
     );
 }
+
+/// A buffalo_l-shaped pack (synthetic stand-ins for the attribute models):
+/// the JSON carries gender, sex, age, 106/68 landmarks and pose.
+#[test]
+fn analyze_reports_attributes_landmarks_and_pose() {
+    let dir = tempfile::tempdir().unwrap();
+    for (link, target) in [
+        ("det_500m.onnx", "det_500m.onnx"),
+        ("genderage.onnx", "synthetic/synthetic_genderage.onnx"),
+        ("2d106det.onnx", "synthetic/synthetic_2d106det.onnx"),
+        ("1k3d68.onnx", "synthetic/synthetic_1k3d68.onnx"),
+    ] {
+        std::os::unix::fs::symlink(models_dir().join(target), dir.path().join(link)).unwrap();
+    }
+    let t1 = shared("images/t1.jpg");
+    let pack = dir.path().to_str().unwrap();
+    let out = facekit(&["analyze", "--models", pack, t1.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = stdout_lines(&out);
+    let face = &lines[0]["faces"][0];
+    let sex = face["sex"].as_str().unwrap();
+    assert_eq!(sex == "M", face["gender"].as_u64() == Some(1));
+    assert!(face["age"].as_u64().is_some());
+    assert_eq!(face["landmark_2d_106"].as_array().unwrap().len(), 106);
+    let l68 = face["landmark_3d_68"].as_array().unwrap();
+    assert_eq!((l68.len(), l68[0].as_array().unwrap().len()), (68, 3));
+    assert!(face["pose"]["yaw"].as_f64().is_some());
+
+    // `detect` runs the detector only.
+    let out = facekit(&["detect", "--models", pack, t1.to_str().unwrap()]);
+    let face = &stdout_lines(&out)[0]["faces"][0];
+    assert!(face.get("age").is_none() && face.get("landmark_2d_106").is_none());
+
+    // `draw` shows them.
+    let drawn = dir.path().join("drawn.png");
+    let out = facekit(&[
+        "draw",
+        "--models",
+        pack,
+        t1.to_str().unwrap(),
+        drawn.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(drawn.exists());
+}
+
+/// `--detector` picks a family from the pack, or any detector file.
+#[test]
+fn detector_choice_by_family_or_file() {
+    let t1 = shared("images/t1.jpg");
+    let pack = models();
+    let count = |args: &[&str]| {
+        let mut all = vec!["detect", "--models", &pack, t1.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = facekit(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout_lines(&out)[0]["faces"].as_array().unwrap().len()
+    };
+    let yunet_golden = golden_cases("opencv-5.0/yunet_sface")
+        .into_iter()
+        .find(|c| c.image.ends_with("images/t1.jpg"))
+        .unwrap();
+    let dynamic = models_dir().join("face_detection_yunet_2023mar_dynamic.onnx");
+    assert_eq!(
+        count(&["--detector", dynamic.to_str().unwrap()]),
+        yunet_golden.golden.faces.len()
+    );
+    assert!(count(&["--detector", "yunet"]) > 0);
+    assert!(count(&["--detector", "retinaface"]) > 0);
+
+    let out = facekit(&[
+        "detect",
+        "--models",
+        &models(),
+        "--detector",
+        "/no/such.onnx",
+        t1.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.onnx"));
+}
+
+/// `models fetch` refuses unknown packs and anything whose hash is not the
+/// official one, leaving no pack behind.
+#[test]
+fn models_fetch_verifies_what_it_downloads() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_facekit"))
+            .args(args)
+            .env("FACEKIT_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["models", "fetch", "buffalo_xl"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("official packs: buffalo_l, buffalo_m"));
+
+    // A local "mirror" serving a file that is not the official zip.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/buffalo_sc.zip", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let _ = stream.read(&mut [0u8; 4096]);
+        let body = b"PK not really a zip";
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream
+            .write_all(head.as_bytes())
+            .and_then(|_| stream.write_all(body));
+    });
+    let out = run(&["models", "fetch", "buffalo_sc", "--url", &url]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SHA-256 mismatch"), "{stderr}");
+    assert!(
+        stderr.contains("57d31b56b6ffa911c8a73cfc1707c73cab76efe7f13b675a05223bf42de47c72"),
+        "{stderr}"
+    );
+    let models_home = home.path().join("models");
+    let left: Vec<_> = std::fs::read_dir(&models_home).map_or(Vec::new(), |d| d.collect());
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -21,5 +21,7 @@
 mod pack;
 mod router;
 
-pub use pack::{DetectorChoice, EntryStatus, ModelPack, PackEntry, PackError, resolve_pack};
+pub use pack::{
+    DetectorChoice, EntryStatus, ModelPack, PackEntry, PackError, models_home, resolve_pack,
+};
 pub use router::{ModelKind, Route, insightface_normalization, route};

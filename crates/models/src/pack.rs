@@ -13,7 +13,7 @@ use crate::router::{ModelKind, Route, route};
 pub enum PackError {
     /// No folder matches the pack name.
     #[error(
-        "model pack '{name}' not found; looked in: {searched}. Pass a folder of .onnx files (e.g. --models ~/.insightface/models/buffalo_l)"
+        "model pack '{name}' not found; looked in: {searched}. Download it with `facekit models fetch {name}` or pass a folder of .onnx files (e.g. --models ~/.insightface/models/buffalo_l)"
     )]
     NotFound {
         /// The name or path given.
@@ -59,21 +59,27 @@ pub enum PackError {
     Attribute(#[from] AttributeError),
 }
 
+/// Where facekit keeps model packs: `$FACEKIT_HOME/models`, default
+/// `~/.facekit/models` (`None` without a home folder).
+pub fn models_home() -> Option<PathBuf> {
+    std::env::var_os("FACEKIT_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".facekit")))
+        .map(|h| h.join("models"))
+}
+
 /// Finds a pack: an existing folder path as given, else
-/// `$FACEKIT_HOME/models/<name>` (default `~/.facekit/models/<name>`), else
-/// InsightFace's own `~/.insightface/models/<name>`.
+/// `<models_home>/<name>` (see [`models_home`]), else InsightFace's own
+/// `~/.insightface/models/<name>`.
 pub fn resolve_pack(name_or_path: &str) -> Result<PathBuf, PackError> {
     let given = PathBuf::from(name_or_path);
     if given.is_dir() {
         return Ok(given);
     }
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let facekit_home = std::env::var_os("FACEKIT_HOME")
-        .map(PathBuf::from)
-        .or_else(|| home.as_ref().map(|h| h.join(".facekit")));
     let mut searched = vec![given.clone()];
     if given.components().count() == 1 {
-        searched.extend(facekit_home.map(|h| h.join("models").join(name_or_path)));
+        searched.extend(models_home().map(|h| h.join(name_or_path)));
         searched.extend(home.map(|h| h.join(".insightface/models").join(name_or_path)));
     }
     searched
