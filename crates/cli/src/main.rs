@@ -369,11 +369,7 @@ fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
         let (task, kind, input, norm) = match &e.route {
             Some(r) => (
                 r.kind.task(),
-                format!("{:?}", r.kind)
-                    .split([' ', '{'])
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
+                r.kind.to_string(),
                 r.input_size
                     .map_or("dynamic".into(), |(w, h)| format!("{w}x{h}")),
                 format!("{}/{}", r.mean, r.std),

@@ -41,6 +41,18 @@ impl ModelKind {
     }
 }
 
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelKind::Detector(kind) => f.write_str(kind.name()),
+            ModelKind::ArcFace => f.write_str("arcface"),
+            ModelKind::Landmark { .. } => f.write_str("landmark"),
+            ModelKind::Attribute { .. } => f.write_str("attribute"),
+            ModelKind::Swapper => f.write_str("swapper"),
+        }
+    }
+}
+
 /// A routing decision: the model's kind, input size and pixel normalisation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Route {

@@ -153,6 +153,11 @@ impl FaceAnalyzer {
         &self.pack
     }
 
+    /// Gives the pack back (to reuse its loaded models with other settings).
+    pub fn into_pack(self) -> ModelPack {
+        self.pack
+    }
+
     /// The settings.
     pub fn options(&self) -> &AnalyzeOptions {
         &self.options

@@ -5,11 +5,11 @@
 //! each figure is printed.
 
 use facekit_core::cosine_similarity;
-use facekit_image::{DecodeLimits, decode_file};
+use facekit_image::{DecodeLimits, decode_file, resize_linear};
 use facekit_models::{DetectorChoice, ModelPack};
 use facekit_pipeline::{AnalyzeOptions, DetectorKind, FaceAnalyzer};
 use facekit_runtime::{Runtime, RuntimeOptions};
-use facekit_testdata::{golden_cases, model};
+use facekit_testdata::{golden_cases, model, shared};
 
 fn yunet_sface(yunet_file: &str) -> (FaceAnalyzer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -101,40 +101,60 @@ fn yunet_at_image_size_matches_opencv() {
     );
 }
 
-/// The 640×640 file gets photos resized to its size and coordinates mapped
-/// back: its faces on a 1280×886 photo must be the dynamic model's faces on
-/// the same photo resized to 640×640, scaled by 2 and 886/640.
-#[test]
-fn fixed_shape_yunet_maps_coordinates_back_to_the_photo() {
-    let (fixed, _dir) = yunet_sface("face_detection_yunet_2023mar.onnx");
-    let (dynamic, _dir2) = yunet_sface("face_detection_yunet_2023mar_dynamic.onnx");
-    let img = decode_file(
-        &facekit_testdata::shared("images/t1.jpg"),
-        &DecodeLimits::default(),
-    )
-    .unwrap();
-    assert_eq!((img.width(), img.height()), (1280, 886));
-    let ours = fixed.detect(&img).unwrap();
-    let small = dynamic
-        .detect(&facekit_image::resize_linear(&img, 640, 640))
-        .unwrap();
+/// `ours` on the photo must be `reference` on the photo resized by
+/// `(sx, sy)`, with coordinates scaled back.
+fn assert_scaled(
+    ours: &[facekit_pipeline::Face],
+    reference: &[facekit_pipeline::Face],
+    sx: f32,
+    sy: f32,
+) {
     assert!(!ours.is_empty());
-    assert_eq!(ours.len(), small.len());
-    let (sx, sy) = (2.0, 886.0 / 640.0);
-    for (a, b) in ours.iter().zip(&small) {
+    assert_eq!(ours.len(), reference.len());
+    for (a, b) in ours.iter().zip(reference) {
         let want = [
-            b.bbox.x1 * sx,
-            b.bbox.y1 * sy,
-            b.bbox.x2 * sx,
-            b.bbox.y2 * sy,
+            b.bbox.x1 / sx,
+            b.bbox.y1 / sy,
+            b.bbox.x2 / sx,
+            b.bbox.y2 / sy,
         ];
         for (x, y) in a.bbox.to_array().iter().zip(want) {
             assert!((x - y).abs() < 1e-3, "{:?} vs {want:?}", a.bbox);
         }
-        let (ka, kb) = (a.kps.unwrap(), b.kps.unwrap());
-        for (p, q) in ka.iter().zip(kb) {
-            assert!((p.x - q.x * sx).abs() < 1e-3 && (p.y - q.y * sy).abs() < 1e-3);
+        for (p, q) in a.kps.unwrap().iter().zip(b.kps.unwrap()) {
+            assert!((p.x - q.x / sx).abs() < 1e-3 && (p.y - q.y / sy).abs() < 1e-3);
         }
         assert_eq!(a.det_score, b.det_score);
     }
+}
+
+/// The 640×640 file gets photos resized to its size and coordinates mapped
+/// back: its faces on the 1280×886 t1.jpg must be the dynamic model's faces
+/// on t1 resized to 640×640, scaled back.
+#[test]
+fn fixed_shape_yunet_maps_coordinates_back_to_the_photo() {
+    let (fixed, _dir) = yunet_sface("face_detection_yunet_2023mar.onnx");
+    let (dynamic, _dir2) = yunet_sface("face_detection_yunet_2023mar_dynamic.onnx");
+    let img = decode_file(&shared("images/t1.jpg"), &DecodeLimits::default()).unwrap();
+    assert_eq!((img.width(), img.height()), (1280, 886));
+    let reference = dynamic.detect(&resize_linear(&img, 640, 640)).unwrap();
+    assert_scaled(&fixed.detect(&img).unwrap(), &reference, 0.5, 640.0 / 886.0);
+}
+
+/// `max_side` shrinks large photos for the dynamic model, keeping the aspect
+/// ratio: t1 at most 640 wide is t1 resized to 640×443.
+#[test]
+fn max_side_shrinks_large_photos_for_dynamic_yunet() {
+    let (mut dynamic, _dir) = yunet_sface("face_detection_yunet_2023mar_dynamic.onnx");
+    let img = decode_file(&shared("images/t1.jpg"), &DecodeLimits::default()).unwrap();
+    let reference = dynamic.detect(&resize_linear(&img, 640, 443)).unwrap();
+    let mut options = dynamic.options().clone();
+    options.detect.max_side = Some(640);
+    dynamic = FaceAnalyzer::new(dynamic.into_pack(), options);
+    assert_scaled(
+        &dynamic.detect(&img).unwrap(),
+        &reference,
+        0.5,
+        443.0 / 886.0,
+    );
 }
