@@ -209,7 +209,10 @@ fn models_list_and_clear_errors() {
         text.contains("det_2.5g.onnx") && text.contains("used"),
         "{text}"
     );
-    assert!(text.contains("yunet") && text.contains("retinaface"), "{text}");
+    assert!(
+        text.contains("yunet") && text.contains("retinaface"),
+        "{text}"
+    );
 
     let out = facekit(&[
         "analyze",

@@ -1,0 +1,449 @@
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use facekit_core::l2_normalized;
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::index::{ExactIndex, Int8Index, VectorIndex};
+use crate::store::{Store, now, to_blob};
+use crate::{
+    Collection, EmbeddingContract, GalleryError, IndexKind, NewSample, Person, PersonInfo, Sample,
+};
+
+/// One person among the results, scored by their best sample.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PersonMatch {
+    /// The person's key.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Cosine similarity of the best sample.
+    pub score: f32,
+    /// That sample.
+    pub sample_id: i64,
+}
+
+/// The answer to "who is this?".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Identification {
+    /// Up to `k` persons, best first, whatever their score.
+    pub matches: Vec<PersonMatch>,
+    /// The top match if it reaches the threshold; `None` means unknown.
+    pub best: Option<PersonMatch>,
+}
+
+/// The answer to "is this that person?".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    /// Cosine similarity to the person's best sample.
+    pub score: f32,
+    /// Whether it reaches the threshold.
+    pub same: bool,
+}
+
+/// Counts and index facts for one collection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GalleryStats {
+    /// The collection.
+    pub collection: Collection,
+    /// Persons enrolled.
+    pub persons: usize,
+    /// Face samples enrolled.
+    pub samples: usize,
+    /// Bytes the in-memory index holds for vectors.
+    pub index_bytes: usize,
+}
+
+/// A gallery file and its search indexes. One writer per file at a time
+/// (SQLite serialises writers; readers in other processes see committed data).
+pub struct Gallery {
+    path: PathBuf,
+    store: Store,
+    indexes: HashMap<i64, Box<dyn VectorIndex>>,
+}
+
+impl std::fmt::Debug for Gallery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gallery").field("path", &self.path).finish()
+    }
+}
+
+fn new_index(kind: IndexKind, dim: usize) -> Box<dyn VectorIndex> {
+    match kind {
+        IndexKind::Exact => Box::new(ExactIndex::new(dim)),
+        IndexKind::Int8 => Box::new(Int8Index::new(dim)),
+    }
+}
+
+fn summary(c: &EmbeddingContract) -> String {
+    format!(
+        "sha256 {}…, {}-d, {}",
+        &c.model_sha256[..c.model_sha256.len().min(12)],
+        c.dimension,
+        c.preprocessing
+    )
+}
+
+impl Gallery {
+    /// Opens (or creates) the gallery file and builds every collection's index.
+    pub fn open(path: &Path) -> Result<Self, GalleryError> {
+        let store = Store::open(path)?;
+        let mut gallery = Self {
+            path: path.to_path_buf(),
+            store,
+            indexes: HashMap::new(),
+        };
+        for c in gallery.store.collections().map_err(|e| gallery.db(e))? {
+            let mut index = new_index(c.index, c.contract.dimension);
+            for s in gallery
+                .store
+                .samples(c.id, None)
+                .map_err(|e| gallery.db(e))?
+            {
+                if s.embedding.len() != c.contract.dimension {
+                    return Err(GalleryError::Database {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "sample {} has {} values, collection '{}' takes {}",
+                            s.id,
+                            s.embedding.len(),
+                            c.name,
+                            c.contract.dimension
+                        ),
+                    });
+                }
+                index.insert(s.id, &l2_normalized(&s.embedding));
+            }
+            gallery.indexes.insert(c.id, index);
+        }
+        Ok(gallery)
+    }
+
+    fn db(&self, e: rusqlite::Error) -> GalleryError {
+        GalleryError::Database {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The gallery file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates a collection pinned to `contract`.
+    pub fn create_collection(
+        &mut self,
+        name: &str,
+        contract: &EmbeddingContract,
+        index: IndexKind,
+    ) -> Result<Collection, GalleryError> {
+        if name.trim().is_empty() {
+            return Err(GalleryError::Invalid("a collection needs a name".into()));
+        }
+        if self
+            .store
+            .collection(name)
+            .map_err(|e| self.db(e))?
+            .is_some()
+        {
+            return Err(GalleryError::CollectionExists(name.into()));
+        }
+        self.store
+            .conn
+            .execute(
+                "INSERT INTO collections (name, model_sha256, dimension, preprocessing, index_kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![name, contract.model_sha256, contract.dimension as i64, contract.preprocessing, index.to_string(), now()],
+            )
+            .map_err(|e| self.db(e))?;
+        let c = self.collection(name)?;
+        self.indexes
+            .insert(c.id, new_index(index, contract.dimension));
+        Ok(c)
+    }
+
+    /// The collection called `name`.
+    pub fn collection(&self, name: &str) -> Result<Collection, GalleryError> {
+        self.store
+            .collection(name)
+            .map_err(|e| self.db(e))?
+            .ok_or_else(|| GalleryError::NoSuchCollection(name.into()))
+    }
+
+    /// Every collection, by name.
+    pub fn collections(&self) -> Result<Vec<Collection>, GalleryError> {
+        self.store.collections().map_err(|e| self.db(e))
+    }
+
+    /// Every person of a collection, by key, with sample counts.
+    pub fn persons(&self, collection: &str) -> Result<Vec<Person>, GalleryError> {
+        let c = self.collection(collection)?;
+        self.store.persons(c.id).map_err(|e| self.db(e))
+    }
+
+    /// Every sample of a collection, or of one person, in enrollment order.
+    pub fn samples(
+        &self,
+        collection: &str,
+        person: Option<&str>,
+    ) -> Result<Vec<Sample>, GalleryError> {
+        let c = self.collection(collection)?;
+        let person_id = match person {
+            Some(key) => Some(self.person(&c, key)?.id),
+            None => None,
+        };
+        self.store.samples(c.id, person_id).map_err(|e| self.db(e))
+    }
+
+    fn person(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
+        self.store
+            .person(c.id, key)
+            .map_err(|e| self.db(e))?
+            .ok_or_else(|| GalleryError::NoSuchPerson {
+                collection: c.name.clone(),
+                person: key.into(),
+            })
+    }
+
+    /// The collection, after checking the caller's model is its model.
+    fn checked(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+    ) -> Result<Collection, GalleryError> {
+        let c = self.collection(collection)?;
+        if &c.contract != contract {
+            return Err(GalleryError::ContractMismatch {
+                collection: c.name,
+                expected: summary(&c.contract),
+                got: summary(contract),
+            });
+        }
+        Ok(c)
+    }
+
+    fn check_vector(c: &Collection, v: &[f32]) -> Result<(), GalleryError> {
+        if v.len() != c.contract.dimension {
+            return Err(GalleryError::WrongDimension {
+                collection: c.name.clone(),
+                expected: c.contract.dimension,
+                got: v.len(),
+            });
+        }
+        if v.iter().any(|x| !x.is_finite()) || v.iter().all(|&x| x == 0.0) {
+            return Err(GalleryError::Invalid(
+                "embedding is zero or not finite".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds samples to a person (created on first use) in one transaction;
+    /// returns their ids once committed. All or nothing.
+    pub fn enroll(
+        &mut self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        person: &PersonInfo,
+        samples: &[NewSample],
+    ) -> Result<Vec<i64>, GalleryError> {
+        let c = self.checked(collection, contract)?;
+        if person.key.trim().is_empty() {
+            return Err(GalleryError::Invalid(
+                "a person needs a non-empty key".into(),
+            ));
+        }
+        for s in samples {
+            Self::check_vector(&c, &s.embedding)?;
+        }
+        let path = self.path.clone();
+        let db = |e: rusqlite::Error| GalleryError::Database {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let tx = self.store.conn.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (collection_id, key) DO UPDATE SET name = excluded.name, metadata = excluded.metadata",
+            params![c.id, person.key, person.name, person.metadata.to_string(), now()],
+        )
+        .map_err(db)?;
+        let person_id: i64 = tx
+            .query_row(
+                "SELECT id FROM persons WHERE collection_id = ?1 AND key = ?2",
+                params![c.id, person.key],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        let mut ids = Vec::with_capacity(samples.len());
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO samples (person_id, embedding, image_sha256, bbox, det_score, embedding_norm, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .map_err(db)?;
+            for s in samples {
+                let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
+                insert
+                    .execute(params![
+                        person_id,
+                        to_blob(&s.embedding),
+                        s.image_sha256,
+                        bbox,
+                        s.det_score,
+                        s.embedding_norm,
+                        now()
+                    ])
+                    .map_err(db)?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.commit().map_err(db)?;
+        let index = self
+            .indexes
+            .get_mut(&c.id)
+            .expect("every collection has an index");
+        for (id, s) in ids.iter().zip(samples) {
+            index.insert(*id, &l2_normalized(&s.embedding));
+        }
+        Ok(ids)
+    }
+
+    /// The `k` most similar persons (each scored by their best sample) and
+    /// the top one if it reaches `threshold`.
+    pub fn identify(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        embedding: &[f32],
+        k: usize,
+        threshold: f32,
+    ) -> Result<Identification, GalleryError> {
+        let c = self.checked(collection, contract)?;
+        Self::check_vector(&c, embedding)?;
+        let index = &self.indexes[&c.id];
+        let query = l2_normalized(embedding);
+        // Persons can own many samples: widen the sample search until k persons are found.
+        let mut want = (k * 8).max(64);
+        loop {
+            let hits = index.search(&query, want);
+            let owners = self
+                .store
+                .owners(&hits.iter().map(|h| h.0).collect::<Vec<_>>())
+                .map_err(|e| self.db(e))?;
+            let score_of: HashMap<i64, f32> = hits.iter().copied().collect();
+            let mut matches: Vec<PersonMatch> = Vec::new();
+            for (id, key, name) in owners {
+                if matches.iter().all(|m| m.key != key) {
+                    matches.push(PersonMatch {
+                        key,
+                        name,
+                        score: score_of[&id],
+                        sample_id: id,
+                    });
+                }
+            }
+            matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+            if matches.len() >= k || hits.len() < want {
+                matches.truncate(k);
+                let best = matches.first().filter(|m| m.score >= threshold).cloned();
+                return Ok(Identification { matches, best });
+            }
+            want *= 4;
+        }
+    }
+
+    /// Compares an embedding with one person's samples.
+    pub fn verify(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        person: &str,
+        embedding: &[f32],
+        threshold: f32,
+    ) -> Result<Verification, GalleryError> {
+        let c = self.checked(collection, contract)?;
+        Self::check_vector(&c, embedding)?;
+        let p = self.person(&c, person)?;
+        let query = l2_normalized(embedding);
+        let score = self
+            .store
+            .samples(c.id, Some(p.id))
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|s| facekit_core::cosine_similarity(&query, &s.embedding))
+            .fold(f32::NEG_INFINITY, f32::max);
+        Ok(Verification {
+            score,
+            same: score >= threshold,
+        })
+    }
+
+    /// Deletes one sample, erasing it from disk.
+    pub fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError> {
+        let c = self.collection(collection)?;
+        let n = self
+            .store
+            .conn
+            .execute("DELETE FROM samples WHERE id = ?1 AND person_id IN (SELECT id FROM persons WHERE collection_id = ?2)", params![sample, c.id])
+            .map_err(|e| self.db(e))?;
+        if n == 0 {
+            return Err(GalleryError::NoSuchSample {
+                collection: c.name,
+                sample,
+            });
+        }
+        self.after_delete(&c, &[sample])
+    }
+
+    /// Deletes a person and all their samples, erasing them from disk.
+    pub fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError> {
+        let c = self.collection(collection)?;
+        let p = self.person(&c, person)?;
+        let ids: Vec<i64> = self
+            .store
+            .samples(c.id, Some(p.id))
+            .map_err(|e| self.db(e))?
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        self.store
+            .conn
+            .execute("DELETE FROM persons WHERE id = ?1", [p.id])
+            .map_err(|e| self.db(e))?;
+        self.after_delete(&c, &ids)?;
+        Ok(ids.len())
+    }
+
+    /// Deletes a collection with everything in it, erasing it from disk.
+    pub fn delete_collection(&mut self, collection: &str) -> Result<(), GalleryError> {
+        let c = self.collection(collection)?;
+        self.store
+            .conn
+            .execute("DELETE FROM collections WHERE id = ?1", [c.id])
+            .map_err(|e| self.db(e))?;
+        self.indexes.remove(&c.id);
+        self.store.purge_journal().map_err(|e| self.db(e))
+    }
+
+    fn after_delete(&mut self, c: &Collection, ids: &[i64]) -> Result<(), GalleryError> {
+        if let Some(index) = self.indexes.get_mut(&c.id) {
+            for &id in ids {
+                index.remove(id);
+            }
+        }
+        self.store.purge_journal().map_err(|e| self.db(e))
+    }
+
+    /// Counts and index size of a collection.
+    pub fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError> {
+        let c = self.collection(collection)?;
+        let persons = self.store.persons(c.id).map_err(|e| self.db(e))?;
+        let index = &self.indexes[&c.id];
+        Ok(GalleryStats {
+            persons: persons.len(),
+            samples: index.len(),
+            index_bytes: index.vector_bytes(),
+            collection: c,
+        })
+    }
+}

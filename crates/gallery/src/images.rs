@@ -1,0 +1,101 @@
+//! From photos to samples: the embedding contract of an analyzer's
+//! recognizer, and the faces of a photo worth enrolling.
+
+use std::path::Path;
+
+use facekit_pipeline::{Face, FaceAnalyzer};
+use sha2::{Digest, Sha256};
+
+use crate::{EmbeddingContract, GalleryError, NewSample};
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The contract of the analyzer's recognizer: its file's SHA-256, its
+/// embedding length and its alignment and normalisation.
+pub fn contract_of(analyzer: &FaceAnalyzer) -> Result<EmbeddingContract, GalleryError> {
+    let rec = analyzer.pack().recognizer().ok_or_else(|| {
+        GalleryError::Invalid(format!(
+            "the pack in {} has no recognition model",
+            analyzer.pack().dir().display()
+        ))
+    })?;
+    let path = rec.model().path();
+    let bytes = std::fs::read(path).map_err(|source| GalleryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (mean, std) = rec.normalization();
+    Ok(EmbeddingContract {
+        model_sha256: sha256_hex(&bytes),
+        dimension: rec.dimension(),
+        preprocessing: format!(
+            "arcface norm_crop {0}x{0}; RGB (x-{mean})/{std}",
+            rec.input_size()
+        ),
+    })
+}
+
+/// Which faces of a photo are enrolled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnrollFilter {
+    /// Every qualifying face, not just the largest.
+    pub all_faces: bool,
+    /// Minimum shorter box side, pixels.
+    pub min_size: f32,
+    /// Minimum detection score.
+    pub min_score: f32,
+}
+
+impl Default for EnrollFilter {
+    fn default() -> Self {
+        Self {
+            all_faces: false,
+            min_size: 32.0,
+            min_score: 0.5,
+        }
+    }
+}
+
+/// The samples a photo contributes: its faces that pass `filter` (the
+/// largest only, unless `all_faces`), with the photo's hash. An empty list
+/// means no usable face.
+pub fn enrollment_faces(
+    analyzer: &FaceAnalyzer,
+    path: &Path,
+    filter: &EnrollFilter,
+) -> Result<Vec<NewSample>, GalleryError> {
+    let bytes = std::fs::read(path).map_err(|source| GalleryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let image_sha256 = sha256_hex(&bytes);
+    let analysed = analyzer.analyze_file(path)?;
+    let mut faces: Vec<Face> = analysed
+        .faces
+        .into_iter()
+        .filter(|f| {
+            f.embedding.is_some()
+                && f.det_score >= filter.min_score
+                && f.bbox.width().min(f.bbox.height()) >= filter.min_size
+        })
+        .collect();
+    faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
+    if !filter.all_faces {
+        faces.truncate(1);
+    }
+    Ok(faces
+        .into_iter()
+        .map(|f| NewSample {
+            image_sha256: Some(image_sha256.clone()),
+            bbox: Some(f.bbox.to_array()),
+            det_score: Some(f.det_score),
+            embedding_norm: f.embedding_norm,
+            embedding: f.embedding.unwrap_or_default(),
+        })
+        .collect())
+}

@@ -1,0 +1,260 @@
+//! The identity gallery: collections of persons, each with face samples
+//! (embedding, source image hash, box, quality figures, time), stored in one
+//! SQLite file and searched through an in-memory index rebuilt at open.
+//!
+//! Every collection pins the [`EmbeddingContract`] of the model that made
+//! its vectors; enrolling or searching with another model is refused rather
+//! than silently comparing incompatible embeddings. A write is acknowledged
+//! only after SQLite has committed it (WAL, `synchronous=FULL`), so it
+//! survives `kill -9`. Depends on `facekit-core` and, for enrolling from
+//! photos, `facekit-pipeline`.
+//!
+//! ```no_run
+//! use facekit_gallery::{EmbeddingContract, Gallery, IndexKind, NewSample, PersonInfo};
+//! let contract = EmbeddingContract {
+//!     model_sha256: "0ba9fbfa…".into(),
+//!     dimension: 128,
+//!     preprocessing: "norm_crop 112; (x-0)/1; RGB".into(),
+//! };
+//! let mut gallery = Gallery::open("faces.db".as_ref())?;
+//! gallery.create_collection("staff", &contract, IndexKind::Exact)?;
+//! let alice = PersonInfo::new("alice");
+//! gallery.enroll("staff", &contract, &alice, &[NewSample::embedding(vec![0.1; 128])])?;
+//! let found = gallery.identify("staff", &contract, &[0.1; 128], 5, 0.3)?;
+//! assert_eq!(found.best.unwrap().key, "alice");
+//! # Ok::<(), facekit_gallery::GalleryError>(())
+//! ```
+
+mod gallery;
+mod images;
+mod index;
+mod store;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
+pub use images::{EnrollFilter, contract_of, enrollment_faces};
+pub use index::{ExactIndex, Int8Index, VectorIndex};
+
+/// What produced a collection's vectors; two embeddings are comparable only
+/// under the same contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingContract {
+    /// SHA-256 of the recognition model file.
+    pub model_sha256: String,
+    /// Embedding length.
+    pub dimension: usize,
+    /// How faces were prepared for the model (alignment, size, normalisation).
+    pub preprocessing: String,
+}
+
+/// How a collection is searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum IndexKind {
+    /// Full `f32` scan: exact, the default for small galleries.
+    #[default]
+    Exact,
+    /// Full int8 scan with `f32` re-scoring of the best candidates: exact
+    /// top results, a quarter of the scan bandwidth.
+    Int8,
+}
+
+impl std::fmt::Display for IndexKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IndexKind::Exact => "exact",
+            IndexKind::Int8 => "int8",
+        })
+    }
+}
+
+impl std::str::FromStr for IndexKind {
+    type Err = GalleryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "exact" => Ok(IndexKind::Exact),
+            "int8" => Ok(IndexKind::Int8),
+            other => Err(GalleryError::Invalid(format!(
+                "unknown index kind '{other}' (exact, int8)"
+            ))),
+        }
+    }
+}
+
+/// A collection and its contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Collection {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// The model its vectors come from.
+    pub contract: EmbeddingContract,
+    /// Its search index.
+    pub index: IndexKind,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// An enrolled person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Person {
+    /// Row id.
+    pub id: i64,
+    /// The caller's identifier, unique in the collection.
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Free JSON metadata.
+    pub metadata: serde_json::Value,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Number of face samples.
+    pub samples: usize,
+}
+
+/// Who a new sample belongs to; the person is created on first use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonInfo {
+    /// Identifier, unique in the collection.
+    pub key: String,
+    /// Display name (defaults to the key).
+    pub name: String,
+    /// Free JSON metadata.
+    pub metadata: serde_json::Value,
+}
+
+impl PersonInfo {
+    /// A person known by `key`, displayed as `key`, no metadata.
+    pub fn new(key: &str) -> Self {
+        Self {
+            key: key.to_string(),
+            name: key.to_string(),
+            metadata: serde_json::json!({}),
+        }
+    }
+}
+
+/// A face sample to enroll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSample {
+    /// Raw embedding (normalised for search; stored as given).
+    pub embedding: Vec<f32>,
+    /// SHA-256 of the source image, when it came from one.
+    pub image_sha256: Option<String>,
+    /// Face box `[x1, y1, x2, y2]` in the source image.
+    pub bbox: Option<[f32; 4]>,
+    /// Detector confidence.
+    pub det_score: Option<f32>,
+    /// Norm of the raw embedding (a quality signal).
+    pub embedding_norm: Option<f32>,
+}
+
+impl NewSample {
+    /// A bare precomputed embedding.
+    pub fn embedding(embedding: Vec<f32>) -> Self {
+        Self {
+            embedding,
+            image_sha256: None,
+            bbox: None,
+            det_score: None,
+            embedding_norm: None,
+        }
+    }
+}
+
+/// A stored face sample (what `export` writes, one JSON line each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Row id.
+    pub id: i64,
+    /// The person's key.
+    pub person: String,
+    /// Raw embedding as enrolled.
+    pub embedding: Vec<f32>,
+    /// SHA-256 of the source image.
+    pub image_sha256: Option<String>,
+    /// Face box.
+    pub bbox: Option<[f32; 4]>,
+    /// Detector confidence.
+    pub det_score: Option<f32>,
+    /// Norm of the raw embedding.
+    pub embedding_norm: Option<f32>,
+    /// Enrollment time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// Why a gallery operation failed. The database is unchanged by a failed
+/// operation.
+#[derive(Debug, thiserror::Error)]
+pub enum GalleryError {
+    /// The file is not a usable gallery database.
+    #[error("gallery database {path}: {reason}")]
+    Database {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's explanation.
+        reason: String,
+    },
+    /// No collection of that name.
+    #[error("no collection named '{0}' (create it first: facekit gallery create {0})")]
+    NoSuchCollection(String),
+    /// A collection of that name exists already.
+    #[error("collection '{0}' already exists")]
+    CollectionExists(String),
+    /// No person of that key in the collection.
+    #[error("no person '{person}' in collection '{collection}'")]
+    NoSuchPerson {
+        /// The collection.
+        collection: String,
+        /// The key asked for.
+        person: String,
+    },
+    /// No sample of that id in the collection.
+    #[error("no sample {sample} in collection '{collection}'")]
+    NoSuchSample {
+        /// The collection.
+        collection: String,
+        /// The id asked for.
+        sample: i64,
+    },
+    /// The caller's model is not the one the collection was built with.
+    #[error(
+        "collection '{collection}' holds embeddings of model {expected}, not {got}: use the same model (or a new collection)"
+    )]
+    ContractMismatch {
+        /// The collection.
+        collection: String,
+        /// The collection's contract, summarised.
+        expected: String,
+        /// The caller's, summarised.
+        got: String,
+    },
+    /// An embedding of the wrong length.
+    #[error("embedding has {got} values; collection '{collection}' takes {expected}")]
+    WrongDimension {
+        /// The collection.
+        collection: String,
+        /// Its dimension.
+        expected: usize,
+        /// What was given.
+        got: usize,
+    },
+    /// An argument that cannot be used (empty key, non-finite values, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading or analysing a photo failed.
+    #[error(transparent)]
+    Pipeline(#[from] facekit_pipeline::PipelineError),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
