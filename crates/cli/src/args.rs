@@ -75,6 +75,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Enrolled identities: create collections, enroll faces, identify and verify.
+    Gallery {
+        #[command(flatten)]
+        db: GalleryDb,
+        #[command(subcommand)]
+        command: GalleryCommand,
+    },
     /// Time analysis over images: images/s and the share spent inside ONNX Runtime.
     Bench {
         #[command(flatten)]
@@ -109,6 +116,101 @@ pub enum ModelsCommand {
         #[arg(long)]
         url: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct GalleryDb {
+    /// Gallery file (SQLite; created when missing). Default:
+    /// $FACEKIT_HOME/gallery.db, else ~/.facekit/gallery.db.
+    #[arg(long, global = true, env = "FACEKIT_GALLERY")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GalleryCommand {
+    /// Create a collection pinned to the pack's recognition model.
+    Create {
+        collection: String,
+        /// Search index: `exact` (f32 scan) or `int8` (int8 scan, f32 re-scoring).
+        #[arg(long, default_value = "exact")]
+        index: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Enroll faces from photos. A folder of folders enrolls one person per
+    /// subfolder (`identities/<person>/*.jpg`); with --person, every photo
+    /// given is that person.
+    Enroll {
+        collection: String,
+        /// Photos, or folders of per-person folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Enroll every photo as this person (key).
+        #[arg(long)]
+        person: Option<String>,
+        /// Display name for --person (default: the key).
+        #[arg(long, requires = "person")]
+        name: Option<String>,
+        /// Enroll every qualifying face of a photo, not just the largest.
+        #[arg(long)]
+        all_faces: bool,
+        /// Smallest face enrolled (shorter box side, pixels).
+        #[arg(long, default_value_t = 32.0)]
+        min_face: f32,
+        /// Lowest detection score enrolled.
+        #[arg(long, default_value_t = 0.5)]
+        min_score: f32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Who is this? Top-k persons for every face of every photo.
+    Identify {
+        collection: String,
+        #[command(flatten)]
+        input: Inputs,
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// Cosine similarity below which the best match is reported as unknown.
+        #[arg(long, default_value_t = 0.3)]
+        threshold: f32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Is the largest face of a photo this person?
+    Verify {
+        collection: String,
+        person: String,
+        image: PathBuf,
+        #[arg(long, default_value_t = 0.3)]
+        threshold: f32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete a sample, a person, or (with neither) the whole collection;
+    /// deleted data is erased from the file.
+    Delete {
+        collection: String,
+        #[arg(long, conflicts_with = "sample")]
+        person: Option<String>,
+        #[arg(long)]
+        sample: Option<i64>,
+    },
+    /// List collections, or the persons of one.
+    List { collection: Option<String> },
+    /// Write a collection as JSON lines (header, then samples with embeddings).
+    Export { collection: String },
+    /// Read an export (file or `-` for stdin) into a collection, creating it
+    /// with the export's contract when missing. Prints one line per sample
+    /// once it is committed.
+    Import {
+        collection: String,
+        file: PathBuf,
+        /// Samples per transaction.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+    },
+    /// Persons, samples and index size of a collection.
+    Stats { collection: String },
 }
 
 #[derive(Debug, Args)]

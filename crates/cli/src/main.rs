@@ -8,6 +8,7 @@
 
 mod args;
 mod draw;
+mod gallery;
 mod output;
 
 use std::io::Write;
@@ -85,21 +86,25 @@ fn run(cli: Cli) -> Result<bool> {
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let batch = Batch::resolve(&input);
             let analyzer = analyzer(&common, batch.jobs, Stages::DETECT)?;
-            for_each_image(&batch, |path| {
-                let img = decode_file(path, &analyzer.options().limits)?;
-                let stem = path
-                    .file_stem()
-                    .map_or("image".into(), |s| s.to_string_lossy().into_owned());
-                let mut records = Vec::new();
-                for (i, (face, crop)) in analyzer.align(&img)?.into_iter().enumerate() {
-                    let file = out.join(format!("{stem}.face{i}.png"));
-                    save(&crop, &file)?;
-                    let mut record = FaceRecord::new(&face, false);
-                    record.crop = Some(file.display().to_string());
-                    records.push(record);
-                }
-                Ok(ImageRecord::faces(path, img.width(), img.height(), records))
-            })
+            for_each_image(
+                &batch,
+                |path| {
+                    let img = decode_file(path, &analyzer.options().limits)?;
+                    let stem = path
+                        .file_stem()
+                        .map_or("image".into(), |s| s.to_string_lossy().into_owned());
+                    let mut records = Vec::new();
+                    for (i, (face, crop)) in analyzer.align(&img)?.into_iter().enumerate() {
+                        let file = out.join(format!("{stem}.face{i}.png"));
+                        save(&crop, &file)?;
+                        let mut record = FaceRecord::new(&face, false);
+                        record.crop = Some(file.display().to_string());
+                        records.push(record);
+                    }
+                    Ok(ImageRecord::faces(path, img.width(), img.height(), records))
+                },
+                print_record,
+            )
         }
         Command::Compare {
             a,
@@ -131,6 +136,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Models {
             command: ModelsCommand::Fetch { pack, force, url },
         } => fetch(&pack, force, url.as_deref()),
+        Command::Gallery { db, command } => gallery::run(&db, command),
         Command::Bench {
             input,
             repeat,
@@ -201,10 +207,11 @@ struct Batch {
 impl Batch {
     fn resolve(input: &Inputs) -> Self {
         let (files, any_folder) = expand(&input.paths);
-        let jobs = input
-            .jobs
-            .unwrap_or_else(|| cores().min(files.len()))
-            .max(1);
+        Self::of(files, any_folder, input.jobs)
+    }
+
+    fn of(files: Vec<PathBuf>, any_folder: bool, jobs: Option<usize>) -> Self {
+        let jobs = jobs.unwrap_or_else(|| cores().min(files.len())).max(1);
         Self {
             files,
             any_folder,
@@ -215,15 +222,19 @@ impl Batch {
 
 /// Analyses every image and prints its faces, with or without embeddings.
 fn print_faces(batch: &Batch, analyzer: &FaceAnalyzer, embeddings: bool) -> Result<bool> {
-    for_each_image(batch, |path| {
-        let faces = analyzer.analyze_file(path)?;
-        let records = faces
-            .faces
-            .iter()
-            .map(|f| FaceRecord::new(f, embeddings))
-            .collect();
-        Ok(ImageRecord::faces(path, faces.width, faces.height, records))
-    })
+    for_each_image(
+        batch,
+        |path| {
+            let faces = analyzer.analyze_file(path)?;
+            let records = faces
+                .faces
+                .iter()
+                .map(|f| FaceRecord::new(f, embeddings))
+                .collect();
+            Ok(ImageRecord::faces(path, faces.width, faces.height, records))
+        },
+        print_record,
+    )
 }
 
 fn require_recognizer(analyzer: &FaceAnalyzer) -> Result<()> {
@@ -263,12 +274,14 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
     (files, any_folder)
 }
 
-/// Processes every input image (`jobs` at a time, output in input order),
-/// printing one JSON line each; failures become error lines and stderr
-/// messages and never stop the run.
-fn for_each_image(
+/// Processes every input image: `work` runs `jobs` at a time, then `commit`
+/// takes each result in input order and returns the JSON line to print.
+/// Failures of either become error lines and stderr messages and never stop
+/// the run.
+fn for_each_image<T: Send>(
     batch: &Batch,
-    work: impl Fn(&Path) -> Result<ImageRecord> + Sync,
+    work: impl Fn(&Path) -> Result<T> + Sync,
+    mut commit: impl FnMut(&Path, T) -> Result<serde_json::Value>,
 ) -> Result<bool> {
     let (files, any_folder, jobs) = (&batch.files, batch.any_folder, batch.jobs);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
@@ -284,29 +297,38 @@ fn for_each_image(
     let stdout = std::io::stdout();
     let mut all_ok = true;
     for chunk in files.chunks(jobs * 4) {
-        let records: Vec<ImageRecord> = pool.install(|| {
+        let results: Vec<Result<T>> = pool.install(|| {
             chunk
                 .par_iter()
                 .map(|path| {
-                    let record = work(path).unwrap_or_else(|err| ImageRecord::error(path, &err));
+                    let result = work(path);
                     progress.inc(1);
-                    record
+                    result
                 })
                 .collect()
         });
         let mut out = stdout.lock();
-        for record in records {
-            if let Some(err) = &record.error {
-                all_ok = false;
-                progress.suspend(|| eprintln!("facekit: {}: {err}", record.image));
-            }
-            serde_json::to_writer(&mut out, &record)?;
+        for (path, result) in chunk.iter().zip(results) {
+            let line = match result.and_then(|r| commit(path, r)) {
+                Ok(line) => line,
+                Err(err) => {
+                    all_ok = false;
+                    progress.suspend(|| eprintln!("facekit: {}: {err:#}", path.display()));
+                    serde_json::to_value(ImageRecord::error(path, &err))?
+                }
+            };
+            serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
     }
     progress.finish_and_clear();
     Ok(all_ok)
+}
+
+/// `commit` for commands whose work already made the record.
+fn print_record(_: &Path, record: ImageRecord) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(record)?)
 }
 
 fn save(img: &RgbImage, path: &Path) -> Result<()> {

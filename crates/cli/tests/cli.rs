@@ -388,3 +388,100 @@ fn models_fetch_verifies_what_it_downloads() {
     let left: Vec<_> = std::fs::read_dir(&models_home).map_or(Vec::new(), |d| d.collect());
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The gallery from the command line: one person per folder, identify,
+/// verify, export/import, delete, and clear errors for bad input.
+#[test]
+fn gallery_enroll_identify_verify_and_errors() {
+    let pack = tempfile::tempdir().unwrap();
+    for file in ["det_500m.onnx", "face_recognition_sface_2021dec_fp32.onnx"] {
+        std::os::unix::fs::symlink(models_dir().join(file), pack.path().join(file)).unwrap();
+    }
+    let pack = pack.path().to_str().unwrap().to_string();
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("g.db");
+    let run = |args: &[&str]| {
+        let mut all = vec!["gallery", "--db", db.to_str().unwrap()];
+        all.extend_from_slice(args);
+        facekit(&all)
+    };
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let people = shared("identities/face_api_bbt");
+    ok(&run(&["create", "bbt", "--models", &pack]));
+    let out = run(&["enroll", "bbt", people.to_str().unwrap(), "--models", &pack]);
+    ok(&out);
+    assert_eq!(stdout_lines(&out).len(), 40);
+    let stats = &stdout_lines(&run(&["stats", "bbt"]))[0];
+    assert_eq!(
+        (stats["persons"].as_u64(), stats["samples"].as_u64()),
+        (Some(8), Some(40))
+    );
+
+    let probe = shared("identities/face_api_bbt/raj/raj3.png");
+    let out = run(&[
+        "identify",
+        "bbt",
+        probe.to_str().unwrap(),
+        "--models",
+        &pack,
+    ]);
+    ok(&out);
+    assert_eq!(stdout_lines(&out)[0]["faces"][0]["best"]["key"], "raj");
+    let out = run(&[
+        "verify",
+        "bbt",
+        "amy",
+        probe.to_str().unwrap(),
+        "--models",
+        &pack,
+    ]);
+    assert_eq!(stdout_lines(&out)[0]["same"], false);
+
+    // Export, import into another collection, then delete it.
+    let export = run(&["export", "bbt"]);
+    ok(&export);
+    let file = home.path().join("bbt.jsonl");
+    std::fs::write(&file, &export.stdout).unwrap();
+    let out = run(&["import", "copy", file.to_str().unwrap()]);
+    ok(&out);
+    assert_eq!(stdout_lines(&out).len(), 40);
+    ok(&run(&["delete", "copy", "--person", "raj"]));
+    assert_eq!(stdout_lines(&run(&["stats", "copy"]))[0]["samples"], 35);
+    ok(&run(&["delete", "copy"]));
+    assert_eq!(stdout_lines(&run(&["list"])).len(), 1);
+
+    // Bad input: a probe without a face, a missing collection, a corrupt file.
+    let no_face = shared("images/no_face_pilatus800.jpg");
+    let out = run(&[
+        "identify",
+        "bbt",
+        no_face.to_str().unwrap(),
+        "--models",
+        &pack,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no face found"));
+    let out = run(&[
+        "identify",
+        "nope",
+        probe.to_str().unwrap(),
+        "--models",
+        &pack,
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no collection named 'nope'"));
+    let corrupt = home.path().join("corrupt.db");
+    std::fs::write(
+        &corrupt,
+        b"definitely not sqlite, just some bytes that go on for a while....",
+    )
+    .unwrap();
+    let out = facekit(&["gallery", "--db", corrupt.to_str().unwrap(), "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt.db"));
+}

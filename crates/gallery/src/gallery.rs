@@ -248,14 +248,27 @@ impl Gallery {
         person: &PersonInfo,
         samples: &[NewSample],
     ) -> Result<Vec<i64>, GalleryError> {
+        let items: Vec<(&PersonInfo, &NewSample)> = samples.iter().map(|s| (person, s)).collect();
+        self.enroll_batch(collection, contract, &items)
+    }
+
+    /// Adds samples of any persons (created on first use, their name and
+    /// metadata updated) in one transaction; returns the sample ids, in
+    /// order, once committed. All or nothing.
+    pub fn enroll_batch(
+        &mut self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        items: &[(&PersonInfo, &NewSample)],
+    ) -> Result<Vec<i64>, GalleryError> {
         let c = self.checked(collection, contract)?;
-        if person.key.trim().is_empty() {
-            return Err(GalleryError::Invalid(
-                "a person needs a non-empty key".into(),
-            ));
-        }
-        for s in samples {
-            Self::check_vector(&c, &s.embedding)?;
+        for (person, sample) in items {
+            if person.key.trim().is_empty() {
+                return Err(GalleryError::Invalid(
+                    "a person needs a non-empty key".into(),
+                ));
+            }
+            Self::check_vector(&c, &sample.embedding)?;
         }
         let path = self.path.clone();
         let db = |e: rusqlite::Error| GalleryError::Database {
@@ -263,38 +276,50 @@ impl Gallery {
             reason: e.to_string(),
         };
         let tx = self.store.conn.transaction().map_err(db)?;
-        tx.execute(
-            "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (collection_id, key) DO UPDATE SET name = excluded.name, metadata = excluded.metadata",
-            params![c.id, person.key, person.name, person.metadata.to_string(), now()],
-        )
-        .map_err(db)?;
-        let person_id: i64 = tx
-            .query_row(
-                "SELECT id FROM persons WHERE collection_id = ?1 AND key = ?2",
-                params![c.id, person.key],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
-        let mut ids = Vec::with_capacity(samples.len());
+        let mut ids = Vec::with_capacity(items.len());
         {
-            let mut insert = tx
-                .prepare("INSERT INTO samples (person_id, embedding, image_sha256, bbox, det_score, embedding_norm, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (collection_id, key) DO UPDATE SET name = excluded.name, metadata = excluded.metadata
+                     RETURNING id",
+                )
                 .map_err(db)?;
-            for s in samples {
-                let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
-                insert
-                    .execute(params![
-                        person_id,
-                        to_blob(&s.embedding),
-                        s.image_sha256,
-                        bbox,
-                        s.det_score,
-                        s.embedding_norm,
-                        now()
-                    ])
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO samples (person_id, embedding, image_sha256, bbox, det_score, embedding_norm, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                )
+                .map_err(db)?;
+            for (person, s) in items {
+                let person_id: i64 = upsert
+                    .query_row(
+                        params![
+                            c.id,
+                            person.key,
+                            person.name,
+                            person.metadata.to_string(),
+                            now()
+                        ],
+                        |r| r.get(0),
+                    )
                     .map_err(db)?;
-                ids.push(tx.last_insert_rowid());
+                let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
+                let id: i64 = insert
+                    .query_row(
+                        params![
+                            person_id,
+                            to_blob(&s.embedding),
+                            s.image_sha256,
+                            bbox,
+                            s.det_score,
+                            s.embedding_norm,
+                            now()
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                ids.push(id);
             }
         }
         tx.commit().map_err(db)?;
@@ -302,7 +327,7 @@ impl Gallery {
             .indexes
             .get_mut(&c.id)
             .expect("every collection has an index");
-        for (id, s) in ids.iter().zip(samples) {
+        for (id, (_, s)) in ids.iter().zip(items) {
             index.insert(*id, &l2_normalized(&s.embedding));
         }
         Ok(ids)

@@ -29,6 +29,7 @@ mod gallery;
 mod images;
 mod index;
 mod store;
+mod transfer;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
 pub use images::{EnrollFilter, contract_of, enrollment_faces};
 pub use index::{ExactIndex, Int8Index, VectorIndex};
+pub use transfer::{EXPORT_FORMAT, ExportHeader, ExportRecord, parse_header, parse_record};
 
 /// What produced a collection's vectors; two embeddings are comparable only
 /// under the same contract.

@@ -1,0 +1,301 @@
+//! `facekit gallery …`: the identity gallery from the command line.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use facekit_gallery::{
+    EnrollFilter, Gallery, IndexKind, NewSample, PersonInfo, contract_of, enrollment_faces,
+    parse_header, parse_record,
+};
+use serde_json::json;
+
+use crate::args::{GalleryCommand, GalleryDb};
+use crate::output::FaceRecord;
+use crate::{Batch, Stages, analyzer, expand, for_each_image};
+
+fn db_path(db: &GalleryDb) -> Result<PathBuf> {
+    if let Some(path) = &db.db {
+        return Ok(path.clone());
+    }
+    let home = std::env::var_os("FACEKIT_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".facekit")))
+        .context("no home folder: pass --db or set FACEKIT_HOME")?;
+    std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
+    Ok(home.join("gallery.db"))
+}
+
+fn print(value: &serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
+    let mut gallery = Gallery::open(&db_path(db)?)?;
+    match command {
+        GalleryCommand::Create {
+            collection,
+            index,
+            common,
+        } => {
+            let analyzer = analyzer(&common, 1, Stages::EMBED)?;
+            let contract = contract_of(&analyzer)?;
+            let c =
+                gallery.create_collection(&collection, &contract, index.parse::<IndexKind>()?)?;
+            print(&serde_json::to_value(c)?)?;
+            Ok(true)
+        }
+        GalleryCommand::Enroll {
+            collection,
+            paths,
+            person,
+            name,
+            all_faces,
+            min_face,
+            min_score,
+            common,
+        } => {
+            let work = enroll_plan(&paths, person.as_deref(), name.as_deref())?;
+            let (files, people): (Vec<PathBuf>, Vec<PersonInfo>) = work.into_iter().unzip();
+            let batch = Batch::of(files, paths.iter().any(|p| p.is_dir()), None);
+            let analyzer = analyzer(&common, batch.jobs, Stages::EMBED)?;
+            let contract = contract_of(&analyzer)?;
+            gallery.collection(&collection)?;
+            let filter = EnrollFilter {
+                all_faces,
+                min_size: min_face,
+                min_score,
+            };
+            let person_of: std::collections::HashMap<&Path, &PersonInfo> = batch
+                .files
+                .iter()
+                .map(PathBuf::as_path)
+                .zip(&people)
+                .collect();
+            for_each_image(
+                &batch,
+                |path| Ok(enrollment_faces(&analyzer, path, &filter)?),
+                |path, samples: Vec<NewSample>| {
+                    let person = person_of[path];
+                    if samples.is_empty() {
+                        bail!("no face of at least {min_face} px with score ≥ {min_score}");
+                    }
+                    let ids = gallery.enroll(&collection, &contract, person, &samples)?;
+                    Ok(
+                        json!({"image": path.display().to_string(), "person": person.key, "samples": ids}),
+                    )
+                },
+            )
+        }
+        GalleryCommand::Identify {
+            collection,
+            input,
+            top_k,
+            threshold,
+            common,
+        } => {
+            let batch = Batch::resolve(&input);
+            let analyzer = analyzer(&common, batch.jobs, Stages::EMBED)?;
+            let contract = contract_of(&analyzer)?;
+            gallery.collection(&collection)?;
+            for_each_image(
+                &batch,
+                |path| Ok(analyzer.analyze_file(path)?),
+                |path, found| {
+                    let mut faces = Vec::new();
+                    for face in found.faces.iter().filter(|f| f.embedding.is_some()) {
+                        let embedding = face.embedding.as_deref().unwrap_or_default();
+                        let result = gallery.identify(
+                            &collection,
+                            &contract,
+                            embedding,
+                            top_k,
+                            threshold,
+                        )?;
+                        let mut record = serde_json::to_value(FaceRecord::new(face, false))?;
+                        record["best"] = serde_json::to_value(&result.best)?;
+                        record["matches"] = serde_json::to_value(&result.matches)?;
+                        faces.push(record);
+                    }
+                    if faces.is_empty() {
+                        bail!("no face found");
+                    }
+                    Ok(json!({"image": path.display().to_string(), "faces": faces}))
+                },
+            )
+        }
+        GalleryCommand::Verify {
+            collection,
+            person,
+            image,
+            threshold,
+            common,
+        } => {
+            let analyzer = analyzer(&common, 1, Stages::EMBED)?;
+            let contract = contract_of(&analyzer)?;
+            let filter = EnrollFilter {
+                min_size: 0.0,
+                min_score: 0.0,
+                ..EnrollFilter::default()
+            };
+            let probe = enrollment_faces(&analyzer, &image, &filter)
+                .with_context(|| image.display().to_string())?
+                .pop()
+                .with_context(|| format!("{}: no face found", image.display()))?;
+            let v = gallery.verify(&collection, &contract, &person, &probe.embedding, threshold)?;
+            print(
+                &json!({"image": image.display().to_string(), "person": person, "score": v.score, "same": v.same, "threshold": threshold}),
+            )?;
+            Ok(true)
+        }
+        GalleryCommand::Delete {
+            collection,
+            person,
+            sample,
+        } => {
+            let deleted = match (person, sample) {
+                (Some(p), _) => {
+                    json!({"person": p, "samples_deleted": gallery.delete_person(&collection, &p)?})
+                }
+                (None, Some(id)) => {
+                    gallery.delete_sample(&collection, id)?;
+                    json!({"sample": id, "samples_deleted": 1})
+                }
+                (None, None) => {
+                    gallery.delete_collection(&collection)?;
+                    json!({"collection": collection, "deleted": true})
+                }
+            };
+            print(&deleted)?;
+            Ok(true)
+        }
+        GalleryCommand::List { collection } => {
+            match collection {
+                Some(c) => {
+                    for p in gallery.persons(&c)? {
+                        print(&serde_json::to_value(p)?)?;
+                    }
+                }
+                None => {
+                    for c in gallery.collections()? {
+                        print(&serde_json::to_value(c)?)?;
+                    }
+                }
+            }
+            Ok(true)
+        }
+        GalleryCommand::Export { collection } => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let n = gallery.export(&collection, &mut out)?;
+            out.flush()?;
+            eprintln!("facekit: exported {n} samples of '{collection}'");
+            Ok(true)
+        }
+        GalleryCommand::Import {
+            collection,
+            file,
+            batch,
+        } => import(&mut gallery, &collection, &file, batch.max(1)),
+        GalleryCommand::Stats { collection } => {
+            print(&serde_json::to_value(gallery.stats(&collection)?)?)?;
+            Ok(true)
+        }
+    }
+}
+
+/// Which person each photo enrolls: `--person` for every photo given (folders
+/// searched), else one person per subfolder of each folder given.
+fn enroll_plan(
+    paths: &[PathBuf],
+    person: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<(PathBuf, PersonInfo)>> {
+    if let Some(key) = person {
+        let mut info = PersonInfo::new(key);
+        if let Some(name) = name {
+            info.name = name.to_string();
+        }
+        let (files, _) = expand(paths);
+        return Ok(files.into_iter().map(|f| (f, info.clone())).collect());
+    }
+    let mut plan = Vec::new();
+    for root in paths {
+        if !root.is_dir() {
+            bail!(
+                "{}: name the person with --person, or give a folder of per-person folders",
+                root.display()
+            );
+        }
+        let mut people: Vec<PathBuf> = std::fs::read_dir(root)
+            .with_context(|| root.display().to_string())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        people.sort();
+        if people.is_empty() {
+            bail!(
+                "{}: no per-person subfolders (use --person to enroll these photos as one person)",
+                root.display()
+            );
+        }
+        for dir in people {
+            let key = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let (files, _) = expand(std::slice::from_ref(&dir));
+            plan.extend(files.into_iter().map(|f| (f, PersonInfo::new(&key))));
+        }
+    }
+    Ok(plan)
+}
+
+/// Reads an export into `collection`, committing `batch` samples per
+/// transaction and printing each sample's id only after its commit.
+fn import(gallery: &mut Gallery, collection: &str, file: &Path, batch: usize) -> Result<bool> {
+    let reader: Box<dyn BufRead> = if file == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| file.display().to_string())?,
+        ))
+    };
+    let mut lines = reader.lines().enumerate();
+    let (_, first) = lines.next().context("the import is empty")?;
+    let header = parse_header(&first?)?;
+    if gallery.collection(collection).is_err() {
+        gallery.create_collection(collection, &header.contract, header.index)?;
+    }
+    let mut pending = Vec::with_capacity(batch);
+    let mut imported = 0usize;
+    let mut flush =
+        |gallery: &mut Gallery, pending: &mut Vec<facekit_gallery::ExportRecord>| -> Result<()> {
+            let items: Vec<_> = pending.iter().map(|r| (&r.person, &r.sample)).collect();
+            let ids = gallery.enroll_batch(collection, &header.contract, &items)?;
+            let mut out = std::io::stdout().lock();
+            for (id, r) in ids.iter().zip(pending.iter()) {
+                writeln!(out, "{}", json!({"person": r.person.key, "sample": id}))?;
+            }
+            out.flush()?;
+            imported += ids.len();
+            pending.clear();
+            Ok(())
+        };
+    for (i, line) in lines {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        pending.push(parse_record(&line, i + 1)?);
+        if pending.len() == batch {
+            flush(gallery, &mut pending)?;
+        }
+    }
+    flush(gallery, &mut pending)?;
+    eprintln!("facekit: imported {imported} samples into '{collection}'");
+    Ok(true)
+}
