@@ -1,11 +1,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use facekit_core::l2_normalized;
+use facekit_core::{cosine_similarity, l2_normalized};
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::index::{ExactIndex, Int8Index, VectorIndex};
+use crate::index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 use crate::store::{Store, now, to_blob};
 use crate::{
     Collection, EmbeddingContract, GalleryError, IndexKind, NewSample, Person, PersonInfo, Sample,
@@ -69,11 +69,21 @@ impl std::fmt::Debug for Gallery {
     }
 }
 
-fn new_index(kind: IndexKind, dim: usize) -> Box<dyn VectorIndex> {
-    match kind {
+fn new_index(
+    kind: IndexKind,
+    dim: usize,
+    expected: usize,
+) -> Result<Box<dyn VectorIndex>, GalleryError> {
+    Ok(match kind {
         IndexKind::Exact => Box::new(ExactIndex::new(dim)),
         IndexKind::Int8 => Box::new(Int8Index::new(dim)),
-    }
+        IndexKind::Hnsw => {
+            let index = HnswIndex::new(dim)
+                .map_err(|e| GalleryError::Invalid(format!("cannot create the HNSW index: {e}")))?;
+            index.reserve(expected);
+            Box::new(index)
+        }
+    })
 }
 
 fn summary(c: &EmbeddingContract) -> String {
@@ -95,12 +105,12 @@ impl Gallery {
             indexes: HashMap::new(),
         };
         for c in gallery.store.collections().map_err(|e| gallery.db(e))? {
-            let mut index = new_index(c.index, c.contract.dimension);
-            for s in gallery
+            let samples = gallery
                 .store
                 .samples(c.id, None)
-                .map_err(|e| gallery.db(e))?
-            {
+                .map_err(|e| gallery.db(e))?;
+            let mut index = new_index(c.index, c.contract.dimension, samples.len())?;
+            for s in samples {
                 if s.embedding.len() != c.contract.dimension {
                     return Err(GalleryError::Database {
                         path: path.to_path_buf(),
@@ -159,7 +169,7 @@ impl Gallery {
             .map_err(|e| self.db(e))?;
         let c = self.collection(name)?;
         self.indexes
-            .insert(c.id, new_index(index, contract.dimension));
+            .insert(c.id, new_index(index, contract.dimension, 0)?);
         Ok(c)
     }
 
@@ -355,19 +365,24 @@ impl Gallery {
                 .store
                 .owners(&hits.iter().map(|h| h.0).collect::<Vec<_>>())
                 .map_err(|e| self.db(e))?;
-            let score_of: HashMap<i64, f32> = hits.iter().copied().collect();
+            // Re-score every candidate with its stored f32 vector: quantised and
+            // approximate indexes only propose.
+            let mut scored: Vec<(f32, i64, String, String)> = owners
+                .into_iter()
+                .map(|(id, key, name, stored)| (cosine_similarity(&query, &stored), id, key, name))
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
             let mut matches: Vec<PersonMatch> = Vec::new();
-            for (id, key, name) in owners {
+            for (score, id, key, name) in scored {
                 if matches.iter().all(|m| m.key != key) {
                     matches.push(PersonMatch {
                         key,
                         name,
-                        score: score_of[&id],
+                        score,
                         sample_id: id,
                     });
                 }
             }
-            matches.sort_by(|a, b| b.score.total_cmp(&a.score));
             if matches.len() >= k || hits.len() < want {
                 matches.truncate(k);
                 let best = matches.first().filter(|m| m.score >= threshold).cloned();
@@ -395,7 +410,7 @@ impl Gallery {
             .samples(c.id, Some(p.id))
             .map_err(|e| self.db(e))?
             .iter()
-            .map(|s| facekit_core::cosine_similarity(&query, &s.embedding))
+            .map(|s| cosine_similarity(&query, &s.embedding))
             .fold(f32::NEG_INFINITY, f32::max);
         Ok(Verification {
             score,
@@ -467,7 +482,7 @@ impl Gallery {
         Ok(GalleryStats {
             persons: persons.len(),
             samples: index.len(),
-            index_bytes: index.vector_bytes(),
+            index_bytes: index.memory_bytes(),
             collection: c,
         })
     }

@@ -1,5 +1,7 @@
 //! In-memory vector indexes over L2-normalised embeddings, rebuilt from the
-//! store at open and updated on every write. Scores are cosine similarities.
+//! store at open and updated on every write. They propose candidates; the
+//! gallery re-scores candidates with the stored `f32` vectors, so quantised
+//! and approximate indexes report exact cosine similarities.
 
 /// A searchable set of `(sample id, unit vector)`.
 pub trait VectorIndex: Send + Sync {
@@ -7,7 +9,8 @@ pub trait VectorIndex: Send + Sync {
     fn insert(&mut self, id: i64, unit: &[f32]);
     /// Removes a vector; unknown ids are ignored.
     fn remove(&mut self, id: i64);
-    /// The `k` most similar vectors, best first, as `(id, cosine)`.
+    /// About the `k` most similar vectors, best first, as `(id, score)`;
+    /// the score is the cosine for [`ExactIndex`], an estimate otherwise.
     fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)>;
     /// Number of vectors.
     fn len(&self) -> usize;
@@ -15,8 +18,8 @@ pub trait VectorIndex: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Bytes held for vectors (not counting ids).
-    fn vector_bytes(&self) -> usize;
+    /// Bytes the index holds in memory.
+    fn memory_bytes(&self) -> usize;
 }
 
 /// Dot product written as independent lanes so the compiler vectorises it
@@ -140,33 +143,27 @@ impl VectorIndex for ExactIndex {
         self.rows.ids.len()
     }
 
-    fn vector_bytes(&self) -> usize {
-        self.rows.data.len() * 4
+    fn memory_bytes(&self) -> usize {
+        self.rows.data.len() * 4 + self.rows.ids.len() * 8
     }
 }
 
-/// How many int8 candidates get their exact `f32` score back.
-const RESCORE: usize = 40;
-
-/// Exact search over int8-quantised unit vectors (each component × 127),
-/// with the best [`RESCORE`] candidates re-scored in `f32`: a quarter of the
-/// scan bandwidth with the same top results. Keeps the `f32` rows for the
-/// re-scoring.
+/// Exact scan over int8-quantised unit vectors (each component × 127): a
+/// quarter of the memory and scan bandwidth of `f32`. Its ranking is close
+/// to exact; the gallery re-scores its candidates in `f32`.
 #[derive(Debug)]
 pub struct Int8Index {
-    quantised: Rows<i8>,
-    exact: ExactIndex,
+    rows: Rows<i8>,
 }
 
 impl Int8Index {
     /// An empty index of `dim`-dimensional vectors.
     pub fn new(dim: usize) -> Self {
         Self {
-            quantised: Rows {
+            rows: Rows {
                 dim,
                 ..Rows::default()
             },
-            exact: ExactIndex::new(dim),
         }
     }
 }
@@ -178,38 +175,107 @@ fn quantise(unit: &[f32]) -> impl Iterator<Item = i8> + '_ {
 
 impl VectorIndex for Int8Index {
     fn insert(&mut self, id: i64, unit: &[f32]) {
-        self.quantised.push(id, quantise(unit));
-        self.exact.insert(id, unit);
+        self.rows.push(id, quantise(unit));
     }
 
     fn remove(&mut self, id: i64) {
-        self.quantised.remove(id);
-        self.exact.remove(id);
+        self.rows.remove(id);
     }
 
     fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)> {
         let q: Vec<i8> = quantise(query).collect();
-        let rows = &self.quantised;
-        let candidates = top_k(
-            (0..rows.ids.len()).map(|i| (i as i64, dot_i8(&q, rows.row(i)) as f32)),
-            k.max(RESCORE),
-        );
-        // Candidate positions are the same in both row sets (same pushes and swap-removes).
-        let rescored = candidates.into_iter().map(|(i, _)| {
+        let scale = 1.0 / (127.0 * 127.0);
+        let scored = (0..self.rows.ids.len()).map(|i| {
             (
-                rows.ids[i as usize],
-                dot(query, self.exact.rows.row(i as usize)),
+                self.rows.ids[i],
+                dot_i8(&q, self.rows.row(i)) as f32 * scale,
             )
         });
-        top_k(rescored, k)
+        top_k(scored, k)
     }
 
     fn len(&self) -> usize {
-        self.quantised.ids.len()
+        self.rows.ids.len()
     }
 
-    fn vector_bytes(&self) -> usize {
-        self.quantised.data.len() + self.exact.vector_bytes()
+    fn memory_bytes(&self) -> usize {
+        self.rows.data.len() + self.rows.ids.len() * 8
+    }
+}
+
+/// Approximate search: a usearch HNSW graph over int8-quantised vectors
+/// (M = 16, expansion 128 when adding and searching), the configuration
+/// measured at recall@10 0.99 and 0.3 ms on 200,000 clustered face vectors.
+pub struct HnswIndex {
+    index: usearch::Index,
+}
+
+impl std::fmt::Debug for HnswIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HnswIndex")
+            .field("len", &self.index.size())
+            .finish()
+    }
+}
+
+impl HnswIndex {
+    /// An empty index of `dim`-dimensional vectors.
+    pub fn new(dim: usize) -> Result<Self, String> {
+        let options = usearch::IndexOptions {
+            dimensions: dim,
+            metric: usearch::MetricKind::IP,
+            quantization: usearch::ScalarKind::I8,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 128,
+            multi: false,
+        };
+        let index = usearch::Index::new(&options).map_err(|e| e.to_string())?;
+        Ok(Self { index })
+    }
+
+    /// Makes room for `n` vectors up front (a large rebuild otherwise
+    /// regrows the graph many times).
+    pub fn reserve(&self, n: usize) {
+        // A failed reservation only costs the regrowth later.
+        let _ = self.index.reserve(n);
+    }
+}
+
+impl VectorIndex for HnswIndex {
+    fn insert(&mut self, id: i64, unit: &[f32]) {
+        if self.index.size() + 1 > self.index.capacity() {
+            self.reserve((self.index.capacity() * 2).max(1024));
+        }
+        // Adding fails only on allocation failure, which Rust would abort on too.
+        self.index
+            .add(id as u64, unit)
+            .expect("usearch could not add a vector");
+    }
+
+    fn remove(&mut self, id: i64) {
+        let _ = self.index.remove(id as u64);
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)> {
+        self.index.change_expansion_search(k.max(128));
+        match self.index.search(query, k) {
+            Ok(found) => found
+                .keys
+                .iter()
+                .zip(&found.distances)
+                .map(|(&key, &distance)| (key as i64, 1.0 - distance))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.index.size()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.index.memory_usage()
     }
 }
 
@@ -239,24 +305,32 @@ mod tests {
     }
 
     #[test]
-    fn exact_and_int8_agree_and_removal_keeps_rows_aligned() {
+    fn int8_and_hnsw_candidates_hold_the_exact_top_10() {
         let data = pseudo_random_units(500, 64);
         let mut exact = ExactIndex::new(64);
         let mut int8 = Int8Index::new(64);
+        let mut hnsw = HnswIndex::new(64).unwrap();
         for (i, v) in data.iter().enumerate() {
             exact.insert(i as i64, v);
             int8.insert(i as i64, v);
+            hnsw.insert(i as i64, v);
         }
         for id in (0..500).step_by(3) {
             exact.remove(id);
             int8.remove(id);
+            hnsw.remove(id);
         }
-        assert_eq!((exact.len(), int8.len()), (333, 333));
+        assert_eq!((exact.len(), int8.len(), hnsw.len()), (333, 333, 333));
         for q in data.iter().take(50) {
-            let a = exact.search(q, 10);
-            let b = int8.search(q, 10);
-            assert_eq!(a, b);
-            assert!(a.windows(2).all(|w| w[0].1 >= w[1].1));
+            let want = exact.search(q, 10);
+            assert!(want.windows(2).all(|w| w[0].1 >= w[1].1));
+            for got in [int8.search(q, 40), hnsw.search(q, 40)] {
+                assert!(want.iter().all(|(id, _)| got.iter().any(|(g, _)| g == id)));
+                assert!(
+                    got.iter().all(|(id, _)| id % 3 != 0),
+                    "a removed vector came back"
+                );
+            }
         }
         // A stored vector finds itself with cosine 1.
         let hit = exact.search(&data[1], 1);

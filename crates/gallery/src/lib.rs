@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
 pub use images::{EnrollFilter, contract_of, enrollment_faces};
-pub use index::{ExactIndex, Int8Index, VectorIndex};
+pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 pub use transfer::{EXPORT_FORMAT, ExportHeader, ExportRecord, parse_header, parse_record};
 
 /// What produced a collection's vectors; two embeddings are comparable only
@@ -61,6 +61,9 @@ pub enum IndexKind {
     /// Full int8 scan with `f32` re-scoring of the best candidates: exact
     /// top results, a quarter of the scan bandwidth.
     Int8,
+    /// Approximate HNSW graph (usearch, int8) with `f32` re-scoring: for
+    /// galleries of hundreds of thousands of faces and more.
+    Hnsw,
 }
 
 impl std::fmt::Display for IndexKind {
@@ -68,6 +71,7 @@ impl std::fmt::Display for IndexKind {
         f.write_str(match self {
             IndexKind::Exact => "exact",
             IndexKind::Int8 => "int8",
+            IndexKind::Hnsw => "hnsw",
         })
     }
 }
@@ -79,8 +83,9 @@ impl std::str::FromStr for IndexKind {
         match s {
             "exact" => Ok(IndexKind::Exact),
             "int8" => Ok(IndexKind::Int8),
+            "hnsw" => Ok(IndexKind::Hnsw),
             other => Err(GalleryError::Invalid(format!(
-                "unknown index kind '{other}' (exact, int8)"
+                "unknown index kind '{other}' (exact, int8, hnsw)"
             ))),
         }
     }

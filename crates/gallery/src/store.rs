@@ -138,20 +138,28 @@ impl Store {
         .collect()
     }
 
-    /// Sample id → person key for a set of ids.
-    pub fn owners(&self, ids: &[i64]) -> Result<Vec<(i64, String, String)>, rusqlite::Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT p.key, p.name FROM samples s JOIN persons p ON p.id = s.person_id WHERE s.id = ?1")?;
+    /// `(sample id, person key, person name, embedding)` for a set of ids.
+    #[allow(clippy::type_complexity)]
+    pub fn owners(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, String, String, Vec<f32>)>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.key, p.name, s.embedding FROM samples s JOIN persons p ON p.id = s.person_id WHERE s.id = ?1",
+        )?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            if let Some((key, name)) = stmt
+            let row = stmt
                 .query_row([id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        from_blob(&r.get::<_, Vec<u8>>(2)?),
+                    ))
                 })
-                .optional()?
-            {
-                out.push((id, key, name));
+                .optional()?;
+            if let Some((key, name, embedding)) = row {
+                out.push((id, key, name, embedding));
             }
         }
         Ok(out)

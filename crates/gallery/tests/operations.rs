@@ -32,7 +32,7 @@ fn gallery() -> (tempfile::TempDir, Gallery) {
 
 #[test]
 fn identify_and_verify_rank_persons_by_their_best_sample() {
-    for kind in [IndexKind::Exact, IndexKind::Int8] {
+    for kind in [IndexKind::Exact, IndexKind::Int8, IndexKind::Hnsw] {
         let (_dir, mut g) = gallery();
         let c = contract(16);
         g.create_collection("staff", &c, kind).unwrap();
