@@ -11,6 +11,10 @@ use crate::{
     Collection, EmbeddingContract, GalleryError, IndexKind, NewSample, Person, PersonInfo, Sample,
 };
 
+/// At least this many index candidates are re-scored per search, so that a
+/// quantised or approximate ranking still yields the exact top results.
+const RESCORED: usize = 40;
+
 /// One person among the results, scored by their best sample.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PersonMatch {
@@ -355,41 +359,67 @@ impl Gallery {
     ) -> Result<Identification, GalleryError> {
         let c = self.checked(collection, contract)?;
         Self::check_vector(&c, embedding)?;
-        let index = &self.indexes[&c.id];
         let query = l2_normalized(embedding);
         // Persons can own many samples: widen the sample search until k persons are found.
         let mut want = (k * 8).max(64);
         loop {
-            let hits = index.search(&query, want);
-            let owners = self
-                .store
-                .owners(&hits.iter().map(|h| h.0).collect::<Vec<_>>())
-                .map_err(|e| self.db(e))?;
-            // Re-score every candidate with its stored f32 vector: quantised and
-            // approximate indexes only propose.
-            let mut scored: Vec<(f32, i64, String, String)> = owners
-                .into_iter()
-                .map(|(id, key, name, stored)| (cosine_similarity(&query, &stored), id, key, name))
-                .collect();
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let nearest = self.nearest(&c, &query, want)?;
+            let exhausted = nearest.len() < want;
             let mut matches: Vec<PersonMatch> = Vec::new();
-            for (score, id, key, name) in scored {
-                if matches.iter().all(|m| m.key != key) {
-                    matches.push(PersonMatch {
-                        key,
-                        name,
-                        score,
-                        sample_id: id,
-                    });
+            for m in nearest {
+                if matches.iter().all(|x| x.key != m.key) {
+                    matches.push(m);
                 }
             }
-            if matches.len() >= k || hits.len() < want {
+            if matches.len() >= k || exhausted {
                 matches.truncate(k);
                 let best = matches.first().filter(|m| m.score >= threshold).cloned();
                 return Ok(Identification { matches, best });
             }
             want *= 4;
         }
+    }
+
+    /// The `k` samples most similar to `embedding`, best first, each with
+    /// its person and exact cosine similarity.
+    pub fn nearest_samples(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        embedding: &[f32],
+        k: usize,
+    ) -> Result<Vec<PersonMatch>, GalleryError> {
+        let c = self.checked(collection, contract)?;
+        Self::check_vector(&c, embedding)?;
+        let mut found = self.nearest(&c, &l2_normalized(embedding), k.max(RESCORED))?;
+        found.truncate(k);
+        Ok(found)
+    }
+
+    /// Candidates from the index, re-scored with their stored `f32`
+    /// vectors (quantised and approximate indexes only propose), best first.
+    fn nearest(
+        &self,
+        c: &Collection,
+        query: &[f32],
+        want: usize,
+    ) -> Result<Vec<PersonMatch>, GalleryError> {
+        let hits = self.indexes[&c.id].search(query, want);
+        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+        let mut scored: Vec<PersonMatch> = self
+            .store
+            .owners(&ids)
+            .map_err(|e| self.db(e))?
+            .into_iter()
+            .map(|(sample_id, key, name, stored)| PersonMatch {
+                score: cosine_similarity(query, &stored),
+                key,
+                name,
+                sample_id,
+            })
+            .collect();
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(scored)
     }
 
     /// Compares an embedding with one person's samples.
