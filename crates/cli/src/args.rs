@@ -131,7 +131,9 @@ pub enum GalleryCommand {
     /// Create a collection pinned to the pack's recognition model.
     Create {
         collection: String,
-        /// Search index: `exact` (f32 scan) or `int8` (int8 scan, f32 re-scoring).
+        /// Search index: `exact` (f32 scan, the default), `int8` (int8 scan)
+        /// or `hnsw` (approximate, for hundreds of thousands of faces and
+        /// more); candidates are always re-scored with the stored vectors.
         #[arg(long, default_value = "exact")]
         index: String,
         #[command(flatten)]

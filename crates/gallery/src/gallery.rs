@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use facekit_core::{cosine_similarity, l2_normalized};
@@ -65,6 +65,8 @@ pub struct Gallery {
     path: PathBuf,
     store: Store,
     indexes: HashMap<i64, Box<dyn VectorIndex>>,
+    /// Collections written since their index was last saved.
+    dirty: HashSet<i64>,
 }
 
 impl std::fmt::Debug for Gallery {
@@ -107,31 +109,97 @@ impl Gallery {
             path: path.to_path_buf(),
             store,
             indexes: HashMap::new(),
+            dirty: HashSet::new(),
         };
         for c in gallery.store.collections().map_err(|e| gallery.db(e))? {
-            let samples = gallery
-                .store
-                .samples(c.id, None)
-                .map_err(|e| gallery.db(e))?;
-            let mut index = new_index(c.index, c.contract.dimension, samples.len())?;
-            for s in samples {
-                if s.embedding.len() != c.contract.dimension {
-                    return Err(GalleryError::Database {
-                        path: path.to_path_buf(),
-                        reason: format!(
-                            "sample {} has {} values, collection '{}' takes {}",
-                            s.id,
-                            s.embedding.len(),
-                            c.name,
-                            c.contract.dimension
-                        ),
-                    });
-                }
-                index.insert(s.id, &l2_normalized(&s.embedding));
-            }
+            let index = match gallery.load_saved_index(&c) {
+                Some(index) => index,
+                None => gallery.rebuild_index(&c)?,
+            };
             gallery.indexes.insert(c.id, index);
         }
         Ok(gallery)
+    }
+
+    /// Reads every sample of `c` into a fresh index.
+    fn rebuild_index(&mut self, c: &Collection) -> Result<Box<dyn VectorIndex>, GalleryError> {
+        let samples = self.store.samples(c.id, None).map_err(|e| self.db(e))?;
+        let mut index = new_index(c.index, c.contract.dimension, samples.len())?;
+        for s in samples {
+            if s.embedding.len() != c.contract.dimension {
+                return Err(GalleryError::Database {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "sample {} has {} values, collection '{}' takes {}",
+                        s.id,
+                        s.embedding.len(),
+                        c.name,
+                        c.contract.dimension
+                    ),
+                });
+            }
+            index.insert(s.id, &l2_normalized(&s.embedding));
+        }
+        // A rebuilt HNSW graph is worth saving for the next open.
+        self.dirty.insert(c.id);
+        Ok(index)
+    }
+
+    /// Where a collection's saved index and its fingerprint live.
+    fn index_files(&self, c: &Collection) -> (PathBuf, PathBuf) {
+        let base = self.path.as_os_str().to_string_lossy();
+        (
+            PathBuf::from(format!("{base}.{}.{}", c.id, c.index)),
+            PathBuf::from(format!("{base}.{}.{}.json", c.id, c.index)),
+        )
+    }
+
+    /// The saved index of `c`, if it was saved for exactly the samples the
+    /// file holds now (same count, largest id and id sum).
+    fn load_saved_index(&self, c: &Collection) -> Option<Box<dyn VectorIndex>> {
+        if c.index != IndexKind::Hnsw {
+            return None;
+        }
+        let (index_file, meta_file) = self.index_files(c);
+        let saved: (i64, i64, i64) =
+            serde_json::from_str(&std::fs::read_to_string(meta_file).ok()?).ok()?;
+        if saved != self.store.fingerprint(c.id).ok()? {
+            return None;
+        }
+        let index = HnswIndex::load(c.contract.dimension, &index_file).ok()?;
+        (index.len() as i64 == saved.0).then(|| Box::new(index) as Box<dyn VectorIndex>)
+    }
+
+    /// Saves the indexes that are slow to rebuild (HNSW) of every collection
+    /// written since they were last saved, so the next open loads them
+    /// instead of rebuilding. Also done when the gallery is dropped. Each
+    /// file is written beside the gallery and renamed into place; a stale or
+    /// missing file only means a rebuild.
+    pub fn save_indexes(&mut self) -> Result<(), GalleryError> {
+        for c in self.collections()? {
+            if !self.dirty.contains(&c.id) {
+                continue;
+            }
+            let (index_file, meta_file) = self.index_files(&c);
+            let io = |path: &Path| {
+                let path = path.to_path_buf();
+                move |source| GalleryError::Io { path, source }
+            };
+            let tmp = index_file.with_extension("tmp");
+            let saved = self.indexes[&c.id].save(&tmp).map_err(|e| {
+                GalleryError::Invalid(format!("cannot save the index of '{}': {e}", c.name))
+            })?;
+            if saved {
+                let fingerprint = self.store.fingerprint(c.id).map_err(|e| self.db(e))?;
+                std::fs::rename(&tmp, &index_file).map_err(io(&index_file))?;
+                let meta_tmp = meta_file.with_extension("tmp");
+                std::fs::write(&meta_tmp, serde_json::json!(fingerprint).to_string())
+                    .map_err(io(&meta_tmp))?;
+                std::fs::rename(&meta_tmp, &meta_file).map_err(io(&meta_file))?;
+            }
+            self.dirty.remove(&c.id);
+        }
+        Ok(())
     }
 
     fn db(&self, e: rusqlite::Error) -> GalleryError {
@@ -337,6 +405,7 @@ impl Gallery {
             }
         }
         tx.commit().map_err(db)?;
+        self.dirty.insert(c.id);
         let index = self
             .indexes
             .get_mut(&c.id)
@@ -492,10 +561,15 @@ impl Gallery {
             .execute("DELETE FROM collections WHERE id = ?1", [c.id])
             .map_err(|e| self.db(e))?;
         self.indexes.remove(&c.id);
+        self.dirty.remove(&c.id);
+        let (index_file, meta_file) = self.index_files(&c);
+        let _ = std::fs::remove_file(index_file);
+        let _ = std::fs::remove_file(meta_file);
         self.store.purge_journal().map_err(|e| self.db(e))
     }
 
     fn after_delete(&mut self, c: &Collection, ids: &[i64]) -> Result<(), GalleryError> {
+        self.dirty.insert(c.id);
         if let Some(index) = self.indexes.get_mut(&c.id) {
             for &id in ids {
                 index.remove(id);
@@ -515,5 +589,12 @@ impl Gallery {
             index_bytes: index.memory_bytes(),
             collection: c,
         })
+    }
+}
+
+impl Drop for Gallery {
+    fn drop(&mut self) {
+        // Best effort: a missing or stale saved index is rebuilt at next open.
+        let _ = self.save_indexes();
     }
 }

@@ -20,6 +20,11 @@ pub trait VectorIndex: Send + Sync {
     }
     /// Bytes the index holds in memory.
     fn memory_bytes(&self) -> usize;
+    /// Writes the index to `path` when rebuilding it at open would be slow;
+    /// `Ok(false)` when there is nothing worth saving.
+    fn save(&self, _path: &std::path::Path) -> Result<bool, String> {
+        Ok(false)
+    }
 }
 
 /// Dot product written as independent lanes so the compiler vectorises it
@@ -219,6 +224,20 @@ impl std::fmt::Debug for HnswIndex {
 }
 
 impl HnswIndex {
+    /// An index saved by [`VectorIndex::save`], for `dim`-dimensional vectors.
+    pub fn load(dim: usize, path: &std::path::Path) -> Result<Self, String> {
+        let index = Self::new(dim)?;
+        let path = path.to_str().ok_or("index path is not UTF-8")?;
+        index.index.load(path).map_err(|e| e.to_string())?;
+        if index.index.dimensions() != dim {
+            return Err(format!(
+                "saved index has {} dimensions, not {dim}",
+                index.index.dimensions()
+            ));
+        }
+        Ok(index)
+    }
+
     /// An empty index of `dim`-dimensional vectors.
     pub fn new(dim: usize) -> Result<Self, String> {
         let options = usearch::IndexOptions {
@@ -276,6 +295,12 @@ impl VectorIndex for HnswIndex {
 
     fn memory_bytes(&self) -> usize {
         self.index.memory_usage()
+    }
+
+    fn save(&self, path: &std::path::Path) -> Result<bool, String> {
+        let path = path.to_str().ok_or("index path is not UTF-8")?;
+        self.index.save(path).map_err(|e| e.to_string())?;
+        Ok(true)
     }
 }
 

@@ -138,31 +138,39 @@ impl Store {
         .collect()
     }
 
-    /// `(sample id, person key, person name, embedding)` for a set of ids.
+    /// `(sample id, person key, person name, embedding)` for a set of ids,
+    /// in one query (per-id lookups cost more than the search itself).
     #[allow(clippy::type_complexity)]
     pub fn owners(
         &self,
         ids: &[i64],
     ) -> Result<Vec<(i64, String, String, Vec<f32>)>, rusqlite::Error> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT p.key, p.name, s.embedding FROM samples s JOIN persons p ON p.id = s.person_id WHERE s.id = ?1",
-        )?;
-        let mut out = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let row = stmt
-                .query_row([id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        from_blob(&r.get::<_, Vec<u8>>(2)?),
-                    ))
-                })
-                .optional()?;
-            if let Some((key, name, embedding)) = row {
-                out.push((id, key, name, embedding));
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let placeholders = vec!["?"; ids.len()].join(",");
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT s.id, p.key, p.name, s.embedding FROM samples s JOIN persons p ON p.id = s.person_id WHERE s.id IN ({placeholders})"
+        ))?;
+        stmt.query_map(rusqlite::params_from_iter(ids), |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                from_blob(&r.get::<_, Vec<u8>>(3)?),
+            ))
+        })?
+        .collect()
+    }
+
+    /// `(count, max id, sum of ids)` of a collection's samples: a cheap
+    /// fingerprint telling whether a saved index still matches the file.
+    pub fn fingerprint(&self, collection_id: i64) -> Result<(i64, i64, i64), rusqlite::Error> {
+        self.conn.query_row(
+            "SELECT COUNT(s.id), COALESCE(MAX(s.id), 0), COALESCE(SUM(s.id), 0) FROM samples s JOIN persons p ON p.id = s.person_id WHERE p.collection_id = ?1",
+            [collection_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// Removes freed pages from the WAL as well (deleted data must not linger).

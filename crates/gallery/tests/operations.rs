@@ -214,3 +214,57 @@ fn a_corrupt_file_is_a_clear_error() {
     // Nothing was written over it.
     assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 8192]);
 }
+
+#[test]
+fn a_saved_hnsw_index_is_reused_only_while_it_matches_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let c = contract(16);
+    let saved = |g: &Gallery| std::path::PathBuf::from(format!("{}.1.hnsw", g.path().display()));
+    {
+        let mut g = Gallery::open(&path).unwrap();
+        g.create_collection("staff", &c, IndexKind::Hnsw).unwrap();
+        g.enroll(
+            "staff",
+            &c,
+            &PersonInfo::new("ann"),
+            &[NewSample::embedding(vector(0, 0.0))],
+        )
+        .unwrap();
+        g.save_indexes().unwrap();
+        assert!(saved(&g).exists());
+    }
+    {
+        // Written but never saved (as if killed): the saved index is stale.
+        let mut g = Gallery::open(&path).unwrap();
+        g.enroll(
+            "staff",
+            &c,
+            &PersonInfo::new("bob"),
+            &[NewSample::embedding(vector(1, 0.0))],
+        )
+        .unwrap();
+        std::mem::forget(g);
+    }
+    let g = Gallery::open(&path).unwrap();
+    assert_eq!(g.stats("staff").unwrap().samples, 2);
+    assert_eq!(
+        g.identify("staff", &c, &vector(1, 0.0), 1, 0.5)
+            .unwrap()
+            .best
+            .unwrap()
+            .key,
+        "bob"
+    );
+    drop(g);
+    // Reopened from the saved, now current, index.
+    let g = Gallery::open(&path).unwrap();
+    assert_eq!(
+        g.identify("staff", &c, &vector(0, 0.0), 1, 0.5)
+            .unwrap()
+            .best
+            .unwrap()
+            .key,
+        "ann"
+    );
+}
