@@ -125,6 +125,7 @@ impl Gallery {
     fn rebuild_index(&mut self, c: &Collection) -> Result<Box<dyn VectorIndex>, GalleryError> {
         let samples = self.store.samples(c.id, None).map_err(|e| self.db(e))?;
         let mut index = new_index(c.index, c.contract.dimension, samples.len())?;
+        let mut units = Vec::with_capacity(samples.len());
         for s in samples {
             if s.embedding.len() != c.contract.dimension {
                 return Err(GalleryError::Database {
@@ -138,8 +139,9 @@ impl Gallery {
                     ),
                 });
             }
-            index.insert(s.id, &l2_normalized(&s.embedding));
+            units.push((s.id, l2_normalized(&s.embedding)));
         }
+        index.insert_many(&units);
         // A rebuilt HNSW graph is worth saving for the next open.
         self.dirty.insert(c.id);
         Ok(index)
@@ -406,13 +408,15 @@ impl Gallery {
         }
         tx.commit().map_err(db)?;
         self.dirty.insert(c.id);
-        let index = self
-            .indexes
+        let units: Vec<(i64, Vec<f32>)> = ids
+            .iter()
+            .zip(items)
+            .map(|(id, (_, s))| (*id, l2_normalized(&s.embedding)))
+            .collect();
+        self.indexes
             .get_mut(&c.id)
-            .expect("every collection has an index");
-        for (id, (_, s)) in ids.iter().zip(items) {
-            index.insert(*id, &l2_normalized(&s.embedding));
-        }
+            .expect("every collection has an index")
+            .insert_many(&units);
         Ok(ids)
     }
 

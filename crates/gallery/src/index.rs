@@ -7,6 +7,12 @@
 pub trait VectorIndex: Send + Sync {
     /// Adds a vector (already L2-normalised, of the index's dimension).
     fn insert(&mut self, id: i64, unit: &[f32]);
+    /// Adds many vectors; indexes that can use several cores do.
+    fn insert_many(&mut self, items: &[(i64, Vec<f32>)]) {
+        for (id, unit) in items {
+            self.insert(*id, unit);
+        }
+    }
     /// Removes a vector; unknown ids are ignored.
     fn remove(&mut self, id: i64);
     /// About the `k` most similar vectors, best first, as `(id, score)`;
@@ -254,11 +260,15 @@ impl HnswIndex {
     }
 
     /// Makes room for `n` vectors up front (a large rebuild otherwise
-    /// regrows the graph many times).
+    /// regrows the graph many times), for one adding thread per core.
     pub fn reserve(&self, n: usize) {
         // A failed reservation only costs the regrowth later.
-        let _ = self.index.reserve(n);
+        let _ = self.index.reserve_capacity_and_threads(n, cores());
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl VectorIndex for HnswIndex {
@@ -270,6 +280,28 @@ impl VectorIndex for HnswIndex {
         self.index
             .add(id as u64, unit)
             .expect("usearch could not add a vector");
+    }
+
+    /// Graph insertion dominates enrollment: spread it over the cores
+    /// (usearch supports concurrent adds).
+    fn insert_many(&mut self, items: &[(i64, Vec<f32>)]) {
+        let needed = self.index.size() + items.len();
+        if needed > self.index.capacity() {
+            self.reserve(needed.max(self.index.capacity() * 2));
+        }
+        let threads = cores().min(items.len().div_ceil(64)).max(1);
+        let index = &self.index;
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                scope.spawn(move || {
+                    for (id, unit) in items.iter().skip(t).step_by(threads) {
+                        index
+                            .add(*id as u64, unit)
+                            .expect("usearch could not add a vector");
+                    }
+                });
+            }
+        });
     }
 
     fn remove(&mut self, id: i64) {
