@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use facekit_gallery::{
-    EnrollFilter, Gallery, IndexKind, NewSample, PersonInfo, contract_of, enrollment_faces,
-    parse_header, parse_record,
+    EnrollFilter, FaceGallery, Gallery, IndexKind, NewSample, PersonInfo, contract_of,
+    enrollment_faces, parse_header, parse_record,
 };
 use serde_json::json;
 

@@ -6,7 +6,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use facekit_gallery::{EmbeddingContract, ExportHeader, Gallery, IndexKind, NewSample, PersonInfo};
+use facekit_gallery::{
+    EmbeddingContract, ExportHeader, FaceGallery, Gallery, IndexKind, NewSample, PersonInfo,
+};
 
 const DIM: usize = 512;
 

@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use facekit_core::{cosine_similarity, l2_normalized};
 use facekit_gallery::{
-    EmbeddingContract, ExactIndex, Gallery, HnswIndex, IndexKind, Int8Index, NewSample, PersonInfo,
-    VectorIndex,
+    EmbeddingContract, ExactIndex, FaceGallery, Gallery, HnswIndex, IndexKind, Int8Index,
+    NewSample, PersonInfo, VectorIndex,
 };
 
 const DIM: usize = 512;

@@ -5,10 +5,12 @@ use facekit_core::{cosine_similarity, l2_normalized};
 use rusqlite::params;
 use serde::Serialize;
 
+use crate::backend::{check_contract, check_vector};
 use crate::index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 use crate::store::{Store, now, to_blob};
 use crate::{
-    Collection, EmbeddingContract, GalleryError, IndexKind, NewSample, Person, PersonInfo, Sample,
+    Collection, EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, Person,
+    PersonInfo, Sample,
 };
 
 /// At least this many index candidates are re-scored per search, so that a
@@ -90,15 +92,6 @@ fn new_index(
             Box::new(index)
         }
     })
-}
-
-fn summary(c: &EmbeddingContract) -> String {
-    format!(
-        "sha256 {}…, {}-d, {}",
-        &c.model_sha256[..c.model_sha256.len().min(12)],
-        c.dimension,
-        c.preprocessing
-    )
 }
 
 impl Gallery {
@@ -216,8 +209,66 @@ impl Gallery {
         &self.path
     }
 
-    /// Creates a collection pinned to `contract`.
-    pub fn create_collection(
+    fn person(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
+        self.store
+            .person(c.id, key)
+            .map_err(|e| self.db(e))?
+            .ok_or_else(|| GalleryError::NoSuchPerson {
+                collection: c.name.clone(),
+                person: key.into(),
+            })
+    }
+
+    /// The collection, after checking the caller's model is its model.
+    fn checked(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+    ) -> Result<Collection, GalleryError> {
+        let c = self.collection(collection)?;
+        check_contract(&c, contract)?;
+        Ok(c)
+    }
+
+    /// Candidates from the index, re-scored with their stored `f32`
+    /// vectors (quantised and approximate indexes only propose), best first.
+    fn nearest(
+        &self,
+        c: &Collection,
+        query: &[f32],
+        want: usize,
+    ) -> Result<Vec<PersonMatch>, GalleryError> {
+        let hits = self.indexes[&c.id].search(query, want);
+        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+        let mut scored: Vec<PersonMatch> = self
+            .store
+            .owners(&ids)
+            .map_err(|e| self.db(e))?
+            .into_iter()
+            .map(|(sample_id, key, name, stored)| PersonMatch {
+                score: cosine_similarity(query, &stored),
+                key,
+                name,
+                sample_id,
+            })
+            .collect();
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(scored)
+    }
+
+    fn after_delete(&mut self, c: &Collection, ids: &[i64]) -> Result<(), GalleryError> {
+        self.dirty.insert(c.id);
+        if let Some(index) = self.indexes.get_mut(&c.id) {
+            for &id in ids {
+                index.remove(id);
+            }
+        }
+        self.store.purge_journal().map_err(|e| self.db(e))
+    }
+}
+
+impl FaceGallery for Gallery {
+    fn create_collection(
         &mut self,
         name: &str,
         contract: &EmbeddingContract,
@@ -247,31 +298,23 @@ impl Gallery {
         Ok(c)
     }
 
-    /// The collection called `name`.
-    pub fn collection(&self, name: &str) -> Result<Collection, GalleryError> {
+    fn collection(&self, name: &str) -> Result<Collection, GalleryError> {
         self.store
             .collection(name)
             .map_err(|e| self.db(e))?
             .ok_or_else(|| GalleryError::NoSuchCollection(name.into()))
     }
 
-    /// Every collection, by name.
-    pub fn collections(&self) -> Result<Vec<Collection>, GalleryError> {
+    fn collections(&self) -> Result<Vec<Collection>, GalleryError> {
         self.store.collections().map_err(|e| self.db(e))
     }
 
-    /// Every person of a collection, by key, with sample counts.
-    pub fn persons(&self, collection: &str) -> Result<Vec<Person>, GalleryError> {
+    fn persons(&self, collection: &str) -> Result<Vec<Person>, GalleryError> {
         let c = self.collection(collection)?;
         self.store.persons(c.id).map_err(|e| self.db(e))
     }
 
-    /// Every sample of a collection, or of one person, in enrollment order.
-    pub fn samples(
-        &self,
-        collection: &str,
-        person: Option<&str>,
-    ) -> Result<Vec<Sample>, GalleryError> {
+    fn samples(&self, collection: &str, person: Option<&str>) -> Result<Vec<Sample>, GalleryError> {
         let c = self.collection(collection)?;
         let person_id = match person {
             Some(key) => Some(self.person(&c, key)?.id),
@@ -280,66 +323,7 @@ impl Gallery {
         self.store.samples(c.id, person_id).map_err(|e| self.db(e))
     }
 
-    fn person(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
-        self.store
-            .person(c.id, key)
-            .map_err(|e| self.db(e))?
-            .ok_or_else(|| GalleryError::NoSuchPerson {
-                collection: c.name.clone(),
-                person: key.into(),
-            })
-    }
-
-    /// The collection, after checking the caller's model is its model.
-    fn checked(
-        &self,
-        collection: &str,
-        contract: &EmbeddingContract,
-    ) -> Result<Collection, GalleryError> {
-        let c = self.collection(collection)?;
-        if &c.contract != contract {
-            return Err(GalleryError::ContractMismatch {
-                collection: c.name,
-                expected: summary(&c.contract),
-                got: summary(contract),
-            });
-        }
-        Ok(c)
-    }
-
-    fn check_vector(c: &Collection, v: &[f32]) -> Result<(), GalleryError> {
-        if v.len() != c.contract.dimension {
-            return Err(GalleryError::WrongDimension {
-                collection: c.name.clone(),
-                expected: c.contract.dimension,
-                got: v.len(),
-            });
-        }
-        if v.iter().any(|x| !x.is_finite()) || v.iter().all(|&x| x == 0.0) {
-            return Err(GalleryError::Invalid(
-                "embedding is zero or not finite".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Adds samples to a person (created on first use) in one transaction;
-    /// returns their ids once committed. All or nothing.
-    pub fn enroll(
-        &mut self,
-        collection: &str,
-        contract: &EmbeddingContract,
-        person: &PersonInfo,
-        samples: &[NewSample],
-    ) -> Result<Vec<i64>, GalleryError> {
-        let items: Vec<(&PersonInfo, &NewSample)> = samples.iter().map(|s| (person, s)).collect();
-        self.enroll_batch(collection, contract, &items)
-    }
-
-    /// Adds samples of any persons (created on first use, their name and
-    /// metadata updated) in one transaction; returns the sample ids, in
-    /// order, once committed. All or nothing.
-    pub fn enroll_batch(
+    fn enroll_batch(
         &mut self,
         collection: &str,
         contract: &EmbeddingContract,
@@ -352,7 +336,7 @@ impl Gallery {
                     "a person needs a non-empty key".into(),
                 ));
             }
-            Self::check_vector(&c, &sample.embedding)?;
+            check_vector(&c, &sample.embedding)?;
         }
         let path = self.path.clone();
         let db = |e: rusqlite::Error| GalleryError::Database {
@@ -420,42 +404,7 @@ impl Gallery {
         Ok(ids)
     }
 
-    /// The `k` most similar persons (each scored by their best sample) and
-    /// the top one if it reaches `threshold`.
-    pub fn identify(
-        &self,
-        collection: &str,
-        contract: &EmbeddingContract,
-        embedding: &[f32],
-        k: usize,
-        threshold: f32,
-    ) -> Result<Identification, GalleryError> {
-        let c = self.checked(collection, contract)?;
-        Self::check_vector(&c, embedding)?;
-        let query = l2_normalized(embedding);
-        // Persons can own many samples: widen the sample search until k persons are found.
-        let mut want = (k * 8).max(64);
-        loop {
-            let nearest = self.nearest(&c, &query, want)?;
-            let exhausted = nearest.len() < want;
-            let mut matches: Vec<PersonMatch> = Vec::new();
-            for m in nearest {
-                if matches.iter().all(|x| x.key != m.key) {
-                    matches.push(m);
-                }
-            }
-            if matches.len() >= k || exhausted {
-                matches.truncate(k);
-                let best = matches.first().filter(|m| m.score >= threshold).cloned();
-                return Ok(Identification { matches, best });
-            }
-            want *= 4;
-        }
-    }
-
-    /// The `k` samples most similar to `embedding`, best first, each with
-    /// its person and exact cosine similarity.
-    pub fn nearest_samples(
+    fn nearest_samples(
         &self,
         collection: &str,
         contract: &EmbeddingContract,
@@ -463,66 +412,13 @@ impl Gallery {
         k: usize,
     ) -> Result<Vec<PersonMatch>, GalleryError> {
         let c = self.checked(collection, contract)?;
-        Self::check_vector(&c, embedding)?;
+        check_vector(&c, embedding)?;
         let mut found = self.nearest(&c, &l2_normalized(embedding), k.max(RESCORED))?;
         found.truncate(k);
         Ok(found)
     }
 
-    /// Candidates from the index, re-scored with their stored `f32`
-    /// vectors (quantised and approximate indexes only propose), best first.
-    fn nearest(
-        &self,
-        c: &Collection,
-        query: &[f32],
-        want: usize,
-    ) -> Result<Vec<PersonMatch>, GalleryError> {
-        let hits = self.indexes[&c.id].search(query, want);
-        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
-        let mut scored: Vec<PersonMatch> = self
-            .store
-            .owners(&ids)
-            .map_err(|e| self.db(e))?
-            .into_iter()
-            .map(|(sample_id, key, name, stored)| PersonMatch {
-                score: cosine_similarity(query, &stored),
-                key,
-                name,
-                sample_id,
-            })
-            .collect();
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
-        Ok(scored)
-    }
-
-    /// Compares an embedding with one person's samples.
-    pub fn verify(
-        &self,
-        collection: &str,
-        contract: &EmbeddingContract,
-        person: &str,
-        embedding: &[f32],
-        threshold: f32,
-    ) -> Result<Verification, GalleryError> {
-        let c = self.checked(collection, contract)?;
-        Self::check_vector(&c, embedding)?;
-        let p = self.person(&c, person)?;
-        let query = l2_normalized(embedding);
-        let score = self
-            .store
-            .samples(c.id, Some(p.id))
-            .map_err(|e| self.db(e))?
-            .iter()
-            .map(|s| cosine_similarity(&query, &s.embedding))
-            .fold(f32::NEG_INFINITY, f32::max);
-        Ok(Verification {
-            score,
-            same: score >= threshold,
-        })
-    }
-
-    /// Deletes one sample, erasing it from disk.
-    pub fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError> {
+    fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError> {
         let c = self.collection(collection)?;
         let n = self
             .store
@@ -538,8 +434,7 @@ impl Gallery {
         self.after_delete(&c, &[sample])
     }
 
-    /// Deletes a person and all their samples, erasing them from disk.
-    pub fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError> {
+    fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError> {
         let c = self.collection(collection)?;
         let p = self.person(&c, person)?;
         let ids: Vec<i64> = self
@@ -557,8 +452,7 @@ impl Gallery {
         Ok(ids.len())
     }
 
-    /// Deletes a collection with everything in it, erasing it from disk.
-    pub fn delete_collection(&mut self, collection: &str) -> Result<(), GalleryError> {
+    fn delete_collection(&mut self, collection: &str) -> Result<(), GalleryError> {
         let c = self.collection(collection)?;
         self.store
             .conn
@@ -572,18 +466,7 @@ impl Gallery {
         self.store.purge_journal().map_err(|e| self.db(e))
     }
 
-    fn after_delete(&mut self, c: &Collection, ids: &[i64]) -> Result<(), GalleryError> {
-        self.dirty.insert(c.id);
-        if let Some(index) = self.indexes.get_mut(&c.id) {
-            for &id in ids {
-                index.remove(id);
-            }
-        }
-        self.store.purge_journal().map_err(|e| self.db(e))
-    }
-
-    /// Counts and index size of a collection.
-    pub fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError> {
+    fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError> {
         let c = self.collection(collection)?;
         let persons = self.store.persons(c.id).map_err(|e| self.db(e))?;
         let index = &self.indexes[&c.id];

@@ -10,7 +10,7 @@
 //! photos, `facekit-pipeline`.
 //!
 //! ```no_run
-//! use facekit_gallery::{EmbeddingContract, Gallery, IndexKind, NewSample, PersonInfo};
+//! use facekit_gallery::{EmbeddingContract, FaceGallery, Gallery, IndexKind, NewSample, PersonInfo};
 //! let contract = EmbeddingContract {
 //!     model_sha256: "0ba9fbfa…".into(),
 //!     dimension: 128,
@@ -25,6 +25,7 @@
 //! # Ok::<(), facekit_gallery::GalleryError>(())
 //! ```
 
+mod backend;
 mod gallery;
 mod images;
 mod index;
@@ -35,6 +36,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use backend::FaceGallery;
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
 pub use images::{EnrollFilter, contract_of, enrollment_faces};
 pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};

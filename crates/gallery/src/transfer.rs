@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EmbeddingContract, Gallery, GalleryError, IndexKind, NewSample, PersonInfo};
+use crate::{EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, PersonInfo};
 
 /// Version of the export format.
 pub const EXPORT_FORMAT: u32 = 1;
@@ -34,11 +34,14 @@ pub struct ExportRecord {
     pub sample: NewSample,
 }
 
-impl Gallery {
-    /// Writes a collection as JSON lines (header, then samples in
-    /// enrollment order); returns the number of samples.
-    pub fn export(&self, collection: &str, out: &mut impl Write) -> Result<usize, GalleryError> {
-        let c = self.collection(collection)?;
+/// [`FaceGallery::export`]'s body.
+pub(crate) fn export<G: FaceGallery + ?Sized>(
+    gallery: &G,
+    collection: &str,
+    out: &mut dyn Write,
+) -> Result<usize, GalleryError> {
+    {
+        let c = gallery.collection(collection)?;
         let io = |source| GalleryError::Io {
             path: "export output".into(),
             source,
@@ -55,7 +58,7 @@ impl Gallery {
             serde_json::to_string(&header).expect("serialisable")
         )
         .map_err(io)?;
-        let persons: std::collections::HashMap<String, PersonInfo> = self
+        let persons: std::collections::HashMap<String, PersonInfo> = gallery
             .persons(collection)?
             .into_iter()
             .map(|p| {
@@ -67,7 +70,7 @@ impl Gallery {
                 (p.key, info)
             })
             .collect();
-        let samples = self.samples(collection, None)?;
+        let samples = gallery.samples(collection, None)?;
         for s in &samples {
             let record = ExportRecord {
                 person: persons[&s.person].clone(),

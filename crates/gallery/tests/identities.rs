@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use facekit_gallery::{
-    EnrollFilter, Gallery, IndexKind, PersonInfo, contract_of, enrollment_faces,
+    EnrollFilter, FaceGallery, Gallery, IndexKind, PersonInfo, contract_of, enrollment_faces,
 };
 use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
 use facekit_testdata::{model, shared};

@@ -1,7 +1,9 @@
 //! Gallery operations on precomputed embeddings: enroll, identify, verify,
 //! delete (erased from the file), contracts, bad input, reopening.
 
-use facekit_gallery::{EmbeddingContract, Gallery, GalleryError, IndexKind, NewSample, PersonInfo};
+use facekit_gallery::{
+    EmbeddingContract, FaceGallery, Gallery, GalleryError, IndexKind, NewSample, PersonInfo,
+};
 
 fn contract(dim: usize) -> EmbeddingContract {
     EmbeddingContract {

@@ -1,0 +1,183 @@
+//! The gallery operations as a trait, so that a distributed engine can stand
+//! in for the embedded SQLite [`Gallery`](crate::Gallery): a backend provides
+//! storage and nearest-sample search; enrolling, identifying, verifying and
+//! exporting are built on those once, here.
+
+use std::io::Write;
+
+use facekit_core::{cosine_similarity, l2_normalized};
+
+use crate::{
+    Collection, EmbeddingContract, GalleryError, GalleryStats, Identification, IndexKind,
+    NewSample, Person, PersonInfo, PersonMatch, Sample, Verification,
+};
+
+fn summary(c: &EmbeddingContract) -> String {
+    format!(
+        "sha256 {}…, {}-d, {}",
+        &c.model_sha256[..c.model_sha256.len().min(12)],
+        c.dimension,
+        c.preprocessing
+    )
+}
+
+/// Refuses a caller whose model is not the collection's.
+pub(crate) fn check_contract(
+    c: &Collection,
+    contract: &EmbeddingContract,
+) -> Result<(), GalleryError> {
+    if &c.contract != contract {
+        return Err(GalleryError::ContractMismatch {
+            collection: c.name.clone(),
+            expected: summary(&c.contract),
+            got: summary(contract),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a vector of the wrong length, or one that cannot be normalised.
+pub(crate) fn check_vector(c: &Collection, v: &[f32]) -> Result<(), GalleryError> {
+    if v.len() != c.contract.dimension {
+        return Err(GalleryError::WrongDimension {
+            collection: c.name.clone(),
+            expected: c.contract.dimension,
+            got: v.len(),
+        });
+    }
+    if v.iter().any(|x| !x.is_finite()) || v.iter().all(|&x| x == 0.0) {
+        return Err(GalleryError::Invalid(
+            "embedding is zero or not finite".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A face gallery backend: collections pinned to an embedding contract,
+/// persons, samples, and nearest-sample search with exact cosine scores.
+pub trait FaceGallery {
+    /// Creates a collection pinned to `contract`.
+    fn create_collection(
+        &mut self,
+        name: &str,
+        contract: &EmbeddingContract,
+        index: IndexKind,
+    ) -> Result<Collection, GalleryError>;
+
+    /// The collection called `name`.
+    fn collection(&self, name: &str) -> Result<Collection, GalleryError>;
+
+    /// Every collection, by name.
+    fn collections(&self) -> Result<Vec<Collection>, GalleryError>;
+
+    /// Every person of a collection, by key, with sample counts.
+    fn persons(&self, collection: &str) -> Result<Vec<Person>, GalleryError>;
+
+    /// Every sample of a collection, or of one person, in enrollment order.
+    fn samples(&self, collection: &str, person: Option<&str>) -> Result<Vec<Sample>, GalleryError>;
+
+    /// Adds samples of any persons (created on first use, name and metadata
+    /// updated) in one transaction; returns the sample ids, in order, once
+    /// committed. All or nothing.
+    fn enroll_batch(
+        &mut self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        items: &[(&PersonInfo, &NewSample)],
+    ) -> Result<Vec<i64>, GalleryError>;
+
+    /// The `k` samples most similar to `embedding`, best first, each with its
+    /// person and exact cosine similarity.
+    fn nearest_samples(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        embedding: &[f32],
+        k: usize,
+    ) -> Result<Vec<PersonMatch>, GalleryError>;
+
+    /// Deletes one sample, erasing it.
+    fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError>;
+
+    /// Deletes a person and all their samples, erasing them; returns how
+    /// many samples went.
+    fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError>;
+
+    /// Deletes a collection with everything in it, erasing it.
+    fn delete_collection(&mut self, collection: &str) -> Result<(), GalleryError>;
+
+    /// Counts and index size of a collection.
+    fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError>;
+
+    /// Adds samples to one person in one transaction.
+    fn enroll(
+        &mut self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        person: &PersonInfo,
+        samples: &[NewSample],
+    ) -> Result<Vec<i64>, GalleryError> {
+        let items: Vec<(&PersonInfo, &NewSample)> = samples.iter().map(|s| (person, s)).collect();
+        self.enroll_batch(collection, contract, &items)
+    }
+
+    /// The `k` most similar persons (each scored by their best sample) and
+    /// the top one if it reaches `threshold` (else unknown).
+    fn identify(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        embedding: &[f32],
+        k: usize,
+        threshold: f32,
+    ) -> Result<Identification, GalleryError> {
+        // Persons can own many samples: widen the sample search until k persons are found.
+        let mut want = (k * 8).max(64);
+        loop {
+            let nearest = self.nearest_samples(collection, contract, embedding, want)?;
+            let exhausted = nearest.len() < want;
+            let mut matches: Vec<PersonMatch> = Vec::new();
+            for m in nearest {
+                if matches.iter().all(|x| x.key != m.key) {
+                    matches.push(m);
+                }
+            }
+            if matches.len() >= k || exhausted {
+                matches.truncate(k);
+                let best = matches.first().filter(|m| m.score >= threshold).cloned();
+                return Ok(Identification { matches, best });
+            }
+            want *= 4;
+        }
+    }
+
+    /// Compares an embedding with one person's samples (best sample counts).
+    fn verify(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        person: &str,
+        embedding: &[f32],
+        threshold: f32,
+    ) -> Result<Verification, GalleryError> {
+        let c = self.collection(collection)?;
+        check_contract(&c, contract)?;
+        check_vector(&c, embedding)?;
+        let query = l2_normalized(embedding);
+        let score = self
+            .samples(collection, Some(person))?
+            .iter()
+            .map(|s| cosine_similarity(&query, &s.embedding))
+            .fold(f32::NEG_INFINITY, f32::max);
+        Ok(Verification {
+            score,
+            same: score >= threshold,
+        })
+    }
+
+    /// Writes a collection as JSON lines (header, then samples in
+    /// enrollment order); returns the number of samples.
+    fn export(&self, collection: &str, out: &mut dyn Write) -> Result<usize, GalleryError> {
+        crate::transfer::export(self, collection, out)
+    }
+}
