@@ -85,6 +85,34 @@ fn top_k(scored: impl Iterator<Item = (i64, f32)>, k: usize) -> Vec<(i64, f32)> 
     best
 }
 
+/// Rows below which a scan stays on one thread (spawning costs more).
+const PARALLEL_SCAN_ROWS: usize = 50_000;
+
+/// The best `k` of `score(row)` over `rows` rows, as `(row, score)`, with the
+/// scan split over the cores for large indexes.
+fn scan(rows: usize, k: usize, score: impl Fn(usize) -> f32 + Sync) -> Vec<(i64, f32)> {
+    let threads = if rows < PARALLEL_SCAN_ROWS {
+        1
+    } else {
+        cores()
+    };
+    let per = rows.div_ceil(threads.max(1));
+    let score = &score;
+    let parts: Vec<Vec<(i64, f32)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = (t * per)..((t + 1) * per).min(rows);
+                s.spawn(move || top_k(range.map(|i| (i as i64, score(i))), k))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("scan thread"))
+            .collect()
+    });
+    top_k(parts.into_iter().flatten(), k)
+}
+
 /// Flat rows of vectors with swap-remove, shared by both exact indexes.
 #[derive(Debug, Default)]
 struct Rows<T> {
@@ -113,6 +141,14 @@ impl<T: Copy> Rows<T> {
 
     fn row(&self, i: usize) -> &[T] {
         &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// `(row, score)` → `(id, score)`.
+    fn ids_of(&self, found: Vec<(i64, f32)>) -> Vec<(i64, f32)> {
+        found
+            .into_iter()
+            .map(|(row, s)| (self.ids[row as usize], s))
+            .collect()
     }
 }
 
@@ -145,9 +181,9 @@ impl VectorIndex for ExactIndex {
     }
 
     fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)> {
-        let scored =
-            (0..self.rows.ids.len()).map(|i| (self.rows.ids[i], dot(query, self.rows.row(i))));
-        top_k(scored, k)
+        self.rows.ids_of(scan(self.rows.ids.len(), k, |i| {
+            dot(query, self.rows.row(i))
+        }))
     }
 
     fn len(&self) -> usize {
@@ -196,13 +232,10 @@ impl VectorIndex for Int8Index {
     fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)> {
         let q: Vec<i8> = quantise(query).collect();
         let scale = 1.0 / (127.0 * 127.0);
-        let scored = (0..self.rows.ids.len()).map(|i| {
-            (
-                self.rows.ids[i],
-                dot_i8(&q, self.rows.row(i)) as f32 * scale,
-            )
-        });
-        top_k(scored, k)
+        let rows = &self.rows;
+        rows.ids_of(scan(rows.ids.len(), k, |i| {
+            dot_i8(&q, rows.row(i)) as f32 * scale
+        }))
     }
 
     fn len(&self) -> usize {
@@ -399,6 +432,14 @@ mod tests {
                 .iter()
                 .all(|&(id, _)| id % 3 != 0)
         );
+    }
+
+    #[test]
+    fn a_parallel_scan_finds_what_a_single_thread_finds() {
+        let rows = PARALLEL_SCAN_ROWS + 1234;
+        let score = |i: usize| ((i * 7919) % 100_003) as f32;
+        let want = top_k((0..rows).map(|i| (i as i64, score(i))), 25);
+        assert_eq!(scan(rows, 25, score), want);
     }
 
     #[test]
