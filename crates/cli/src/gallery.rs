@@ -85,9 +85,8 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                         bail!("no face of at least {min_face} px with score ≥ {min_score}");
                     }
                     let ids = gallery.enroll(&collection, &contract, person, &samples)?;
-                    Ok(
-                        json!({"image": path.display().to_string(), "person": person.key, "samples": ids}),
-                    )
+                    let line = json!({"image": path.display().to_string(), "person": person.key, "samples": ids});
+                    Ok(line.to_string())
                 },
             )
         }
@@ -124,7 +123,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                     if faces.is_empty() {
                         bail!("no face found");
                     }
-                    Ok(json!({"image": path.display().to_string(), "faces": faces}))
+                    Ok(json!({"image": path.display().to_string(), "faces": faces}).to_string())
                 },
             )
         }

@@ -281,7 +281,7 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
 fn for_each_image<T: Send>(
     batch: &Batch,
     work: impl Fn(&Path) -> Result<T> + Sync,
-    mut commit: impl FnMut(&Path, T) -> Result<serde_json::Value>,
+    mut commit: impl FnMut(&Path, T) -> Result<String>,
 ) -> Result<bool> {
     let (files, any_folder, jobs) = (&batch.files, batch.any_folder, batch.jobs);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
@@ -314,10 +314,10 @@ fn for_each_image<T: Send>(
                 Err(err) => {
                     all_ok = false;
                     progress.suspend(|| eprintln!("facekit: {}: {err:#}", path.display()));
-                    serde_json::to_value(ImageRecord::error(path, &err))?
+                    serde_json::to_string(&ImageRecord::error(path, &err))?
                 }
             };
-            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(line.as_bytes())?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
@@ -327,8 +327,8 @@ fn for_each_image<T: Send>(
 }
 
 /// `commit` for commands whose work already made the record.
-fn print_record(_: &Path, record: ImageRecord) -> Result<serde_json::Value> {
-    Ok(serde_json::to_value(record)?)
+fn print_record(_: &Path, record: ImageRecord) -> Result<String> {
+    Ok(serde_json::to_string(&record)?)
 }
 
 fn save(img: &RgbImage, path: &Path) -> Result<()> {
