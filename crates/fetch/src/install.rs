@@ -96,7 +96,7 @@ pub struct Fetched {
     pub downloaded: bool,
 }
 
-fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> FetchError + '_ {
     move |source| FetchError::Io {
         path: path.to_path_buf(),
         source,
@@ -188,29 +188,19 @@ fn download(
         .and_then(|v| v.parse::<u64>().ok());
     let total = announced.or(expected_size);
     let mut body = response.into_body().into_reader();
-    let mut writer = BufWriter::new(out);
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut got = 0u64;
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(format!("after {got} bytes: {e}"))),
-        };
-        hasher.update(&buf[..n]);
-        writer
-            .write_all(&buf[..n])
-            .map_err(|e| failed(format!("cannot store the download: {e}")))?;
-        got += n as u64;
-        if let Some(progress) = options.progress {
-            progress(got, total);
-        }
-    }
-    writer
-        .flush()
-        .map_err(|e| failed(format!("cannot store the download: {e}")))?;
+    let stored = |e: std::io::Error| failed(format!("cannot store the download: {e}"));
+    let (got, digest) = copy_hashed(
+        &mut body,
+        out,
+        |got, e| failed(format!("after {got} bytes: {e}")),
+        stored,
+        |got| {
+            if let Some(progress) = options.progress {
+                progress(got, total);
+            }
+            Ok(())
+        },
+    )?;
     if let Some(expected) = total.filter(|&t| t != got) {
         return Err(FetchError::Truncated {
             url: url.to_string(),
@@ -218,7 +208,38 @@ fn download(
             expected,
         });
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(digest)
+}
+
+/// Streams `src` into `dst` (buffered, flushed at the end), hashing what
+/// passes: the one copy loop of the download and of unpacking. `after(total)`
+/// runs after every chunk and may stop the copy with an error. Returns the
+/// byte count and the SHA-256.
+fn copy_hashed(
+    src: &mut impl Read,
+    dst: impl Write,
+    read_failed: impl Fn(u64, std::io::Error) -> FetchError,
+    write_failed: impl Fn(std::io::Error) -> FetchError,
+    mut after: impl FnMut(u64) -> Result<(), FetchError>,
+) -> Result<(u64, String), FetchError> {
+    let mut writer = BufWriter::new(dst);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_failed(total, e)),
+        };
+        total += n as u64;
+        after(total)?;
+        hasher.update(&buf[..n]);
+        writer.write_all(&buf[..n]).map_err(&write_failed)?;
+    }
+    writer.flush().map_err(&write_failed)?;
+    Ok((total, hex(&hasher.finalize())))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -275,30 +296,25 @@ fn unpack(
             return Err(wrong(format!("{name} appears twice")));
         }
         let path = dest.join(&name);
-        let mut out = BufWriter::new(File::create(&path).map_err(io_at(&path))?);
-        let mut hasher = Sha256::new();
-        let mut limited = (&mut entry).take(MAX_FILE_BYTES + 1);
-        let mut buf = vec![0u8; 1 << 16];
-        let mut written = 0u64;
-        loop {
-            let n = limited.read(&mut buf).map_err(|e| FetchError::BadZip {
+        let out = File::create(&path).map_err(io_at(&path))?;
+        let (_, digest) = copy_hashed(
+            &mut (&mut entry).take(MAX_FILE_BYTES + 1),
+            out,
+            |_, e| FetchError::BadZip {
                 what: format!("{url} ({name})"),
                 reason: e.to_string(),
-            })?;
-            if n == 0 {
-                break;
-            }
-            written += n as u64;
-            if written > MAX_FILE_BYTES {
-                return Err(wrong(format!(
-                    "{name} unpacks to more than {MAX_FILE_BYTES} bytes"
-                )));
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(io_at(&path))?;
-        }
-        out.flush().map_err(io_at(&path))?;
-        check_hash(&name, expected, &hex(&hasher.finalize()))?;
+            },
+            io_at(&path),
+            |written| {
+                if written > MAX_FILE_BYTES {
+                    return Err(wrong(format!(
+                        "{name} unpacks to more than {MAX_FILE_BYTES} bytes"
+                    )));
+                }
+                Ok(())
+            },
+        )?;
+        check_hash(&name, expected, &digest)?;
         seen.push(name);
     }
     let missing: Vec<&str> = spec
