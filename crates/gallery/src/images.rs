@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use facekit_pipeline::{Face, FaceAnalyzer};
+use facekit_image::{decode_bytes, read_file};
+use facekit_pipeline::{Face, FaceAnalyzer, PipelineError};
 use sha2::{Digest, Sha256};
 
 use crate::{EmbeddingContract, GalleryError, NewSample};
@@ -69,14 +70,13 @@ pub fn enrollment_faces(
     path: &Path,
     filter: &EnrollFilter,
 ) -> Result<Vec<NewSample>, GalleryError> {
-    let bytes = std::fs::read(path).map_err(|source| GalleryError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    // Read once: the same bytes are hashed and decoded, within the limits.
+    let limits = &analyzer.options().limits;
+    let bytes = read_file(path, limits).map_err(PipelineError::from)?;
     let image_sha256 = sha256_hex(&bytes);
-    let analysed = analyzer.analyze_file(path)?;
-    let mut faces: Vec<Face> = analysed
-        .faces
+    let img = decode_bytes(&bytes, limits).map_err(PipelineError::from)?;
+    let mut faces: Vec<Face> = analyzer
+        .analyze(&img)?
         .into_iter()
         .filter(|f| {
             f.embedding.is_some()

@@ -85,6 +85,13 @@ pub enum DecodeError {
 
 /// Reads and decodes a file; errors name the path.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
+    decode_bytes(&read_file(path, limits)?, limits)
+}
+
+/// Reads a file's bytes, refusing (from its size, before reading) a file
+/// over `limits.max_file_bytes`; for callers that need the bytes too, e.g.
+/// to hash them, before [`decode_bytes`].
+pub fn read_file(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>, DecodeError> {
     let io = |source| DecodeError::Io {
         path: path.to_path_buf(),
         source,
@@ -96,8 +103,7 @@ pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, Decod
             limit: limits.max_file_bytes,
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    decode_bytes(&bytes, limits)
+    std::fs::read(path).map_err(io)
 }
 
 /// Decodes an encoded image held in memory.

@@ -25,7 +25,7 @@ mod resize;
 mod tensor;
 mod warp;
 
-pub use decode::{DecodeError, DecodeLimits, decode_bytes, decode_file};
+pub use decode::{DecodeError, DecodeLimits, decode_bytes, decode_file, read_file};
 pub use raster::RgbImage;
 pub use resize::{Letterbox, letterbox, resize_linear};
 pub use tensor::{write_nchw, write_nchw_bgr};
