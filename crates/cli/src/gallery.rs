@@ -8,6 +8,7 @@ use facekit_gallery::{
     EnrollFilter, FaceGallery, Gallery, IndexKind, NewSample, PersonInfo, contract_of,
     enrollment_faces, parse_header, parse_record,
 };
+use facekit_models::facekit_home;
 use serde_json::json;
 
 use crate::args::{GalleryCommand, GalleryDb};
@@ -18,10 +19,7 @@ fn db_path(db: &GalleryDb) -> Result<PathBuf> {
     if let Some(path) = &db.db {
         return Ok(path.clone());
     }
-    let home = std::env::var_os("FACEKIT_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".facekit")))
-        .context("no home folder: pass --db or set FACEKIT_HOME")?;
+    let home = facekit_home().context("no home folder: pass --db or set FACEKIT_HOME")?;
     std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
     Ok(home.join("gallery.db"))
 }

@@ -59,13 +59,17 @@ pub enum PackError {
     Attribute(#[from] AttributeError),
 }
 
-/// Where facekit keeps model packs: `$FACEKIT_HOME/models`, default
-/// `~/.facekit/models` (`None` without a home folder).
-pub fn models_home() -> Option<PathBuf> {
+/// facekit's own folder: `$FACEKIT_HOME`, default `~/.facekit` (`None`
+/// without a home folder).
+pub fn facekit_home() -> Option<PathBuf> {
     std::env::var_os("FACEKIT_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".facekit")))
-        .map(|h| h.join("models"))
+}
+
+/// Where facekit keeps model packs: `<facekit_home>/models`.
+pub fn models_home() -> Option<PathBuf> {
+    facekit_home().map(|h| h.join("models"))
 }
 
 /// Finds a pack: an existing folder path as given, else
