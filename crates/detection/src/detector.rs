@@ -1,8 +1,9 @@
 use facekit_core::Detection;
 use facekit_image::RgbImage;
-use facekit_runtime::OnnxModel;
+use facekit_runtime::{ModelSignature, OnnxModel};
 
 use crate::options::{DetectOptions, DetectionError};
+use crate::retinaface::is_prior_box_layout;
 use crate::{RetinaFace, Scrfd, YuNet};
 
 /// Which detector family a model belongs to.
@@ -17,6 +18,25 @@ pub enum DetectorKind {
 }
 
 impl DetectorKind {
+    /// The family a model's signature shows, as facekit routes detectors:
+    /// YuNet's named `cls_/obj_/bbox_/kps_` outputs, then InsightFace's rule
+    /// (five or more outputs: SCRFD), then the prior-box RetinaFace layout.
+    pub fn of(sig: &ModelSignature) -> Option<Self> {
+        let named = |n: &str| sig.outputs.iter().any(|o| o.name == n);
+        if ["cls_8", "obj_8", "bbox_8", "kps_8"]
+            .iter()
+            .all(|n| named(n))
+        {
+            Some(DetectorKind::YuNet)
+        } else if sig.outputs.len() >= 5 {
+            Some(DetectorKind::Scrfd)
+        } else if is_prior_box_layout(sig) {
+            Some(DetectorKind::RetinaFace)
+        } else {
+            None
+        }
+    }
+
     /// The name users pick it by (`scrfd`, `yunet`, `retinaface`).
     pub fn name(self) -> &'static str {
         match self {

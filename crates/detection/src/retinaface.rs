@@ -1,6 +1,6 @@
 use facekit_core::{BBox, Detection, Point, nms};
 use facekit_image::{RgbImage, letterbox, write_nchw_bgr};
-use facekit_runtime::OnnxModel;
+use facekit_runtime::{ModelSignature, OnnxModel, TensorSpec};
 
 use crate::options::{DetectOptions, DetectionError, finish};
 
@@ -12,6 +12,17 @@ const STEPS: [u32; 3] = [8, 16, 32];
 const VARIANCES: [f32; 2] = [0.1, 0.2];
 /// The BGR means the network was trained with.
 const MEAN_BGR: [f32; 3] = [104.0, 117.0, 123.0];
+
+/// Whether the outputs are RetinaFace's prior-box layout: three `[1, N, k]`
+/// tensors of widths 4 (boxes), 2 (scores) and 10 (landmarks).
+pub(crate) fn is_prior_box_layout(sig: &ModelSignature) -> bool {
+    let widths: Vec<i64> = sig
+        .outputs
+        .iter()
+        .map(|o| o.shape.last().copied().unwrap_or(0))
+        .collect();
+    sig.outputs.iter().all(|o| o.shape.len() == 3) && widths == [4, 2, 10]
+}
 
 /// One prior (anchor) box: centre and size, as fractions of the input.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,23 +98,18 @@ impl RetinaFace {
     /// Wraps a loaded model after checking its outputs are the prior-box layout.
     pub fn new(model: OnnxModel) -> Result<Self, DetectionError> {
         let sig = model.signature();
-        let lasts: Vec<i64> = sig
-            .outputs
-            .iter()
-            .map(|o| o.shape.last().copied().unwrap_or(0))
-            .collect();
         let input = sig.inputs.first();
-        if lasts != [4, 2, 10] || input.is_none_or(|i| i.shape.len() != 4) {
+        if !is_prior_box_layout(sig) || input.is_none_or(|i| i.shape.len() != 4) {
+            let shapes: Vec<&[i64]> = sig.outputs.iter().map(|o| o.shape.as_slice()).collect();
             return Err(DetectionError::WrongModel {
                 path: model.path().display().to_string(),
                 detector: "RetinaFace",
                 reason: format!(
-                    "output widths {lasts:?}, expected [4, 2, 10] (boxes, scores, landmarks)"
+                    "outputs {shapes:?}, expected three [1, N, 4|2|10] (boxes, scores, landmarks)"
                 ),
             });
         }
-        let shape = &input.expect("checked").shape;
-        let fixed_size = (shape[2] > 0 && shape[3] > 0).then(|| (shape[3] as u32, shape[2] as u32));
+        let fixed_size = input.and_then(TensorSpec::fixed_size);
         Ok(Self { model, fixed_size })
     }
 

@@ -45,8 +45,7 @@ impl Scrfd {
                 input.shape
             )));
         }
-        let fixed_size = (input.shape[2] > 0 && input.shape[3] > 0)
-            .then(|| (input.shape[3] as u32, input.shape[2] as u32));
+        let fixed_size = input.fixed_size();
         Ok(Self {
             model,
             strides,

@@ -47,8 +47,7 @@ impl YuNet {
         if input.shape.len() != 4 {
             return Err(not(format!("input {:?} is not NCHW", input.shape)));
         }
-        let fixed_size = (input.shape[2] > 0 && input.shape[3] > 0)
-            .then(|| (input.shape[3] as u32, input.shape[2] as u32));
+        let fixed_size = input.fixed_size();
         Ok(Self {
             model,
             fixed_size,

@@ -1,5 +1,5 @@
 use facekit_detection::DetectorKind;
-use facekit_runtime::{ModelSignature, OnnxModel, TensorSpec};
+use facekit_runtime::OnnxModel;
 
 /// What a model file is, as far as its signature tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,25 +66,6 @@ pub struct Route {
     pub std: f32,
 }
 
-fn spatial(input: &TensorSpec) -> Option<(i64, i64)> {
-    (input.shape.len() == 4).then(|| (input.shape[3], input.shape[2]))
-}
-
-fn is_yunet(sig: &ModelSignature) -> bool {
-    ["cls_8", "obj_8", "bbox_8", "kps_8"]
-        .iter()
-        .all(|n| sig.outputs.iter().any(|o| o.name == *n))
-}
-
-fn is_retinaface_priors(sig: &ModelSignature) -> bool {
-    let lasts: Vec<i64> = sig
-        .outputs
-        .iter()
-        .map(|o| o.shape.last().copied().unwrap_or(0))
-        .collect();
-    sig.outputs.len() == 3 && sig.outputs.iter().all(|o| o.shape.len() == 3) && lasts == [4, 2, 10]
-}
-
 /// InsightFace's rule for a model's input normalisation, from the names of
 /// its first eight graph nodes: a node named `Sub…`/`_minus…` and one named
 /// `Mul…`/`_mul…` (or, for landmark and attribute models, `bn_data` among the
@@ -123,20 +104,16 @@ pub fn insightface_normalization(leading_node_names: &[String], kind: ModelKind)
 pub fn route(model: &OnnxModel) -> Option<Route> {
     let sig = model.signature();
     let input = sig.inputs.first()?;
-    let (w, h) = spatial(input).unwrap_or((-1, -1));
-    let input_size = (w > 0 && h > 0).then_some((w as u32, h as u32));
+    let input_size = input.fixed_size();
+    let (w, h) = input_size.unwrap_or((0, 0));
     let out_len = |i: usize| {
         sig.outputs
             .get(i)
             .and_then(|o| o.shape.last().copied())
             .unwrap_or(0)
     };
-    let kind = if is_yunet(sig) {
-        ModelKind::Detector(DetectorKind::YuNet)
-    } else if sig.outputs.len() >= 5 {
-        ModelKind::Detector(DetectorKind::Scrfd)
-    } else if is_retinaface_priors(sig) {
-        ModelKind::Detector(DetectorKind::RetinaFace)
+    let kind = if let Some(detector) = DetectorKind::of(sig) {
+        ModelKind::Detector(detector)
     } else if (w, h) == (192, 192) {
         let n = out_len(0).max(0) as usize;
         let three_d = n >= 3000;

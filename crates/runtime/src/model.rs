@@ -210,6 +210,14 @@ pub struct TensorSpec {
 }
 
 impl TensorSpec {
+    /// `(width, height)` of an NCHW tensor whose spatial sides are both fixed.
+    pub fn fixed_size(&self) -> Option<(u32, u32)> {
+        match self.shape.as_slice() {
+            [_, _, h, w] if *h > 0 && *w > 0 => Some((*w as u32, *h as u32)),
+            _ => None,
+        }
+    }
+
     fn from_outlet(name: &str, dtype: &ValueType) -> Self {
         let (shape, is_f32) = match dtype {
             ValueType::Tensor { ty, shape, .. } => (
