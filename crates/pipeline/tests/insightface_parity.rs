@@ -15,7 +15,7 @@ use facekit_image::{DecodeLimits, RgbImage, decode_bytes, decode_file};
 use facekit_models::ModelPack;
 use facekit_pipeline::{AnalyzeOptions, DetSize, Face, FaceAnalyzer};
 use facekit_runtime::{Runtime, RuntimeOptions};
-use facekit_testdata::{GoldenCase, GoldenFace, golden_cases, model};
+use facekit_testdata::{GoldenCase, GoldenFace, golden_cases, max_abs_diff, model};
 
 const SFACE: &str = "face_recognition_sface_2021dec_fp32.onnx";
 
@@ -99,12 +99,7 @@ fn compare_face(
     embeddings: bool,
 ) {
     let name = case.image.display();
-    let d_box = g
-        .bbox
-        .iter()
-        .zip(f.bbox.to_array())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let d_box = max_abs_diff(g.bbox, f.bbox.to_array());
     worst.bbox_px = worst.bbox_px.max(d_box);
     if d_box > 0.5 {
         errors.push(format!("{name}: bbox off by {d_box:.3} px"));
@@ -115,11 +110,10 @@ fn compare_face(
         errors.push(format!("{name}: score off by {d_score:.5}"));
     }
     if let (Some(gk), Some(fk)) = (&g.kps, &f.kps) {
-        let d = gk
-            .iter()
-            .zip(fk)
-            .map(|(a, b)| (a[0] - b.x).abs().max((a[1] - b.y).abs()))
-            .fold(0.0, f32::max);
+        let d = max_abs_diff(
+            gk.iter().flatten().copied(),
+            fk.iter().flat_map(|p| [p.x, p.y]),
+        );
         worst.kps_px = worst.kps_px.max(d);
         if d > 0.5 {
             errors.push(format!("{name}: landmarks off by {d:.3} px"));
@@ -156,11 +150,10 @@ fn compare_face(
     }
     if let Some(golden) = &g.landmark_2d_106 {
         let d = f.landmark_2d_106.as_ref().map_or(f32::INFINITY, |ours| {
-            golden
-                .iter()
-                .zip(ours)
-                .map(|(a, b)| (a[0] - b.x).abs().max((a[1] - b.y).abs()))
-                .fold(0.0, f32::max)
+            max_abs_diff(
+                golden.iter().flatten().copied(),
+                ours.iter().flat_map(|p| [p.x, p.y]),
+            )
         });
         worst.landmark_2d_px = worst.landmark_2d_px.max(d);
         if d > 0.5 {
@@ -169,11 +162,10 @@ fn compare_face(
     }
     if let Some(golden) = &g.landmark_3d_68 {
         let d = f.landmark_3d_68.as_ref().map_or(f32::INFINITY, |ours| {
-            golden
-                .iter()
-                .zip(ours)
-                .flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs()))
-                .fold(0.0, f32::max)
+            max_abs_diff(
+                golden.iter().flatten().copied(),
+                ours.iter().flatten().copied(),
+            )
         });
         worst.landmark_3d_px = worst.landmark_3d_px.max(d);
         if d > 0.5 {

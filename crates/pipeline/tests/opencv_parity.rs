@@ -9,7 +9,7 @@ use facekit_image::{DecodeLimits, decode_file, resize_linear};
 use facekit_models::{DetectorChoice, ModelPack};
 use facekit_pipeline::{AnalyzeOptions, DetectorKind, FaceAnalyzer};
 use facekit_runtime::{Runtime, RuntimeOptions};
-use facekit_testdata::{golden_cases, model, shared};
+use facekit_testdata::{golden_cases, max_abs_diff, model, shared};
 
 fn yunet_sface(yunet_file: &str) -> (FaceAnalyzer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -44,6 +44,13 @@ fn yunet_at_image_size_matches_opencv() {
             continue;
         };
         if (Some(img.width()), Some(img.height())) != (case.golden.width, case.golden.height) {
+            errors.push(format!(
+                "{name}: decoded {}×{}, OpenCV {:?}×{:?}",
+                img.width(),
+                img.height(),
+                case.golden.width,
+                case.golden.height
+            ));
             continue;
         }
         images += 1;
@@ -59,20 +66,11 @@ fn yunet_at_image_size_matches_opencv() {
         // Both lists come out of NMS in score order.
         for (g, f) in case.golden.faces.iter().zip(&faces) {
             faces_seen += 1;
-            let d_box = g
-                .bbox
-                .iter()
-                .zip(f.bbox.to_array())
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-            let d_kps = g
-                .kps
-                .as_ref()
-                .unwrap()
-                .iter()
-                .zip(f.kps.as_ref().unwrap())
-                .map(|(a, b)| (a[0] - b.x).abs().max((a[1] - b.y).abs()))
-                .fold(0.0, f32::max);
+            let d_box = max_abs_diff(g.bbox, f.bbox.to_array());
+            let d_kps = max_abs_diff(
+                g.kps.as_ref().unwrap().iter().flatten().copied(),
+                f.kps.unwrap().iter().flat_map(|p| [p.x, p.y]),
+            );
             let d_score = (g.det_score - f.det_score).abs();
             let cos =
                 cosine_similarity(g.embedding.as_ref().unwrap(), f.embedding.as_ref().unwrap());

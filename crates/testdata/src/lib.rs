@@ -34,6 +34,15 @@ pub fn model(rel: &str) -> PathBuf {
     models_dir().join(rel)
 }
 
+/// Largest absolute difference between paired values (the worst case the
+/// parity tests compare with their tolerance).
+pub fn max_abs_diff(a: impl IntoIterator<Item = f32>, b: impl IntoIterator<Item = f32>) -> f32 {
+    a.into_iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
 /// One face in a golden file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct GoldenFace {
