@@ -26,6 +26,22 @@ fn vector(axis: usize, wobble: f32) -> Vec<f32> {
         .collect()
 }
 
+/// The person whose sample is nearest to `v` in "staff" (threshold 0.5).
+fn best_key(g: &Gallery, c: &EmbeddingContract, v: &[f32]) -> String {
+    g.identify("staff", c, v, 1, 0.5).unwrap().best.unwrap().key
+}
+
+/// Enrolls one sample of `key` into "staff".
+fn enroll_one(g: &mut Gallery, c: &EmbeddingContract, key: &str, v: Vec<f32>) {
+    g.enroll(
+        "staff",
+        c,
+        &PersonInfo::new(key),
+        &[NewSample::embedding(v)],
+    )
+    .unwrap();
+}
+
 fn gallery() -> (tempfile::TempDir, Gallery) {
     let dir = tempfile::tempdir().unwrap();
     let g = Gallery::open(&dir.path().join("g.db")).unwrap();
@@ -159,13 +175,7 @@ fn deleted_faces_are_erased_from_the_file_and_the_index() {
     {
         let mut g = Gallery::open(&path).unwrap();
         g.create_collection("staff", &c, IndexKind::Exact).unwrap();
-        g.enroll(
-            "staff",
-            &c,
-            &PersonInfo::new("ann"),
-            &[NewSample::embedding(vector(0, 0.0))],
-        )
-        .unwrap();
+        enroll_one(&mut g, &c, "ann", vector(0, 0.0));
         let ids = g
             .enroll(
                 "staff",
@@ -193,14 +203,7 @@ fn deleted_faces_are_erased_from_the_file_and_the_index() {
     // Reopening rebuilds the index from the file.
     let mut g = Gallery::open(&path).unwrap();
     assert_eq!(g.stats("staff").unwrap().persons, 1);
-    assert_eq!(
-        g.identify("staff", &c, &vector(0, 0.0), 1, 0.5)
-            .unwrap()
-            .best
-            .unwrap()
-            .key,
-        "ann"
-    );
+    assert_eq!(best_key(&g, &c, &vector(0, 0.0)), "ann");
     g.delete_collection("staff").unwrap();
     assert!(g.collections().unwrap().is_empty());
 }
@@ -226,47 +229,21 @@ fn a_saved_hnsw_index_is_reused_only_while_it_matches_the_file() {
     {
         let mut g = Gallery::open(&path).unwrap();
         g.create_collection("staff", &c, IndexKind::Hnsw).unwrap();
-        g.enroll(
-            "staff",
-            &c,
-            &PersonInfo::new("ann"),
-            &[NewSample::embedding(vector(0, 0.0))],
-        )
-        .unwrap();
+        enroll_one(&mut g, &c, "ann", vector(0, 0.0));
         g.save_indexes().unwrap();
         assert!(saved(&g).exists());
     }
     {
         // Written but never saved (as if killed): the saved index is stale.
         let mut g = Gallery::open(&path).unwrap();
-        g.enroll(
-            "staff",
-            &c,
-            &PersonInfo::new("bob"),
-            &[NewSample::embedding(vector(1, 0.0))],
-        )
-        .unwrap();
+        enroll_one(&mut g, &c, "bob", vector(1, 0.0));
         std::mem::forget(g);
     }
     let g = Gallery::open(&path).unwrap();
     assert_eq!(g.stats("staff").unwrap().samples, 2);
-    assert_eq!(
-        g.identify("staff", &c, &vector(1, 0.0), 1, 0.5)
-            .unwrap()
-            .best
-            .unwrap()
-            .key,
-        "bob"
-    );
+    assert_eq!(best_key(&g, &c, &vector(1, 0.0)), "bob");
     drop(g);
     // Reopened from the saved, now current, index.
     let g = Gallery::open(&path).unwrap();
-    assert_eq!(
-        g.identify("staff", &c, &vector(0, 0.0), 1, 0.5)
-            .unwrap()
-            .best
-            .unwrap()
-            .key,
-        "ann"
-    );
+    assert_eq!(best_key(&g, &c, &vector(0, 0.0)), "ann");
 }
