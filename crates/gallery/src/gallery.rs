@@ -468,10 +468,10 @@ impl FaceGallery for Gallery {
 
     fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError> {
         let c = self.collection(collection)?;
-        let persons = self.store.persons(c.id).map_err(|e| self.db(e))?;
+        let persons = self.store.person_count(c.id).map_err(|e| self.db(e))?;
         let index = &self.indexes[&c.id];
         Ok(GalleryStats {
-            persons: persons.len(),
+            persons,
             samples: index.len(),
             index_bytes: index.memory_bytes(),
             collection: c,

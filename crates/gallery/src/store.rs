@@ -101,6 +101,15 @@ impl Store {
         stmt.query_map([collection_id], person_row)?.collect()
     }
 
+    /// How many persons a collection has (without listing them).
+    pub fn person_count(&self, collection_id: i64) -> Result<usize, rusqlite::Error> {
+        self.conn.query_row(
+            "SELECT COUNT(*) FROM persons WHERE collection_id = ?1",
+            [collection_id],
+            |r| r.get::<_, i64>(0).map(|n| n as usize),
+        )
+    }
+
     pub fn person(&self, collection_id: i64, key: &str) -> Result<Option<Person>, rusqlite::Error> {
         self.conn
             .query_row(
