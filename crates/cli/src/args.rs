@@ -55,9 +55,8 @@ pub enum Command {
         a: PathBuf,
         /// Second image.
         b: PathBuf,
-        /// Cosine similarity at or above which the faces are the same person.
-        #[arg(long, default_value_t = 0.3)]
-        threshold: f32,
+        #[command(flatten)]
+        decision: Decision,
         #[command(flatten)]
         common: Common,
     },
@@ -81,6 +80,12 @@ pub enum Command {
         db: GalleryDb,
         #[command(subcommand)]
         command: GalleryCommand,
+    },
+    /// Evaluation protocols: verification accuracy, ROC and TAR@FAR,
+    /// threshold calibration, WIDER FACE AP.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
     },
     /// Time analysis over images: images/s and the share spent inside ONNX Runtime.
     Bench {
@@ -116,6 +121,107 @@ pub enum ModelsCommand {
         #[arg(long)]
         url: Option<String>,
     },
+}
+
+/// Where the same/different decision threshold comes from.
+#[derive(Debug, Args)]
+pub struct Decision {
+    /// Cosine similarity at or above which two faces are the same person.
+    #[arg(long, default_value_t = 0.3)]
+    pub threshold: f32,
+    /// Use the threshold calibrated for this false accept rate with this
+    /// recognition model (`facekit eval calibrate`) instead of --threshold.
+    #[arg(long, conflicts_with = "threshold")]
+    pub far: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// 10-fold verification accuracy (InsightFace protocol), ROC, AUC, EER
+    /// and TAR@FAR on a .bin set, LFW pairs or CFP; prints a summary line
+    /// and writes a report folder with --out.
+    Verify {
+        #[command(flatten)]
+        set: PairSource,
+        /// Folder for report.json, report.md, roc.svg and scores.svg.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The cosine threshold for a target false accept rate, measured on a
+    /// labelled set and stored for `compare --far` and the gallery.
+    Calibrate {
+        #[command(flatten)]
+        set: PairSource,
+        /// Target false accept rate(s), e.g. 1e-4.
+        #[arg(long, required = true)]
+        far: Vec<f64>,
+        /// Calibration file (default: $FACEKIT_HOME/calibration.json).
+        #[arg(long)]
+        book: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// WIDER FACE AP (easy, medium, hard) over the ground-truth images found
+    /// in a folder.
+    Detect {
+        /// Folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat,
+        /// or wider_face_val_bbx_gt*.txt with a difficulty_gt_index*.json.
+        #[arg(long)]
+        gt: PathBuf,
+        /// Folder of WIDER images (event/name.jpg, or flat).
+        #[arg(long)]
+        images: PathBuf,
+        /// Folder for report.json and report.md.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Images at once (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// A labelled pair set and how to embed it.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("set").required(true).args(["bin", "pairs", "cfp"])))]
+pub struct PairSource {
+    /// InsightFace .bin verification set.
+    #[arg(long)]
+    pub bin: Option<PathBuf>,
+    /// LFW pairs.txt; the images come from --images.
+    #[arg(long, requires = "images")]
+    pub pairs: Option<PathBuf>,
+    /// Image folder for --pairs (Name/Name_0001.jpg).
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// CFP folder (holding Protocol/).
+    #[arg(long)]
+    pub cfp: Option<PathBuf>,
+    /// CFP protocol: fp (frontal–profile) or ff (frontal–frontal).
+    #[arg(long, default_value = "fp")]
+    pub protocol: String,
+    /// `aligned` (images are face crops) or `detect` (largest face,
+    /// norm_crop). Default: aligned for .bin, detect otherwise.
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Turn off the flip test (embedding of image + mirror image).
+    #[arg(long)]
+    pub no_flip: bool,
+    /// Folds of the accuracy protocol.
+    #[arg(long, default_value_t = 10)]
+    pub folds: usize,
+    /// Embedding cache folder (default: $FACEKIT_HOME/eval-cache).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Do not read or write the embedding cache.
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
+    /// Images at once (default: one per core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -172,9 +278,8 @@ pub enum GalleryCommand {
         input: Inputs,
         #[arg(long, default_value_t = 5)]
         top_k: usize,
-        /// Cosine similarity below which the best match is reported as unknown.
-        #[arg(long, default_value_t = 0.3)]
-        threshold: f32,
+        #[command(flatten)]
+        decision: Decision,
         #[command(flatten)]
         common: Common,
     },
@@ -183,8 +288,8 @@ pub enum GalleryCommand {
         collection: String,
         person: String,
         image: PathBuf,
-        #[arg(long, default_value_t = 0.3)]
-        threshold: f32,
+        #[command(flatten)]
+        decision: Decision,
         #[command(flatten)]
         common: Common,
     },

@@ -24,7 +24,7 @@ fn db_path(db: &GalleryDb) -> Result<PathBuf> {
     Ok(home.join("gallery.db"))
 }
 
-fn print(value: &serde_json::Value) -> Result<()> {
+pub(crate) fn print(value: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, value)?;
     out.write_all(b"\n")?;
@@ -92,12 +92,13 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             collection,
             input,
             top_k,
-            threshold,
+            decision,
             common,
         } => {
             let batch = Batch::resolve(&input);
             let analyzer = analyzer(&common, batch.jobs, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
+            let threshold = decision.threshold(&analyzer)?;
             gallery.collection(&collection)?;
             for_each_image(
                 &batch,
@@ -129,11 +130,12 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             collection,
             person,
             image,
-            threshold,
+            decision,
             common,
         } => {
             let analyzer = analyzer(&common, 1, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
+            let threshold = decision.threshold(&analyzer)?;
             let filter = EnrollFilter {
                 min_size: 0.0,
                 min_score: 0.0,

@@ -8,6 +8,7 @@
 
 mod args;
 mod draw;
+mod eval;
 mod gallery;
 mod output;
 
@@ -26,7 +27,7 @@ use facekit_runtime::{Runtime, RuntimeOptions, inference_nanos};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::args::{Cli, Command, Common, Inputs, ModelsCommand};
+use crate::args::{Cli, Command, Common, Decision, Inputs, ModelsCommand};
 use crate::output::{FaceRecord, ImageRecord};
 
 const IMAGE_EXTENSIONS: [&str; 9] = [
@@ -109,9 +110,9 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Compare {
             a,
             b,
-            threshold,
+            decision,
             common,
-        } => compare(&a, &b, threshold, &common),
+        } => compare(&a, &b, &decision, &common),
         Command::Draw {
             input,
             output,
@@ -137,6 +138,7 @@ fn run(cli: Cli) -> Result<bool> {
             command: ModelsCommand::Fetch { pack, force, url },
         } => fetch(&pack, force, url.as_deref()),
         Command::Gallery { db, command } => gallery::run(&db, command),
+        Command::Eval { command } => eval::run(command),
         Command::Bench {
             input,
             repeat,
@@ -345,9 +347,10 @@ fn largest(faces: Vec<Face>) -> Option<Face> {
         .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
 }
 
-fn compare(a: &Path, b: &Path, threshold: f32, common: &Common) -> Result<bool> {
+fn compare(a: &Path, b: &Path, decision: &Decision, common: &Common) -> Result<bool> {
     let analyzer = analyzer(common, 1, Stages::EMBED)?;
     require_recognizer(&analyzer)?;
+    let threshold = decision.threshold(&analyzer)?;
     let embed = |p: &Path| -> Result<Vec<f32>> {
         let faces = analyzer
             .analyze_file(p)

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use facekit_testdata::{golden_cases, models_dir, shared};
+use facekit_testdata::{golden_cases, models_dir, scrfd500m_sface_pack, shared};
 
 fn facekit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_facekit"))
@@ -16,6 +16,14 @@ fn stdout_lines(out: &Output) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect()
+}
+
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn models() -> String {
@@ -393,10 +401,7 @@ fn models_fetch_verifies_what_it_downloads() {
 /// verify, export/import, delete, and clear errors for bad input.
 #[test]
 fn gallery_enroll_identify_verify_and_errors() {
-    let pack = tempfile::tempdir().unwrap();
-    for file in ["det_500m.onnx", "face_recognition_sface_2021dec_fp32.onnx"] {
-        std::os::unix::fs::symlink(models_dir().join(file), pack.path().join(file)).unwrap();
-    }
+    let pack = scrfd500m_sface_pack();
     let pack = pack.path().to_str().unwrap().to_string();
     let home = tempfile::tempdir().unwrap();
     let db = home.path().join("g.db");
@@ -405,17 +410,10 @@ fn gallery_enroll_identify_verify_and_errors() {
         all.extend_from_slice(args);
         facekit(&all)
     };
-    let ok = |out: &Output| {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    };
     let people = shared("identities/face_api_bbt");
-    ok(&run(&["create", "bbt", "--models", &pack]));
+    assert_ok(&run(&["create", "bbt", "--models", &pack]));
     let out = run(&["enroll", "bbt", people.to_str().unwrap(), "--models", &pack]);
-    ok(&out);
+    assert_ok(&out);
     assert_eq!(stdout_lines(&out).len(), 40);
     let stats = &stdout_lines(&run(&["stats", "bbt"]))[0];
     assert_eq!(
@@ -431,7 +429,7 @@ fn gallery_enroll_identify_verify_and_errors() {
         "--models",
         &pack,
     ]);
-    ok(&out);
+    assert_ok(&out);
     assert_eq!(stdout_lines(&out)[0]["faces"][0]["best"]["key"], "raj");
     let out = run(&[
         "verify",
@@ -445,15 +443,15 @@ fn gallery_enroll_identify_verify_and_errors() {
 
     // Export, import into another collection, then delete it.
     let export = run(&["export", "bbt"]);
-    ok(&export);
+    assert_ok(&export);
     let file = home.path().join("bbt.jsonl");
     std::fs::write(&file, &export.stdout).unwrap();
     let out = run(&["import", "copy", file.to_str().unwrap()]);
-    ok(&out);
+    assert_ok(&out);
     assert_eq!(stdout_lines(&out).len(), 40);
-    ok(&run(&["delete", "copy", "--person", "raj"]));
+    assert_ok(&run(&["delete", "copy", "--person", "raj"]));
     assert_eq!(stdout_lines(&run(&["stats", "copy"]))[0]["samples"], 35);
-    ok(&run(&["delete", "copy"]));
+    assert_ok(&run(&["delete", "copy"]));
     assert_eq!(stdout_lines(&run(&["list"])).len(), 1);
 
     // Bad input: a probe without a face, a missing collection, a corrupt file.
@@ -484,4 +482,122 @@ fn gallery_enroll_identify_verify_and_errors() {
     let out = facekit(&["gallery", "--db", corrupt.to_str().unwrap(), "list"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt.db"));
+}
+
+/// `eval verify` on a `.bin` set writes a report; `eval calibrate` stores a
+/// threshold that `compare --far` then uses; `eval detect` computes WIDER AP;
+/// bad sets and uncalibrated FARs are clear errors.
+#[test]
+fn eval_verify_calibrate_compare_and_detect() {
+    let pack = scrfd500m_sface_pack();
+    let pack = pack.path().to_str().unwrap().to_string();
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_facekit"))
+            .args(args)
+            .env("FACEKIT_HOME", home.path())
+            .output()
+            .expect("run facekit")
+    };
+    let bin = shared("verification/lfw_crop90_fold1_600pairs.proto4.bin");
+    let bin = bin.to_str().unwrap();
+    let report = home.path().join("report");
+    let out = run(&[
+        "eval",
+        "verify",
+        "--bin",
+        bin,
+        "--models",
+        &pack,
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    let line = &stdout_lines(&out)[0];
+    assert_eq!(line["pairs"], 600);
+    assert_eq!(line["mode"], "aligned");
+    assert!(line["accuracy"].as_f64().unwrap() > 0.8, "{line}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["accuracy"]["mean"], line["accuracy"]);
+    assert!(
+        saved["settings"]["recognizer_sha256"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 64
+    );
+
+    // 300 impostor pairs: FAR 1e-2 can be calibrated, 1e-3 cannot.
+    let out = run(&[
+        "eval",
+        "calibrate",
+        "--bin",
+        bin,
+        "--models",
+        &pack,
+        "--far",
+        "1e-2",
+    ]);
+    assert_ok(&out);
+    let calibrated = &stdout_lines(&out)[0];
+    let threshold = calibrated["threshold"].as_f64().unwrap();
+    assert_eq!(calibrated["impostor_pairs"], 300);
+    let out = run(&[
+        "eval",
+        "calibrate",
+        "--bin",
+        bin,
+        "--models",
+        &pack,
+        "--far",
+        "1e-3",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1000 impostor pairs"));
+
+    let t1 = shared("images/t1.jpg");
+    let t1 = t1.to_str().unwrap();
+    let out = run(&["compare", t1, t1, "--models", &pack, "--far", "1e-2"]);
+    assert_ok(&out);
+    let compared = &stdout_lines(&out)[0];
+    assert!((compared["threshold"].as_f64().unwrap() - threshold).abs() < 1e-6);
+    assert_eq!(compared["same_person"], true);
+    let out = run(&["compare", t1, t1, "--models", &pack, "--far", "1e-5"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("eval calibrate"));
+
+    let damaged = home.path().join("damaged.bin");
+    std::fs::write(&damaged, &std::fs::read(bin).unwrap()[..5000]).unwrap();
+    let out = run(&[
+        "eval",
+        "verify",
+        "--bin",
+        damaged.to_str().unwrap(),
+        "--models",
+        &pack,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("damaged.bin") && err.contains("truncated"),
+        "{err}"
+    );
+
+    let subset = shared("detection/widerface_val_subset");
+    let out = run(&[
+        "eval",
+        "detect",
+        "--gt",
+        subset.to_str().unwrap(),
+        "--images",
+        subset.join("images").to_str().unwrap(),
+        "--models",
+        &pack,
+    ]);
+    assert_ok(&out);
+    let line = &stdout_lines(&out)[0];
+    assert_eq!(line["images"], 10);
+    assert_eq!(line["ap"].as_array().unwrap().len(), 3);
 }

@@ -13,8 +13,8 @@ use crate::{
     PersonInfo, Sample,
 };
 
-/// At least this many index candidates are re-scored per search, so that a
-/// quantised or approximate ranking still yields the exact top results.
+/// At least this many candidates of an index that only proposes (int8) are
+/// re-scored per search, so that its ranking still yields the exact top results.
 const RESCORED: usize = 40;
 
 /// One person among the results, scored by their best sample.
@@ -67,6 +67,9 @@ pub struct Gallery {
     path: PathBuf,
     store: Store,
     indexes: HashMap<i64, Box<dyn VectorIndex>>,
+    /// Per collection, each sample's person id: search results are named
+    /// without reading sample rows (random reads of a large file).
+    owners: HashMap<i64, HashMap<i64, i64>>,
     /// Collections written since their index was last saved.
     dirty: HashSet<i64>,
 }
@@ -102,6 +105,7 @@ impl Gallery {
             path: path.to_path_buf(),
             store,
             indexes: HashMap::new(),
+            owners: HashMap::new(),
             dirty: HashSet::new(),
         };
         for c in gallery.store.collections().map_err(|e| gallery.db(e))? {
@@ -110,6 +114,11 @@ impl Gallery {
                 None => gallery.rebuild_index(&c)?,
             };
             gallery.indexes.insert(c.id, index);
+            let owners = gallery
+                .store
+                .sample_owners(c.id)
+                .map_err(|e| gallery.db(e))?;
+            gallery.owners.insert(c.id, owners.into_iter().collect());
         }
         Ok(gallery)
     }
@@ -180,13 +189,18 @@ impl Gallery {
                 let path = path.to_path_buf();
                 move |source| GalleryError::Io { path, source }
             };
-            let tmp = index_file.with_extension("tmp");
-            let saved = self.indexes[&c.id].save(&tmp).map_err(|e| {
+            // Without its fingerprint a half-written index is never trusted.
+            match std::fs::remove_file(&meta_file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io(&meta_file)(e));
+                }
+                _ => {}
+            }
+            let saved = self.indexes[&c.id].save(&index_file).map_err(|e| {
                 GalleryError::Invalid(format!("cannot save the index of '{}': {e}", c.name))
             })?;
             if saved {
                 let fingerprint = self.store.fingerprint(c.id).map_err(|e| self.db(e))?;
-                std::fs::rename(&tmp, &index_file).map_err(io(&index_file))?;
                 let meta_tmp = meta_file.with_extension("tmp");
                 std::fs::write(&meta_tmp, serde_json::json!(fingerprint).to_string())
                     .map_err(io(&meta_tmp))?;
@@ -230,37 +244,77 @@ impl Gallery {
         Ok(c)
     }
 
-    /// Candidates from the index, re-scored with their stored `f32`
-    /// vectors (quantised and approximate indexes only propose), best first.
+    /// The nearest samples with their persons, best first; candidates of
+    /// an index that only proposes are re-scored with their stored `f32`
+    /// vectors.
     fn nearest(
         &self,
         c: &Collection,
         query: &[f32],
-        want: usize,
+        k: usize,
     ) -> Result<Vec<PersonMatch>, GalleryError> {
-        let hits = self.indexes[&c.id].search(query, want);
-        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
-        let mut scored: Vec<PersonMatch> = self
+        let index = &self.indexes[&c.id];
+        let mut hits = if index.final_scores() {
+            index.search(query, k)
+        } else {
+            let ids: Vec<i64> = index
+                .search(query, k.max(RESCORED))
+                .iter()
+                .map(|h| h.0)
+                .collect();
+            self.store
+                .embeddings(&ids)
+                .map_err(|e| self.db(e))?
+                .into_iter()
+                .map(|(id, stored)| (id, cosine_similarity(query, &stored)))
+                .collect()
+        };
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        hits.truncate(k);
+        let owners = &self.owners[&c.id];
+        let mut person_ids: Vec<i64> = hits
+            .iter()
+            .filter_map(|h| owners.get(&h.0))
+            .copied()
+            .collect();
+        person_ids.sort_unstable();
+        person_ids.dedup();
+        let names: HashMap<i64, (String, String)> = self
             .store
-            .owners(&ids)
+            .person_names(&person_ids)
             .map_err(|e| self.db(e))?
             .into_iter()
-            .map(|(sample_id, key, name, stored)| PersonMatch {
-                score: cosine_similarity(query, &stored),
-                key,
-                name,
-                sample_id,
-            })
+            .map(|(id, key, name)| (id, (key, name)))
             .collect();
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
-        Ok(scored)
+        Ok(hits
+            .into_iter()
+            .filter_map(|(sample_id, score)| {
+                let (key, name) = names.get(owners.get(&sample_id)?)?.clone();
+                Some(PersonMatch {
+                    key,
+                    name,
+                    score,
+                    sample_id,
+                })
+            })
+            .collect())
     }
 
     fn after_delete(&mut self, c: &Collection, ids: &[i64]) -> Result<(), GalleryError> {
         self.dirty.insert(c.id);
+        // A saved index still holds the deleted vectors: erase it now (it is
+        // saved afresh on close).
+        let (index_file, meta_file) = self.index_files(c);
+        let _ = std::fs::remove_file(meta_file);
+        HnswIndex::remove_saved(&index_file);
         if let Some(index) = self.indexes.get_mut(&c.id) {
             for &id in ids {
                 index.remove(id);
+            }
+        }
+        if let Some(owners) = self.owners.get_mut(&c.id) {
+            for id in ids {
+                owners.remove(id);
             }
         }
         self.store.purge_journal().map_err(|e| self.db(e))
@@ -295,6 +349,7 @@ impl FaceGallery for Gallery {
         let c = self.collection(name)?;
         self.indexes
             .insert(c.id, new_index(index, contract.dimension, 0)?);
+        self.owners.insert(c.id, HashMap::new());
         Ok(c)
     }
 
@@ -345,6 +400,7 @@ impl FaceGallery for Gallery {
         };
         let tx = self.store.conn.transaction().map_err(db)?;
         let mut ids = Vec::with_capacity(items.len());
+        let mut owners = Vec::with_capacity(items.len());
         {
             let mut upsert = tx
                 .prepare_cached(
@@ -388,10 +444,12 @@ impl FaceGallery for Gallery {
                     )
                     .map_err(db)?;
                 ids.push(id);
+                owners.push((id, person_id));
             }
         }
         tx.commit().map_err(db)?;
         self.dirty.insert(c.id);
+        self.owners.entry(c.id).or_default().extend(owners);
         let units: Vec<(i64, Vec<f32>)> = ids
             .iter()
             .zip(items)
@@ -413,9 +471,7 @@ impl FaceGallery for Gallery {
     ) -> Result<Vec<PersonMatch>, GalleryError> {
         let c = self.checked(collection, contract)?;
         check_vector(&c, embedding)?;
-        let mut found = self.nearest(&c, &l2_normalized(embedding), k.max(RESCORED))?;
-        found.truncate(k);
-        Ok(found)
+        self.nearest(&c, &l2_normalized(embedding), k)
     }
 
     fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError> {
@@ -459,10 +515,11 @@ impl FaceGallery for Gallery {
             .execute("DELETE FROM collections WHERE id = ?1", [c.id])
             .map_err(|e| self.db(e))?;
         self.indexes.remove(&c.id);
+        self.owners.remove(&c.id);
         self.dirty.remove(&c.id);
         let (index_file, meta_file) = self.index_files(&c);
-        let _ = std::fs::remove_file(index_file);
         let _ = std::fs::remove_file(meta_file);
+        HnswIndex::remove_saved(&index_file);
         self.store.purge_journal().map_err(|e| self.db(e))
     }
 

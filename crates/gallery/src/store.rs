@@ -70,7 +70,7 @@ impl Store {
         };
         let conn = Connection::open(path).map_err(corrupt)?;
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; PRAGMA busy_timeout=5000;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536;",
         )
         .and_then(|_| conn.execute_batch(SCHEMA))
         .map_err(corrupt)?;
@@ -147,29 +147,46 @@ impl Store {
         .collect()
     }
 
-    /// `(sample id, person key, person name, embedding)` for a set of ids,
-    /// in one query (per-id lookups cost more than the search itself).
-    #[allow(clippy::type_complexity)]
-    pub fn owners(
+    /// `(sample id, embedding)` for a set of ids, in one query (per-id
+    /// lookups cost more than the search itself).
+    pub fn embeddings(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>, rusqlite::Error> {
+        self.by_ids("SELECT id, embedding FROM samples WHERE id IN", ids, |r| {
+            Ok((r.get(0)?, from_blob(&r.get::<_, Vec<u8>>(1)?)))
+        })
+    }
+
+    /// `(person id, key, name)` for a set of person ids.
+    pub fn person_names(&self, ids: &[i64]) -> Result<Vec<(i64, String, String)>, rusqlite::Error> {
+        self.by_ids("SELECT id, key, name FROM persons WHERE id IN", ids, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+    }
+
+    fn by_ids<T>(
         &self,
+        select: &str,
         ids: &[i64],
-    ) -> Result<Vec<(i64, String, String, Vec<f32>)>, rusqlite::Error> {
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, rusqlite::Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let placeholders = vec!["?"; ids.len()].join(",");
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT s.id, p.key, p.name, s.embedding FROM samples s JOIN persons p ON p.id = s.person_id WHERE s.id IN ({placeholders})"
-        ))?;
-        stmt.query_map(rusqlite::params_from_iter(ids), |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                from_blob(&r.get::<_, Vec<u8>>(3)?),
-            ))
-        })?
-        .collect()
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{select} ({placeholders})"))?;
+        stmt.query_map(rusqlite::params_from_iter(ids), row)?
+            .collect()
+    }
+
+    /// `(sample id, person id)` of every sample of a collection, read from
+    /// the person index alone (no embedding pages).
+    pub fn sample_owners(&self, collection_id: i64) -> Result<Vec<(i64, i64)>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id, s.person_id FROM persons p JOIN samples s ON s.person_id = p.id WHERE p.collection_id = ?1",
+        )?;
+        stmt.query_map([collection_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
     }
 
     /// `(count, max id, sum of ids)` of a collection's samples: a cheap

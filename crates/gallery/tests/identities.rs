@@ -8,7 +8,7 @@ use facekit_gallery::{
     EnrollFilter, FaceGallery, Gallery, IndexKind, PersonInfo, contract_of, enrollment_faces,
 };
 use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
-use facekit_testdata::{model, shared};
+use facekit_testdata::{scrfd500m_sface_pack, shared};
 
 fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -21,10 +21,7 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn first_photo_enrolled_rest_identified() {
-    let pack = tempfile::tempdir().unwrap();
-    for file in ["det_500m.onnx", "face_recognition_sface_2021dec_fp32.onnx"] {
-        std::os::unix::fs::symlink(model(file), pack.path().join(file)).unwrap();
-    }
+    let pack = scrfd500m_sface_pack();
     let analyzer =
         FaceAnalyzer::from_pack(pack.path().to_str().unwrap(), AnalyzeOptions::default()).unwrap();
     let contract = contract_of(&analyzer).unwrap();

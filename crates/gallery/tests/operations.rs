@@ -244,6 +244,16 @@ fn a_saved_hnsw_index_is_reused_only_while_it_matches_the_file() {
     assert_eq!(best_key(&g, &c, &vector(1, 0.0)), "bob");
     drop(g);
     // Reopened from the saved, now current, index.
-    let g = Gallery::open(&path).unwrap();
+    let mut g = Gallery::open(&path).unwrap();
     assert_eq!(best_key(&g, &c, &vector(0, 0.0)), "ann");
+    // A delete erases the saved copy of the vectors at once.
+    assert!(saved(&g).exists());
+    g.delete_person("staff", "bob").unwrap();
+    assert!(!saved(&g).exists());
+    drop(g);
+    let g = Gallery::open(&path).unwrap();
+    assert_eq!(g.stats("staff").unwrap().samples, 1);
+    let found = g.identify("staff", &c, &vector(1, 0.0), 5, 0.0).unwrap();
+    let keys: Vec<&str> = found.matches.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, ["ann"]);
 }

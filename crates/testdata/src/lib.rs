@@ -34,6 +34,22 @@ pub fn model(rel: &str) -> PathBuf {
     models_dir().join(rel)
 }
 
+/// A temporary model pack: a folder of links to the named files of the
+/// model folder (e.g. det_500m + SFace, the `scrfd500m_sface` goldens' pack).
+pub fn pack_of(files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for file in files {
+        std::os::unix::fs::symlink(model(file), dir.path().join(file)).expect("link model");
+    }
+    dir
+}
+
+/// The det_500m + SFace (fp32) pack the InsightFace `scrfd500m_sface`
+/// references were made with.
+pub fn scrfd500m_sface_pack() -> tempfile::TempDir {
+    pack_of(&["det_500m.onnx", "face_recognition_sface_2021dec_fp32.onnx"])
+}
+
 /// Largest absolute difference between paired values (the worst case the
 /// parity tests compare with their tolerance).
 pub fn max_abs_diff(a: impl IntoIterator<Item = f32>, b: impl IntoIterator<Item = f32>) -> f32 {

@@ -1,0 +1,201 @@
+//! `facekit eval …` and the `--far` decision threshold.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use facekit_eval::{
+    CalibrationBook, CfpProtocol, FarResult, ImageMode, PairSet, VerificationReport, VerifyOptions,
+    WiderOptions, calibrate, detect_wider, file_sha256, read_bin, read_cfp, read_ground_truth,
+    read_lfw_pairs, verify, write_detection_report, write_verification_report,
+};
+use facekit_models::facekit_home;
+use facekit_pipeline::FaceAnalyzer;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::args::{Common, Decision, EvalCommand, PairSource};
+use crate::gallery::print;
+use crate::{Stages, analyzer, cores};
+
+/// WIDER FACE evaluations keep low-scoring boxes: AP integrates the whole
+/// precision-recall curve (the published SCRFD figures use 0.02).
+const WIDER_SCORE_THRESHOLD: f32 = 0.02;
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {what} {{per_sec}} eta {{eta}}"
+        ))
+        .expect("valid template"),
+    );
+    bar
+}
+
+fn read_set(set: &PairSource) -> Result<(PairSet, ImageMode)> {
+    let (pairs, default_mode) = if let Some(bin) = &set.bin {
+        (read_bin(bin)?, ImageMode::Aligned)
+    } else if let Some(pairs) = &set.pairs {
+        let images = set.images.as_ref().context("--pairs needs --images")?;
+        (read_lfw_pairs(pairs, images)?, ImageMode::Detect)
+    } else if let Some(cfp) = &set.cfp {
+        let protocol = match set.protocol.to_ascii_lowercase().as_str() {
+            "fp" => CfpProtocol::FP,
+            "ff" => CfpProtocol::FF,
+            other => bail!("--protocol must be fp or ff, not '{other}'"),
+        };
+        (read_cfp(cfp, protocol)?, ImageMode::Detect)
+    } else {
+        bail!("give --bin, --pairs or --cfp");
+    };
+    let mode = match set.mode.as_deref() {
+        None => default_mode,
+        Some("aligned") => ImageMode::Aligned,
+        Some("detect") => ImageMode::Detect,
+        Some(other) => bail!("--mode must be aligned or detect, not '{other}'"),
+    };
+    Ok((pairs, mode))
+}
+
+/// Reads the set and runs the verification protocol with a progress bar.
+fn run_verify(set: &PairSource, common: &Common) -> Result<VerificationReport> {
+    let (pairs, mode) = read_set(set)?;
+    let jobs = set.jobs.unwrap_or_else(cores).max(1);
+    let analyzer = analyzer(common, jobs, Stages::EMBED)?;
+    let cache_dir = if set.no_cache {
+        None
+    } else {
+        set.cache
+            .clone()
+            .or_else(|| facekit_home().map(|h| h.join("eval-cache")))
+    };
+    let options = VerifyOptions {
+        mode,
+        flip: !set.no_flip,
+        jobs,
+        folds: set.folds,
+        cache_dir,
+        ..VerifyOptions::default()
+    };
+    let progress = bar(pairs.images.len(), "images");
+    let report = verify(&analyzer, &pairs, &options, &|| progress.inc(1))?;
+    progress.finish_and_clear();
+    Ok(report)
+}
+
+fn summary(report: &VerificationReport) -> serde_json::Value {
+    let tar: Vec<serde_json::Value> = report
+        .tar_at_far
+        .iter()
+        .map(|r| match r {
+            FarResult::Measured(p) => {
+                json!({"far": p.target_far, "tar": p.tar, "threshold": p.threshold})
+            }
+            FarResult::Unmeasurable(u) => json!({"far": u.target_far, "unmeasurable": u.reason}),
+        })
+        .collect();
+    json!({
+        "set": report.set,
+        "pairs": report.pairs,
+        "mode": report.settings.embedding.mode,
+        "flip": report.settings.embedding.flip,
+        "accuracy": report.accuracy.mean,
+        "accuracy_std": report.accuracy.std,
+        "best_threshold": report.accuracy.best_threshold_cosine,
+        "auc": report.auc,
+        "eer": report.eer,
+        "tar_at_far": tar,
+        "no_face_images": report.no_face_images.len(),
+        "embed_seconds": report.embed_seconds,
+    })
+}
+
+pub fn run(command: EvalCommand) -> Result<bool> {
+    match command {
+        EvalCommand::Verify { set, out, common } => {
+            let report = run_verify(&set, &common)?;
+            let mut line = summary(&report);
+            if let Some(dir) = &out {
+                write_verification_report(&report, dir)?;
+                line["report"] = json!(dir.join("report.md").display().to_string());
+            }
+            print(&line)?;
+        }
+        EvalCommand::Calibrate {
+            set,
+            far,
+            book,
+            common,
+        } => {
+            let report = run_verify(&set, &common)?;
+            let path = book
+                .or_else(CalibrationBook::default_path)
+                .context("no home folder: pass --book or set FACEKIT_HOME")?;
+            let mut calibrations = CalibrationBook::load(&path)?;
+            for f in far {
+                let entry = calibrate(&report, f)?;
+                print(&json!({
+                    "far": entry.far, "threshold": entry.threshold, "tar": entry.tar,
+                    "measured_far": entry.measured_far, "impostor_pairs": entry.impostor_pairs,
+                    "genuine_pairs": entry.genuine_pairs, "model_sha256": entry.model_sha256,
+                    "book": path.display().to_string(),
+                }))?;
+                calibrations.add(entry);
+            }
+            calibrations.save(&path)?;
+        }
+        EvalCommand::Detect {
+            gt,
+            images,
+            out,
+            jobs,
+            mut common,
+        } => {
+            common.det_thresh.get_or_insert(WIDER_SCORE_THRESHOLD);
+            let jobs = jobs.unwrap_or_else(cores).max(1);
+            let analyzer = analyzer(&common, jobs, Stages::DETECT)?;
+            let truth = read_ground_truth(&gt)?;
+            let progress = bar(truth.len(), "images");
+            let report = detect_wider(
+                &analyzer,
+                &gt,
+                &truth,
+                &images,
+                &WiderOptions { jobs },
+                &|| progress.inc(1),
+            )?;
+            progress.finish_and_clear();
+            let mut line = json!({
+                "images": report.images, "images_missing": report.images_missing,
+                "predictions": report.predictions, "ap": report.ap,
+            });
+            if let Some(dir) = &out {
+                write_detection_report(&report, dir)?;
+                line["report"] = json!(dir.join("report.md").display().to_string());
+            }
+            print(&line)?;
+        }
+    }
+    Ok(true)
+}
+
+impl Decision {
+    /// `--threshold`, or the threshold calibrated for `--far` with the
+    /// analyzer's recognition model.
+    pub fn threshold(&self, analyzer: &FaceAnalyzer) -> Result<f32> {
+        let Some(far) = self.far else {
+            return Ok(self.threshold);
+        };
+        let rec = analyzer
+            .pack()
+            .recognizer()
+            .context("the pack has no recognition model")?;
+        let sha = file_sha256(rec.model().path())?;
+        let path: PathBuf =
+            CalibrationBook::default_path().context("no home folder: set FACEKIT_HOME")?;
+        Ok(CalibrationBook::load(&path)?
+            .threshold(&sha, far)
+            .with_context(|| format!("calibration file {}", path.display()))?
+            .threshold)
+    }
+}

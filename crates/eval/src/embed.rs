@@ -1,0 +1,279 @@
+//! Embeddings of a set's images, as InsightFace's evaluation makes them,
+//! with an on-disk cache so that a second run (another threshold, another
+//! report) does not touch the models.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use facekit_image::{RgbImage, decode_bytes, read_file, resize_linear};
+use facekit_pipeline::FaceAnalyzer;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::EvalError;
+use crate::sets::ImageSource;
+
+/// How images become face crops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageMode {
+    /// Images are face crops already: resized to the model input, as
+    /// InsightFace's `verification.py` does with `.bin` sets.
+    Aligned,
+    /// Detect, take the largest face, `norm_crop`; the whole image resized
+    /// when no face is found (counted).
+    Detect,
+}
+
+impl std::fmt::Display for ImageMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Aligned => "aligned",
+            Self::Detect => "detect",
+        })
+    }
+}
+
+/// Everything that changes an embedding, recorded in reports and used as
+/// the cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedSettings {
+    /// How crops are made.
+    pub mode: ImageMode,
+    /// Embedding of image + mirrored image, summed before normalising.
+    pub flip: bool,
+    /// SHA-256 of the recognition model file.
+    pub recognizer_sha256: String,
+    /// SHA-256 of the detector file (detect mode).
+    pub detector_sha256: Option<String>,
+    /// Detector settings (sizes, thresholds), as text.
+    pub detector_settings: Option<String>,
+}
+
+/// One image's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageEmbedding {
+    /// Unit-length embedding.
+    pub embedding: Vec<f32>,
+    /// Detect mode found no face, so the whole image was used.
+    pub fallback: bool,
+}
+
+/// SHA-256 of bytes as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SHA-256 of a file.
+pub fn file_sha256(path: &Path) -> Result<String, EvalError> {
+    std::fs::read(path)
+        .map(|b| sha256_hex(&b))
+        .map_err(|source| EvalError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+impl EmbedSettings {
+    /// The settings of `analyzer` in `mode`.
+    pub fn of(analyzer: &FaceAnalyzer, mode: ImageMode, flip: bool) -> Result<Self, EvalError> {
+        let rec = analyzer
+            .pack()
+            .recognizer()
+            .ok_or_else(|| EvalError::NoRecognizer(analyzer.pack().dir().to_path_buf()))?;
+        let detect = mode == ImageMode::Detect;
+        Ok(Self {
+            mode,
+            flip,
+            recognizer_sha256: file_sha256(rec.model().path())?,
+            detector_sha256: if detect {
+                Some(file_sha256(analyzer.pack().detector().model().path())?)
+            } else {
+                None
+            },
+            detector_settings: detect.then(|| format!("{:?}", analyzer.options().detect)),
+        })
+    }
+
+    fn cache_file(&self, dir: &Path) -> PathBuf {
+        let key = sha256_hex(serde_json::to_string(self).unwrap_or_default().as_bytes());
+        dir.join(format!("embeddings-{}.json", &key[..16]))
+    }
+}
+
+fn flipped(img: &RgbImage) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let src = img.as_raw();
+    let mut out = Vec::with_capacity(src.len());
+    for y in 0..h {
+        let row = &src[y * w * 3..(y + 1) * w * 3];
+        for x in (0..w).rev() {
+            out.extend_from_slice(&row[x * 3..x * 3 + 3]);
+        }
+    }
+    RgbImage::from_raw(img.width(), img.height(), out).expect("same size")
+}
+
+/// The face crop of one image and whether it fell back to the whole image.
+fn crop_of(
+    analyzer: &FaceAnalyzer,
+    img: &RgbImage,
+    mode: ImageMode,
+) -> Result<(RgbImage, bool), EvalError> {
+    let rec = analyzer
+        .pack()
+        .recognizer()
+        .ok_or_else(|| EvalError::NoRecognizer(analyzer.pack().dir().to_path_buf()))?;
+    let side = rec.input_size();
+    if mode == ImageMode::Detect {
+        let largest = analyzer
+            .detect(img)?
+            .into_iter()
+            .filter(|f| f.kps.is_some())
+            .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()));
+        if let Some(face) = largest {
+            let kps = face.kps.expect("filtered");
+            return Ok((
+                rec.align(img, &kps)
+                    .map_err(facekit_pipeline::PipelineError::from)?,
+                false,
+            ));
+        }
+    }
+    let whole = if img.width() == side && img.height() == side {
+        img.clone()
+    } else {
+        resize_linear(img, side, side)
+    };
+    Ok((whole, mode == ImageMode::Detect))
+}
+
+fn embed_one(
+    analyzer: &FaceAnalyzer,
+    source: &ImageSource,
+    settings: &EmbedSettings,
+) -> Result<ImageEmbedding, EvalError> {
+    let limits = &analyzer.options().limits;
+    let decode_err = |e| EvalError::Image {
+        image: source.describe(),
+        source: e,
+    };
+    let img = match source {
+        ImageSource::File(p) => decode_bytes(&read_file(p, limits).map_err(decode_err)?, limits),
+        ImageSource::Encoded { bytes, .. } => decode_bytes(bytes, limits),
+    }
+    .map_err(decode_err)?;
+    let (crop, fallback) = crop_of(analyzer, &img, settings.mode)?;
+    let rec = analyzer
+        .pack()
+        .recognizer()
+        .expect("checked by EmbedSettings::of");
+    let mut crops = vec![crop];
+    if settings.flip {
+        crops.push(flipped(&crops[0]));
+    }
+    let raw = rec
+        .embed_aligned(&crops)
+        .map_err(facekit_pipeline::PipelineError::from)?;
+    // InsightFace adds the raw embeddings of both views, then normalises.
+    let sum: Vec<f32> = (0..raw[0].len())
+        .map(|i| raw.iter().map(|e| e[i]).sum())
+        .collect();
+    Ok(ImageEmbedding {
+        embedding: facekit_core::l2_normalized(&sum),
+        fallback,
+    })
+}
+
+/// What the cache file holds: the settings and, by image content hash,
+/// each embedding.
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    settings: EmbedSettings,
+    embeddings: HashMap<String, ImageEmbedding>,
+}
+
+fn content_key(source: &ImageSource) -> Result<String, EvalError> {
+    match source {
+        ImageSource::File(p) => file_sha256(p),
+        ImageSource::Encoded { bytes, .. } => Ok(sha256_hex(bytes)),
+    }
+}
+
+/// Embeddings of every image, in order, computed `jobs` at a time; with a
+/// cache folder, images already embedded under the same settings are read
+/// from it and new ones are added. `progress` is called once per image.
+pub fn embed_images(
+    analyzer: &FaceAnalyzer,
+    images: &[ImageSource],
+    settings: &EmbedSettings,
+    jobs: usize,
+    cache_dir: Option<&Path>,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<ImageEmbedding>, EvalError> {
+    let cache_path = cache_dir.map(|d| settings.cache_file(d));
+    let mut cache = cache_path
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<CacheFile>(&t).ok())
+        .filter(|c| &c.settings == settings)
+        .unwrap_or_else(|| CacheFile {
+            settings: settings.clone(),
+            embeddings: HashMap::new(),
+        });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| EvalError::Invalid(format!("cannot start {jobs} worker threads: {e}")))?;
+    let keys: Vec<String> =
+        pool.install(|| images.par_iter().map(content_key).collect::<Result<_, _>>())?;
+    let known = &cache.embeddings;
+    let fresh: Vec<(String, ImageEmbedding)> = pool.install(|| {
+        images
+            .par_iter()
+            .zip(&keys)
+            .filter_map(|(source, key)| {
+                let out = (!known.contains_key(key))
+                    .then(|| embed_one(analyzer, source, settings).map(|e| (key.clone(), e)));
+                progress();
+                out
+            })
+            .collect::<Result<_, _>>()
+    })?;
+    let added = !fresh.is_empty();
+    cache.embeddings.extend(fresh);
+    if let (Some(path), true) = (&cache_path, added) {
+        write_cache(path, &cache)?;
+    }
+    Ok(keys.iter().map(|k| cache.embeddings[k].clone()).collect())
+}
+
+fn write_cache(path: &Path, cache: &CacheFile) -> Result<(), EvalError> {
+    let json = serde_json::to_vec(cache).map_err(|e| EvalError::Invalid(e.to_string()))?;
+    crate::write_atomic(path, &json)
+}
+
+/// Cosine similarity of each pair's two unit embeddings.
+pub fn pair_scores(embeddings: &[ImageEmbedding], pairs: &[crate::sets::Pair]) -> Vec<f32> {
+    pairs
+        .iter()
+        .map(|p| {
+            facekit_core::cosine_similarity(&embeddings[p.a].embedding, &embeddings[p.b].embedding)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flipping_mirrors_each_row() {
+        let img = RgbImage::from_raw(2, 1, vec![1, 2, 3, 4, 5, 6]).unwrap();
+        assert_eq!(flipped(&img).as_raw(), &[4, 5, 6, 1, 2, 3]);
+    }
+}
