@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use facekit_eval::{
     CalibrationBook, CfpProtocol, FarResult, ImageMode, PairSet, VerificationReport, VerifyOptions,
-    WiderOptions, calibrate, detect_wider, file_sha256, read_bin, read_cfp, read_ground_truth,
-    read_lfw_pairs, verify, write_detection_report, write_verification_report,
+    WiderOptions, calibrate, detect_wider, read_bin, read_cfp, read_ground_truth, read_lfw_pairs,
+    verify, write_detection_report, write_verification_report,
 };
 use facekit_models::facekit_home;
-use facekit_pipeline::FaceAnalyzer;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -181,16 +180,13 @@ pub fn run(command: EvalCommand) -> Result<bool> {
 
 impl Decision {
     /// `--threshold`, or the threshold calibrated for `--far` with the
-    /// analyzer's recognition model.
-    pub fn threshold(&self, analyzer: &FaceAnalyzer) -> Result<f32> {
+    /// recognition model whose SHA-256 `model_sha256` gives (asked only then:
+    /// hashing a model file takes a while).
+    pub fn threshold(&self, model_sha256: impl FnOnce() -> Result<String>) -> Result<f32> {
         let Some(far) = self.far else {
             return Ok(self.threshold);
         };
-        let rec = analyzer
-            .pack()
-            .recognizer()
-            .context("the pack has no recognition model")?;
-        let sha = file_sha256(rec.model().path())?;
+        let sha = model_sha256()?;
         let path: PathBuf =
             CalibrationBook::default_path().context("no home folder: set FACEKIT_HOME")?;
         Ok(CalibrationBook::load(&path)?

@@ -98,7 +98,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             let batch = Batch::resolve(&input);
             let analyzer = analyzer(&common, batch.jobs, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
-            let threshold = decision.threshold(&analyzer)?;
+            let threshold = decision.threshold(|| Ok(contract.model_sha256.clone()))?;
             gallery.collection(&collection)?;
             for_each_image(
                 &batch,
@@ -135,7 +135,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
         } => {
             let analyzer = analyzer(&common, 1, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
-            let threshold = decision.threshold(&analyzer)?;
+            let threshold = decision.threshold(|| Ok(contract.model_sha256.clone()))?;
             let filter = EnrollFilter {
                 min_size: 0.0,
                 min_score: 0.0,

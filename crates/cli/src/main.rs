@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use facekit_core::cosine_similarity;
 use facekit_fetch::{FetchOptions, OFFICIAL_PACKS, fetch_pack, official_pack};
+use facekit_gallery::contract_of;
 use facekit_image::{DecodeLimits, RgbImage, decode_file};
 use facekit_models::{ModelPack, models_home, resolve_pack};
 use facekit_pipeline::{AnalyzeOptions, Face, FaceAnalyzer};
@@ -350,7 +351,7 @@ fn largest(faces: Vec<Face>) -> Option<Face> {
 fn compare(a: &Path, b: &Path, decision: &Decision, common: &Common) -> Result<bool> {
     let analyzer = analyzer(common, 1, Stages::EMBED)?;
     require_recognizer(&analyzer)?;
-    let threshold = decision.threshold(&analyzer)?;
+    let threshold = decision.threshold(|| Ok(contract_of(&analyzer)?.model_sha256))?;
     let embed = |p: &Path| -> Result<Vec<f32>> {
         let faces = analyzer
             .analyze_file(p)

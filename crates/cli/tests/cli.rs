@@ -530,30 +530,24 @@ fn eval_verify_calibrate_compare_and_detect() {
     );
 
     // 300 impostor pairs: FAR 1e-2 can be calibrated, 1e-3 cannot.
-    let out = run(&[
-        "eval",
-        "calibrate",
-        "--bin",
-        bin,
-        "--models",
-        &pack,
-        "--far",
-        "1e-2",
-    ]);
+    let calibrate = |far: &str| {
+        run(&[
+            "eval",
+            "calibrate",
+            "--bin",
+            bin,
+            "--models",
+            &pack,
+            "--far",
+            far,
+        ])
+    };
+    let out = calibrate("1e-2");
     assert_ok(&out);
     let calibrated = &stdout_lines(&out)[0];
     let threshold = calibrated["threshold"].as_f64().unwrap();
     assert_eq!(calibrated["impostor_pairs"], 300);
-    let out = run(&[
-        "eval",
-        "calibrate",
-        "--bin",
-        bin,
-        "--models",
-        &pack,
-        "--far",
-        "1e-3",
-    ]);
+    let out = calibrate("1e-3");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1000 impostor pairs"));
 

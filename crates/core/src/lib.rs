@@ -4,8 +4,9 @@
 //! landmark points, detections, 2×3 affine transforms — and the maths on them
 //! that several stages need: the least-squares similarity fit used for face
 //! alignment, InsightFace's NMS and `max_num` selection, and embedding
-//! normalisation and cosine similarity. It depends on nothing but `serde`, so
-//! every other crate may depend on it.
+//! normalisation and cosine similarity, and the SHA-256 digests that model
+//! contracts, image records and caches are keyed on. It depends on nothing
+//! but `serde` and `sha2`, so every other crate may depend on it.
 //!
 //! ```
 //! use facekit_core::{BBox, Detection, nms};
@@ -23,3 +24,16 @@ mod suppression;
 pub use embedding::{cosine_similarity, l2_norm, l2_normalized};
 pub use geometry::{Affine2, BBox, Detection, Point, estimate_similarity};
 pub use suppression::{MaxNumMetric, nms, select_max_num};
+
+/// SHA-256 of `bytes` as lowercase hex.
+///
+/// ```
+/// assert!(facekit_core::sha256_hex(b"").starts_with("e3b0c442"));
+/// ```
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

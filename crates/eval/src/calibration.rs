@@ -46,15 +46,10 @@ impl CalibrationBook {
     /// Reads the book; a missing file is an empty book.
     pub fn load(path: &Path) -> Result<Self, EvalError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| EvalError::InvalidSet {
-                path: path.to_path_buf(),
-                reason: format!("not a calibration file: {e}"),
-            }),
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| EvalError::invalid(path, format!("not a calibration file: {e}"))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(EvalError::Io {
-                path: path.to_path_buf(),
-                source,
-            }),
+            Err(e) => Err(EvalError::io(path)(e)),
         }
     }
 

@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use facekit_core::sha256_hex;
 use facekit_image::{RgbImage, decode_bytes, read_file, resize_linear};
-use facekit_pipeline::FaceAnalyzer;
+use facekit_pipeline::{FaceAnalyzer, PipelineError};
+use facekit_recognition::ArcFace;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::EvalError;
 use crate::sets::ImageSource;
@@ -60,31 +61,25 @@ pub struct ImageEmbedding {
     pub fallback: bool,
 }
 
-/// SHA-256 of bytes as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// SHA-256 of a file.
 pub fn file_sha256(path: &Path) -> Result<String, EvalError> {
     std::fs::read(path)
         .map(|b| sha256_hex(&b))
-        .map_err(|source| EvalError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(EvalError::io(path))
+}
+
+/// The analyzer's recognition model, or the error that it has none.
+pub(crate) fn recognizer(analyzer: &FaceAnalyzer) -> Result<&ArcFace, EvalError> {
+    analyzer
+        .pack()
+        .recognizer()
+        .ok_or_else(|| EvalError::NoRecognizer(analyzer.pack().dir().to_path_buf()))
 }
 
 impl EmbedSettings {
     /// The settings of `analyzer` in `mode`.
     pub fn of(analyzer: &FaceAnalyzer, mode: ImageMode, flip: bool) -> Result<Self, EvalError> {
-        let rec = analyzer
-            .pack()
-            .recognizer()
-            .ok_or_else(|| EvalError::NoRecognizer(analyzer.pack().dir().to_path_buf()))?;
+        let rec = recognizer(analyzer)?;
         let detect = mode == ImageMode::Detect;
         Ok(Self {
             mode,
@@ -121,27 +116,20 @@ fn flipped(img: &RgbImage) -> RgbImage {
 /// The face crop of one image and whether it fell back to the whole image.
 fn crop_of(
     analyzer: &FaceAnalyzer,
+    rec: &ArcFace,
     img: &RgbImage,
     mode: ImageMode,
 ) -> Result<(RgbImage, bool), EvalError> {
-    let rec = analyzer
-        .pack()
-        .recognizer()
-        .ok_or_else(|| EvalError::NoRecognizer(analyzer.pack().dir().to_path_buf()))?;
     let side = rec.input_size();
     if mode == ImageMode::Detect {
         let largest = analyzer
             .detect(img)?
             .into_iter()
-            .filter(|f| f.kps.is_some())
-            .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()));
-        if let Some(face) = largest {
-            let kps = face.kps.expect("filtered");
-            return Ok((
-                rec.align(img, &kps)
-                    .map_err(facekit_pipeline::PipelineError::from)?,
-                false,
-            ));
+            .filter_map(|f| Some((f.bbox.area(), f.kps?)))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, kps)) = largest {
+            let crop = rec.align(img, &kps).map_err(PipelineError::from)?;
+            return Ok((crop, false));
         }
     }
     let whole = if img.width() == side && img.height() == side {
@@ -152,34 +140,20 @@ fn crop_of(
     Ok((whole, mode == ImageMode::Detect))
 }
 
-fn embed_one(
+/// The embedding of one decoded image (crop, and its mirror with the flip
+/// test: InsightFace adds both raw embeddings, then normalises).
+fn embed_image(
     analyzer: &FaceAnalyzer,
-    source: &ImageSource,
+    rec: &ArcFace,
+    img: &RgbImage,
     settings: &EmbedSettings,
 ) -> Result<ImageEmbedding, EvalError> {
-    let limits = &analyzer.options().limits;
-    let decode_err = |e| EvalError::Image {
-        image: source.describe(),
-        source: e,
-    };
-    let img = match source {
-        ImageSource::File(p) => decode_bytes(&read_file(p, limits).map_err(decode_err)?, limits),
-        ImageSource::Encoded { bytes, .. } => decode_bytes(bytes, limits),
-    }
-    .map_err(decode_err)?;
-    let (crop, fallback) = crop_of(analyzer, &img, settings.mode)?;
-    let rec = analyzer
-        .pack()
-        .recognizer()
-        .expect("checked by EmbedSettings::of");
+    let (crop, fallback) = crop_of(analyzer, rec, img, settings.mode)?;
     let mut crops = vec![crop];
     if settings.flip {
         crops.push(flipped(&crops[0]));
     }
-    let raw = rec
-        .embed_aligned(&crops)
-        .map_err(facekit_pipeline::PipelineError::from)?;
-    // InsightFace adds the raw embeddings of both views, then normalises.
+    let raw = rec.embed_aligned(&crops).map_err(PipelineError::from)?;
     let sum: Vec<f32> = (0..raw[0].len())
         .map(|i| raw.iter().map(|e| e[i]).sum())
         .collect();
@@ -197,11 +171,35 @@ struct CacheFile {
     embeddings: HashMap<String, ImageEmbedding>,
 }
 
-fn content_key(source: &ImageSource) -> Result<String, EvalError> {
-    match source {
-        ImageSource::File(p) => file_sha256(p),
-        ImageSource::Encoded { bytes, .. } => Ok(sha256_hex(bytes)),
+/// One image's content hash and, unless `known` has it, its embedding. The
+/// file is read once (within the limits), for the hash and the pixels.
+fn hash_and_embed(
+    analyzer: &FaceAnalyzer,
+    rec: &ArcFace,
+    source: &ImageSource,
+    settings: &EmbedSettings,
+    known: &HashMap<String, ImageEmbedding>,
+) -> Result<(String, Option<ImageEmbedding>), EvalError> {
+    let limits = &analyzer.options().limits;
+    let image_error = |e| EvalError::Image {
+        image: source.describe(),
+        source: e,
+    };
+    let read;
+    let bytes = match source {
+        ImageSource::File(p) => {
+            read = read_file(p, limits).map_err(image_error)?;
+            &read
+        }
+        ImageSource::Encoded { bytes, .. } => bytes,
+    };
+    let key = sha256_hex(bytes);
+    if known.contains_key(&key) {
+        return Ok((key, None));
     }
+    let img = decode_bytes(bytes, limits).map_err(image_error)?;
+    let embedding = embed_image(analyzer, rec, &img, settings)?;
+    Ok((key, Some(embedding)))
 }
 
 /// Embeddings of every image, in order, computed `jobs` at a time; with a
@@ -215,6 +213,7 @@ pub fn embed_images(
     cache_dir: Option<&Path>,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<ImageEmbedding>, EvalError> {
+    let rec = recognizer(analyzer)?;
     let cache_path = cache_dir.map(|d| settings.cache_file(d));
     let mut cache = cache_path
         .as_deref()
@@ -229,23 +228,26 @@ pub fn embed_images(
         .num_threads(jobs.max(1))
         .build()
         .map_err(|e| EvalError::Invalid(format!("cannot start {jobs} worker threads: {e}")))?;
-    let keys: Vec<String> =
-        pool.install(|| images.par_iter().map(content_key).collect::<Result<_, _>>())?;
     let known = &cache.embeddings;
-    let fresh: Vec<(String, ImageEmbedding)> = pool.install(|| {
+    let results: Vec<(String, Option<ImageEmbedding>)> = pool.install(|| {
         images
             .par_iter()
-            .zip(&keys)
-            .filter_map(|(source, key)| {
-                let out = (!known.contains_key(key))
-                    .then(|| embed_one(analyzer, source, settings).map(|e| (key.clone(), e)));
+            .map(|source| {
+                let out = hash_and_embed(analyzer, rec, source, settings, known);
                 progress();
                 out
             })
             .collect::<Result<_, _>>()
     })?;
-    let added = !fresh.is_empty();
-    cache.embeddings.extend(fresh);
+    let mut keys = Vec::with_capacity(results.len());
+    let mut added = false;
+    for (key, fresh) in results {
+        if let Some(embedding) = fresh {
+            cache.embeddings.insert(key.clone(), embedding);
+            added = true;
+        }
+        keys.push(key);
+    }
     if let (Some(path), true) = (&cache_path, added) {
         write_cache(path, &cache)?;
     }

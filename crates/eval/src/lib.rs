@@ -81,17 +81,34 @@ pub enum EvalError {
     Invalid(String),
 }
 
+impl EvalError {
+    /// A file that is not in the expected layout.
+    pub(crate) fn invalid(path: &Path, reason: impl Into<String>) -> Self {
+        Self::InvalidSet {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The error-mapper for an I/O failure on `path`.
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| Self::Io { path, source }
+    }
+}
+
+/// Reads a text file.
+pub(crate) fn read_text(path: &Path) -> Result<String, EvalError> {
+    std::fs::read_to_string(path).map_err(EvalError::io(path))
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename (creating
 /// the folder), so a reader never sees half a file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| EvalError::Io { path: p, source }
-    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::create_dir_all(dir).map_err(EvalError::io(dir))?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    std::fs::write(&tmp, bytes).map_err(EvalError::io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(EvalError::io(path))
 }

@@ -9,21 +9,15 @@ use matrw::MatVariable;
 use crate::EvalError;
 use crate::wider::{GroundTruthImage, SETTINGS};
 
-fn invalid(path: &Path, reason: impl Into<String>) -> EvalError {
-    EvalError::InvalidSet {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
 fn load(path: &Path) -> Result<matrw::MatFile, EvalError> {
     let name = path
         .to_str()
-        .ok_or_else(|| invalid(path, "path is not UTF-8"))?;
+        .ok_or_else(|| EvalError::invalid(path, "path is not UTF-8"))?;
     if !path.is_file() {
-        return Err(invalid(path, "file not found"));
+        return Err(EvalError::invalid(path, "file not found"));
     }
-    matrw::load_matfile(name).map_err(|e| invalid(path, format!("not a readable MAT-file: {e}")))
+    matrw::load_matfile(name)
+        .map_err(|e| EvalError::invalid(path, format!("not a readable MAT-file: {e}")))
 }
 
 /// The elements of a cell array (matched directly: matrw's generic
@@ -31,7 +25,10 @@ fn load(path: &Path) -> Result<matrw::MatFile, EvalError> {
 fn cells<'a>(v: &'a MatVariable, path: &Path, what: &str) -> Result<&'a [MatVariable], EvalError> {
     match v {
         MatVariable::CellArray(c) => Ok(&c.value),
-        _ => Err(invalid(path, format!("{what} is not a cell array"))),
+        _ => Err(EvalError::invalid(
+            path,
+            format!("{what} is not a cell array"),
+        )),
     }
 }
 
@@ -40,15 +37,15 @@ fn text(v: &MatVariable, path: &Path, what: &str) -> Result<String, EvalError> {
         MatVariable::NumericArray(_) => v
             .to_vec_char()
             .map(|c| c.into_iter().collect())
-            .ok_or_else(|| invalid(path, format!("{what} is not text"))),
-        _ => Err(invalid(path, format!("{what} is not text"))),
+            .ok_or_else(|| EvalError::invalid(path, format!("{what} is not text"))),
+        _ => Err(EvalError::invalid(path, format!("{what} is not text"))),
     }
 }
 
 /// A numeric matrix as rows (MAT-files store columns first).
 fn rows(v: &MatVariable, cols: usize, path: &Path, what: &str) -> Result<Vec<Vec<f64>>, EvalError> {
     let MatVariable::NumericArray(n) = v else {
-        return Err(invalid(path, format!("{what} is not numeric")));
+        return Err(EvalError::invalid(path, format!("{what} is not numeric")));
     };
     let values = v
         .to_vec_f64()
@@ -64,13 +61,13 @@ fn rows(v: &MatVariable, cols: usize, path: &Path, what: &str) -> Result<Vec<Vec
             v.to_vec_u8()
                 .map(|x| x.into_iter().map(f64::from).collect())
         })
-        .ok_or_else(|| invalid(path, format!("{what} has an unexpected number type")))?;
+        .ok_or_else(|| EvalError::invalid(path, format!("{what} has an unexpected number type")))?;
     if values.is_empty() {
         return Ok(Vec::new());
     }
     let n_rows = n.dim.first().copied().unwrap_or(0);
     if n_rows * cols != values.len() {
-        return Err(invalid(
+        return Err(EvalError::invalid(
             path,
             format!("{what}: {} values do not form {cols} columns", values.len()),
         ));
@@ -94,7 +91,7 @@ pub(crate) fn read_wider_mat(dir: &Path) -> Result<Vec<GroundTruthImage>, EvalEr
     let files = cells(&main["file_list"], p, "file_list")?;
     let boxes = cells(&main["face_bbx_list"], p, "face_bbx_list")?;
     if files.len() != events.len() || boxes.len() != events.len() {
-        return Err(invalid(
+        return Err(EvalError::invalid(
             p,
             "event_list, file_list and face_bbx_list differ in length",
         ));
@@ -114,7 +111,9 @@ pub(crate) fn read_wider_mat(dir: &Path) -> Result<Vec<GroundTruthImage>, EvalEr
             .zip(&setting_paths)
             .map(|(k, sp)| {
                 k.get(e)
-                    .ok_or_else(|| invalid(sp, "gt_list has fewer events than wider_face_val.mat"))
+                    .ok_or_else(|| {
+                        EvalError::invalid(sp, "gt_list has fewer events than wider_face_val.mat")
+                    })
                     .and_then(|v| cells(v, sp, "a gt_list entry"))
             })
             .collect::<Result<_, _>>()?;
@@ -122,16 +121,16 @@ pub(crate) fn read_wider_mat(dir: &Path) -> Result<Vec<GroundTruthImage>, EvalEr
             let name = text(name, p, "a file name")?;
             let faces = event_boxes
                 .get(j)
-                .ok_or_else(|| invalid(p, format!("no boxes for {name}")))?;
+                .ok_or_else(|| EvalError::invalid(p, format!("no boxes for {name}")))?;
             let boxes = rows(faces, 4, p, "a box matrix")?
                 .into_iter()
                 .map(|r| [r[0], r[1], r[2], r[3]])
                 .collect();
             let mut keep: [Vec<usize>; 3] = Default::default();
             for (s, k) in keeps.iter().enumerate() {
-                let list = k
-                    .get(j)
-                    .ok_or_else(|| invalid(&setting_paths[s], format!("no entry for {name}")))?;
+                let list = k.get(j).ok_or_else(|| {
+                    EvalError::invalid(&setting_paths[s], format!("no entry for {name}"))
+                })?;
                 keep[s] = rows(list, 1, &setting_paths[s], "a keep list")?
                     .into_iter()
                     .map(|r| r[0] as usize)

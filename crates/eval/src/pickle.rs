@@ -9,6 +9,7 @@
 //! calls anything.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// A value built by the pickle machine.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +23,9 @@ pub enum Value {
     /// A float.
     Float(f64),
     /// `bytes` (protocol 3+) or a Python 2 `str` (protocol 2): raw bytes.
-    Bytes(Vec<u8>),
+    /// Shared, because the memo keeps a second reference to every value and
+    /// a `.bin` set is mostly bytes: copying them would double its memory.
+    Bytes(Rc<Vec<u8>>),
     /// A unicode string.
     Str(String),
     /// A list.
@@ -147,7 +150,7 @@ impl<'a> Machine<'a> {
     }
 
     fn bytes(&mut self, n: usize) -> Result<Value, PickleError> {
-        Ok(Value::Bytes(self.take(n)?.to_vec()))
+        Ok(Value::Bytes(Rc::new(self.take(n)?.to_vec())))
     }
 
     fn text(&mut self, n: usize) -> Result<Value, PickleError> {
@@ -466,8 +469,8 @@ mod tests {
             load(data).unwrap(),
             Value::Tuple(vec![
                 Value::List(vec![
-                    Value::Bytes(b"ab".to_vec()),
-                    Value::Bytes(b"c".to_vec())
+                    Value::Bytes(Rc::new(b"ab".to_vec())),
+                    Value::Bytes(Rc::new(b"c".to_vec()))
                 ]),
                 Value::List(vec![Value::Bool(true), Value::Bool(false)]),
             ])

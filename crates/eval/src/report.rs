@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::EvalError;
 use crate::calibration::Calibration;
-use crate::embed::{EmbedSettings, ImageMode, embed_images, file_sha256, pair_scores};
+use crate::embed::{EmbedSettings, ImageMode, embed_images, file_sha256, pair_scores, recognizer};
 use crate::metrics::{
     FoldedAccuracy, OperatingPoint, RocPoint, STANDARD_FARS, Unmeasurable, at_far, auc, eer,
     folded_accuracy, roc,
@@ -138,10 +138,7 @@ pub fn verify(
     let same: Vec<bool> = set.pairs.iter().map(|p| p.same).collect();
     let curve = roc(&scores, &same);
     let (genuine_pairs, impostor_pairs) = set.counts();
-    let rec = analyzer
-        .pack()
-        .recognizer()
-        .expect("checked by EmbedSettings::of");
+    let rec = recognizer(analyzer)?;
     let side = rec.input_size();
     let detect = options.mode == ImageMode::Detect;
     Ok(VerificationReport {

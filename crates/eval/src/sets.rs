@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::EvalError;
 use crate::pickle::{self, Value};
+use crate::{EvalError, read_text};
 
 /// Where one image of a set comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,30 +62,20 @@ impl PairSet {
     }
 }
 
-fn invalid(path: &Path, reason: impl Into<String>) -> EvalError {
-    EvalError::InvalidSet {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
-fn read_text(path: &Path) -> Result<String, EvalError> {
-    std::fs::read_to_string(path).map_err(|source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// The raw bytes inside a `.bin` list entry: a Python 2 `str` / `bytes`, or
 /// a numpy `uint8` array (whose `BUILD` state ends with its data).
 fn entry_bytes(v: Value) -> Option<Vec<u8>> {
+    // The memo is gone once the pickle is loaded, so the bytes are taken
+    // without a copy.
+    let owned =
+        |b: std::rc::Rc<Vec<u8>>| std::rc::Rc::try_unwrap(b).unwrap_or_else(|b| (*b).clone());
     match v {
-        Value::Bytes(b) => Some(b),
+        Value::Bytes(b) => Some(owned(b)),
         Value::Object {
             state: Some(state), ..
         } => match *state {
             Value::Tuple(mut fields) => match fields.pop()? {
-                Value::Bytes(b) => Some(b),
+                Value::Bytes(b) => Some(owned(b)),
                 // numpy keeps Python 2 data as a latin-1 str.
                 Value::Str(s) => Some(s.chars().map(|c| c as u32 as u8).collect()),
                 _ => None,
@@ -108,19 +98,17 @@ fn as_list(v: Value) -> Option<Vec<Value>> {
 /// are read: raw JPEG strings (Python 2, protocol 2; also raw `bytes`
 /// under protocols 3–4) and JPEGs wrapped in numpy `uint8` arrays.
 pub fn read_bin(path: &Path) -> Result<PairSet, EvalError> {
-    let data = std::fs::read(path).map_err(|source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let value =
-        pickle::load(&data).map_err(|e| invalid(path, format!("not a readable pickle: {e}")))?;
+    let data = std::fs::read(path).map_err(EvalError::io(path))?;
+    let value = pickle::load(&data)
+        .map_err(|e| EvalError::invalid(path, format!("not a readable pickle: {e}")))?;
     let shape = "expected a pickled (images, issame) pair";
-    let mut top = as_list(value).ok_or_else(|| invalid(path, shape))?;
+    let mut top = as_list(value).ok_or_else(|| EvalError::invalid(path, shape))?;
     if top.len() != 2 {
-        return Err(invalid(path, shape));
+        return Err(EvalError::invalid(path, shape));
     }
     let labels = top.pop().expect("two items");
-    let images = as_list(top.pop().expect("two items")).ok_or_else(|| invalid(path, shape))?;
+    let images =
+        as_list(top.pop().expect("two items")).ok_or_else(|| EvalError::invalid(path, shape))?;
     let labels: Vec<bool> = match labels {
         Value::List(items) | Value::Tuple(items) => items
             .into_iter()
@@ -130,10 +118,12 @@ pub fn read_bin(path: &Path) -> Result<PairSet, EvalError> {
                 _ => None,
             })
             .collect::<Option<_>>()
-            .ok_or_else(|| invalid(path, "issame holds something other than booleans"))?,
+            .ok_or_else(|| {
+                EvalError::invalid(path, "issame holds something other than booleans")
+            })?,
         // A numpy bool array.
         other => entry_bytes(other)
-            .ok_or_else(|| invalid(path, "issame is neither a list nor a numpy array"))?
+            .ok_or_else(|| EvalError::invalid(path, "issame is neither a list nor a numpy array"))?
             .into_iter()
             .map(|b| b != 0)
             .collect(),
@@ -144,11 +134,13 @@ pub fn read_bin(path: &Path) -> Result<PairSet, EvalError> {
         .map(|(index, v)| {
             entry_bytes(v)
                 .map(|bytes| ImageSource::Encoded { index, bytes })
-                .ok_or_else(|| invalid(path, format!("image #{index} is not encoded bytes")))
+                .ok_or_else(|| {
+                    EvalError::invalid(path, format!("image #{index} is not encoded bytes"))
+                })
         })
         .collect::<Result<_, _>>()?;
     if images.len() != 2 * labels.len() {
-        return Err(invalid(
+        return Err(EvalError::invalid(
             path,
             format!(
                 "{} images for {} pairs (expected two per pair)",
@@ -202,7 +194,7 @@ fn lfw_image(dir: &Path, name: &str, n: u32) -> Result<PathBuf, EvalError> {
             return Ok(p);
         }
     }
-    Err(invalid(
+    Err(EvalError::invalid(
         &folder.join(format!("{stem}.jpg")),
         "image named in pairs.txt not found",
     ))
@@ -217,7 +209,7 @@ pub fn read_lfw_pairs(pairs_txt: &Path, images_dir: &Path) -> Result<PairSet, Ev
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines
         .next()
-        .ok_or_else(|| invalid(pairs_txt, "empty file"))?;
+        .ok_or_else(|| EvalError::invalid(pairs_txt, "empty file"))?;
     let head: Vec<&str> = header.split_whitespace().collect();
     let mut table = ImageTable::default();
     let mut pairs = Vec::new();
@@ -225,7 +217,7 @@ pub fn read_lfw_pairs(pairs_txt: &Path, images_dir: &Path) -> Result<PairSet, Ev
         let f: Vec<&str> = line.split_whitespace().collect();
         let num = |s: &str| {
             s.parse::<u32>().map_err(|_| {
-                invalid(
+                EvalError::invalid(
                     pairs_txt,
                     format!("line {}: '{s}' is not an image number", n + 2),
                 )
@@ -243,7 +235,7 @@ pub fn read_lfw_pairs(pairs_txt: &Path, images_dir: &Path) -> Result<PairSet, Ev
                 false,
             ),
             _ => {
-                return Err(invalid(
+                return Err(EvalError::invalid(
                     pairs_txt,
                     format!("line {}: expected 3 or 4 fields, got '{line}'", n + 2),
                 ));
@@ -260,7 +252,7 @@ pub fn read_lfw_pairs(pairs_txt: &Path, images_dir: &Path) -> Result<PairSet, Ev
         if let Some((sets, per)) = expected
             && sets * per * 2 != pairs.len()
         {
-            return Err(invalid(
+            return Err(EvalError::invalid(
                 pairs_txt,
                 format!(
                     "header promises {sets} sets of 2×{per} pairs, the file has {}",
@@ -293,13 +285,13 @@ fn cfp_list(protocol_dir: &Path, letter: &str) -> Result<Vec<PathBuf>, EvalError
     for (n, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         let mut f = line.split_whitespace();
         let (Some(idx), Some(rel)) = (f.next(), f.next()) else {
-            return Err(invalid(
+            return Err(EvalError::invalid(
                 &path,
                 format!("line {}: expected 'index path'", n + 1),
             ));
         };
         if idx.parse::<usize>().ok() != Some(n + 1) {
-            return Err(invalid(
+            return Err(EvalError::invalid(
                 &path,
                 format!("line {}: index {idx} out of order", n + 1),
             ));
@@ -340,7 +332,7 @@ pub fn read_cfp(root: &Path, protocol: CfpProtocol) -> Result<PairSet, EvalError
                 .enumerate()
             {
                 let bad = || {
-                    invalid(
+                    EvalError::invalid(
                         &path,
                         format!("line {}: expected 'i,j', got '{line}'", n + 1),
                     )

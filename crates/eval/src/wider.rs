@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::EvalError;
+use crate::{EvalError, read_text};
 
 /// The three official difficulty settings.
 pub const SETTINGS: [&str; 3] = ["easy", "medium", "hard"];
@@ -197,13 +197,6 @@ pub fn average_precision(
         .collect()
 }
 
-fn invalid(path: &Path, reason: impl Into<String>) -> EvalError {
-    EvalError::InvalidSet {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
-
 /// Reads the ground truth from a folder holding the official
 /// `wider_face_val.mat` and `wider_{easy,medium,hard}_val.mat`, or from the
 /// text format: `wider_face_val_bbx_gt*.txt` (name, count, then
@@ -228,7 +221,7 @@ pub fn read_ground_truth(dir: &Path) -> Result<Vec<GroundTruthImage>, EvalError>
         found.into_iter().next()
     };
     let txt = find("wider_face_val_bbx_gt", ".txt").ok_or_else(|| {
-        invalid(
+        EvalError::invalid(
             dir,
             "no wider_face_val.mat and no wider_face_val_bbx_gt*.txt in this folder",
         )
@@ -236,7 +229,7 @@ pub fn read_ground_truth(dir: &Path) -> Result<Vec<GroundTruthImage>, EvalError>
     let json = find("", "difficulty_gt_index.subset.json")
         .or_else(|| find("", "difficulty_gt_index.json"))
         .ok_or_else(|| {
-            invalid(
+            EvalError::invalid(
                 dir,
                 "the text ground truth needs a difficulty_gt_index*.json with the easy/medium/hard lists",
             )
@@ -245,14 +238,9 @@ pub fn read_ground_truth(dir: &Path) -> Result<Vec<GroundTruthImage>, EvalError>
 }
 
 fn read_text_ground_truth(txt: &Path, json: &Path) -> Result<Vec<GroundTruthImage>, EvalError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| EvalError::Io { path, source }
-    };
-    let text = std::fs::read_to_string(txt).map_err(io(txt))?;
-    let lists: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json).map_err(io(json))?)
-            .map_err(|e| invalid(json, e.to_string()))?;
+    let text = read_text(txt)?;
+    let lists: serde_json::Value = serde_json::from_str(&read_text(json)?)
+        .map_err(|e| EvalError::invalid(json, e.to_string()))?;
     let mut lines = text
         .lines()
         .map(str::trim)
@@ -260,7 +248,7 @@ fn read_text_ground_truth(txt: &Path, json: &Path) -> Result<Vec<GroundTruthImag
         .enumerate();
     let mut images = Vec::new();
     while let Some((_, name)) = lines.next() {
-        let bad = |n: usize, what: &str| invalid(txt, format!("line {}: {what}", n + 1));
+        let bad = |n: usize, what: &str| EvalError::invalid(txt, format!("line {}: {what}", n + 1));
         let (n, count) = lines
             .next()
             .ok_or_else(|| bad(0, "file ends after an image name"))?;

@@ -158,6 +158,13 @@ impl Gallery {
         )
     }
 
+    /// Deletes the saved index of `c` and its fingerprint, if any.
+    fn remove_saved_index(&self, c: &Collection) {
+        let (index_file, meta_file) = self.index_files(c);
+        let _ = std::fs::remove_file(meta_file);
+        HnswIndex::remove_saved(&index_file);
+    }
+
     /// The saved index of `c`, if it was saved for exactly the samples the
     /// file holds now (same count, largest id and id sum).
     fn load_saved_index(&self, c: &Collection) -> Option<Box<dyn VectorIndex>> {
@@ -304,9 +311,7 @@ impl Gallery {
         self.dirty.insert(c.id);
         // A saved index still holds the deleted vectors: erase it now (it is
         // saved afresh on close).
-        let (index_file, meta_file) = self.index_files(c);
-        let _ = std::fs::remove_file(meta_file);
-        HnswIndex::remove_saved(&index_file);
+        self.remove_saved_index(c);
         if let Some(index) = self.indexes.get_mut(&c.id) {
             for &id in ids {
                 index.remove(id);
@@ -517,9 +522,7 @@ impl FaceGallery for Gallery {
         self.indexes.remove(&c.id);
         self.owners.remove(&c.id);
         self.dirty.remove(&c.id);
-        let (index_file, meta_file) = self.index_files(&c);
-        let _ = std::fs::remove_file(meta_file);
-        HnswIndex::remove_saved(&index_file);
+        self.remove_saved_index(&c);
         self.store.purge_journal().map_err(|e| self.db(e))
     }
 

@@ -3,18 +3,11 @@
 
 use std::path::Path;
 
+use facekit_core::sha256_hex;
 use facekit_image::{decode_bytes, read_file};
 use facekit_pipeline::{Face, FaceAnalyzer, PipelineError};
-use sha2::{Digest, Sha256};
 
 use crate::{EmbeddingContract, GalleryError, NewSample};
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// The contract of the analyzer's recognizer: its file's SHA-256, its
 /// embedding length and its alignment and normalisation.

@@ -173,8 +173,15 @@ impl<T: Copy> Rows<T> {
         self.data.extend(row);
     }
 
-    fn remove(&mut self, id: i64) -> Option<usize> {
-        let at = self.ids.iter().position(|&x| x == id)?;
+    fn remove(&mut self, id: i64) {
+        if let Some(at) = self.ids.iter().position(|&x| x == id) {
+            self.remove_row(at);
+        }
+    }
+
+    /// Removes row `at` by moving the last row into its place; returns the
+    /// id now at `at`, if a row moved.
+    fn remove_row(&mut self, at: usize) -> Option<i64> {
         let last = self.ids.len() - 1;
         self.ids.swap_remove(at);
         if at != last {
@@ -182,7 +189,7 @@ impl<T: Copy> Rows<T> {
             head[at * self.dim..(at + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
         }
         self.data.truncate(last * self.dim);
-        Some(at)
+        self.ids.get(at).copied()
     }
 
     fn row(&self, i: usize) -> &[T] {
@@ -316,64 +323,50 @@ pub struct HnswIndex {
     vectors: KeyedRows,
 }
 
-/// f16 rows by sample id, with swap-remove.
+/// f16 rows with an id → row map (re-scoring looks rows up by id).
 #[derive(Debug, Default)]
 struct KeyedRows {
-    dim: usize,
-    ids: Vec<i64>,
-    data: Vec<half::f16>,
+    rows: Rows<half::f16>,
     row_of: std::collections::HashMap<i64, usize>,
 }
 
 impl KeyedRows {
     fn insert(&mut self, id: i64, unit: &[f32]) {
-        if let Some(&row) = self.row_of.get(&id) {
-            for (dst, &v) in self.data[row * self.dim..(row + 1) * self.dim]
-                .iter_mut()
-                .zip(unit)
-            {
-                *dst = half::f16::from_f32(v);
-            }
-            return;
-        }
-        self.row_of.insert(id, self.ids.len());
-        self.ids.push(id);
-        self.data
-            .extend(unit.iter().map(|&v| half::f16::from_f32(v)));
+        // A re-inserted id replaces its row.
+        self.remove(id);
+        self.row_of.insert(id, self.rows.ids.len());
+        self.rows
+            .push(id, unit.iter().map(|&v| half::f16::from_f32(v)));
     }
 
     fn remove(&mut self, id: i64) {
-        let Some(row) = self.row_of.remove(&id) else {
-            return;
-        };
-        let last = self.ids.len() - 1;
-        self.ids.swap_remove(row);
-        if row != last {
-            let (head, tail) = self.data.split_at_mut(last * self.dim);
-            head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
-            self.row_of.insert(self.ids[row], row);
+        if let Some(row) = self.row_of.remove(&id)
+            && let Some(moved) = self.rows.remove_row(row)
+        {
+            self.row_of.insert(moved, row);
         }
-        self.data.truncate(last * self.dim);
     }
 
     fn cosine(&self, query: &[f32], id: i64, buf: &mut [f32]) -> Option<f32> {
         use half::slice::HalfFloatSliceExt;
-        let row = *self.row_of.get(&id)?;
-        self.data[row * self.dim..(row + 1) * self.dim].convert_to_f32_slice(buf);
+        self.rows
+            .row(*self.row_of.get(&id)?)
+            .convert_to_f32_slice(buf);
         Some(dot(query, buf))
     }
 
     /// `FKV1`, dim (u32), count (u64), the ids (i64), then the f16 bits;
     /// all little-endian.
     fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.ids.len() * 8 + self.data.len() * 2);
+        let Rows { dim, ids, data } = &self.rows;
+        let mut out = Vec::with_capacity(16 + ids.len() * 8 + data.len() * 2);
         out.extend_from_slice(b"FKV1");
-        out.extend_from_slice(&(self.dim as u32).to_le_bytes());
-        out.extend_from_slice(&(self.ids.len() as u64).to_le_bytes());
-        for id in &self.ids {
+        out.extend_from_slice(&(*dim as u32).to_le_bytes());
+        out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
+        for id in ids {
             out.extend_from_slice(&id.to_le_bytes());
         }
-        for v in &self.data {
+        for v in data {
             out.extend_from_slice(&v.to_bits().to_le_bytes());
         }
         out
@@ -400,9 +393,7 @@ impl KeyedRows {
             .collect();
         let row_of = ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
         Ok(Self {
-            dim,
-            ids,
-            data,
+            rows: Rows { dim, ids, data },
             row_of,
         })
     }
@@ -431,12 +422,12 @@ impl HnswIndex {
         index.vectors = KeyedRows::from_bytes(&bytes, dim)?;
         let graph = path.to_str().ok_or("index path is not UTF-8")?;
         index.index.load(graph).map_err(|e| e.to_string())?;
-        if index.index.dimensions() != dim || index.index.size() != index.vectors.ids.len() {
+        if index.index.dimensions() != dim || index.index.size() != index.vectors.rows.ids.len() {
             return Err(format!(
                 "saved index has {} vectors of {} dimensions, its vectors file {} of {dim}",
                 index.index.size(),
                 index.index.dimensions(),
-                index.vectors.ids.len()
+                index.vectors.rows.ids.len()
             ));
         }
         Ok(index)
@@ -457,7 +448,10 @@ impl HnswIndex {
         Ok(Self {
             index,
             vectors: KeyedRows {
-                dim,
+                rows: Rows {
+                    dim,
+                    ..Rows::default()
+                },
                 ..KeyedRows::default()
             },
         })
@@ -528,7 +522,7 @@ impl VectorIndex for HnswIndex {
         let Ok(found) = self.index.search(query, k.max(HNSW_CANDIDATES)) else {
             return Vec::new();
         };
-        let mut buf = vec![0.0f32; self.vectors.dim];
+        let mut buf = vec![0.0f32; self.vectors.rows.dim];
         let mut scored: Vec<(i64, f32)> = found
             .keys
             .iter()
@@ -547,7 +541,9 @@ impl VectorIndex for HnswIndex {
     }
 
     fn memory_bytes(&self) -> usize {
-        self.index.memory_usage() + self.vectors.data.len() * 2 + self.vectors.ids.len() * 8
+        self.index.memory_usage()
+            + self.vectors.rows.data.len() * 2
+            + self.vectors.rows.ids.len() * 8
     }
 
     fn save(&self, path: &std::path::Path) -> Result<bool, String> {
