@@ -87,6 +87,22 @@ pub enum Command {
         #[command(subcommand)]
         command: EvalCommand,
     },
+    /// Serve the HTTP API (detect, embed, compare, the gallery) until
+    /// SIGINT or SIGTERM; prints `{"listening": URL}` once bound.
+    Serve {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// API keys of the server: create (prints the secret once), list, revoke.
+    Keys {
+        /// Key file (SQLite). Default: $FACEKIT_HOME/keys.db, else ~/.facekit/keys.db.
+        #[arg(long, global = true, env = "FACEKIT_KEYS")]
+        keys: Option<PathBuf>,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Time analysis over images: images/s and the share spent inside ONNX Runtime.
     Bench {
         #[command(flatten)]
@@ -96,6 +112,73 @@ pub enum Command {
         repeat: usize,
         #[command(flatten)]
         common: Common,
+    },
+}
+
+/// `facekit serve` settings; each overrides the config file's `[server]` table.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML file: `gallery`, `keys`, and a `[server]` table (`bind`,
+    /// `tls_cert`, `tls_key`, `auth`, `threshold`, `shutdown_grace_secs`,
+    /// `[server.limits]`); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+    #[arg(long)]
+    pub bind: Option<std::net::SocketAddr>,
+    /// Gallery file (default: $FACEKIT_HOME/gallery.db).
+    #[arg(long, env = "FACEKIT_GALLERY")]
+    pub db: Option<PathBuf>,
+    /// Key file (default: $FACEKIT_HOME/keys.db).
+    #[arg(long, env = "FACEKIT_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve /v1 without API keys (everyone is admin); logged as a warning.
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Inference workers (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Requests that may wait for a worker before new ones get 503 (default 64).
+    #[arg(long)]
+    pub queue: Option<usize>,
+    /// Largest request body in bytes (default 16 MiB).
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
+    /// Seconds before a request is answered 503 (default 30).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Default cosine threshold of compare, identify and verify (default 0.3).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Default threshold calibrated for this false accept rate (`facekit eval calibrate`).
+    #[arg(long, conflicts_with = "threshold")]
+    pub far: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it with its secret token (shown only now).
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// reader (analysis, search), writer (also enroll and delete), admin
+        /// (also collections and keys).
+        #[arg(long)]
+        role: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id; the server refuses it from the next request on.
+    Revoke {
+        /// The key's id (`fk_<id>_…`).
+        id: String,
     },
 }
 

@@ -183,15 +183,20 @@ impl Decision {
     /// recognition model whose SHA-256 `model_sha256` gives (asked only then:
     /// hashing a model file takes a while).
     pub fn threshold(&self, model_sha256: impl FnOnce() -> Result<String>) -> Result<f32> {
-        let Some(far) = self.far else {
-            return Ok(self.threshold);
-        };
-        let sha = model_sha256()?;
-        let path: PathBuf =
-            CalibrationBook::default_path().context("no home folder: set FACEKIT_HOME")?;
-        Ok(CalibrationBook::load(&path)?
-            .threshold(&sha, far)
-            .with_context(|| format!("calibration file {}", path.display()))?
-            .threshold)
+        match self.far {
+            Some(far) => calibrated_threshold(far, &model_sha256()?),
+            None => Ok(self.threshold),
+        }
     }
+}
+
+/// The threshold `facekit eval calibrate` stored for this false accept rate
+/// and recognition model.
+pub fn calibrated_threshold(far: f64, model_sha256: &str) -> Result<f32> {
+    let path: PathBuf =
+        CalibrationBook::default_path().context("no home folder: set FACEKIT_HOME")?;
+    Ok(CalibrationBook::load(&path)?
+        .threshold(model_sha256, far)
+        .with_context(|| format!("calibration file {}", path.display()))?
+        .threshold)
 }

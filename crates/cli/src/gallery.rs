@@ -12,16 +12,18 @@ use facekit_models::facekit_home;
 use serde_json::json;
 
 use crate::args::{GalleryCommand, GalleryDb};
-use crate::output::FaceRecord;
 use crate::{Batch, Stages, analyzer, expand, for_each_image};
+use facekit_pipeline::FaceRecord;
 
-fn db_path(db: &GalleryDb) -> Result<PathBuf> {
-    if let Some(path) = &db.db {
-        return Ok(path.clone());
+/// `explicit`, else `name` in $FACEKIT_HOME (created when missing).
+pub(crate) fn home_file(explicit: Option<&Path>, name: &str) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
     }
-    let home = facekit_home().context("no home folder: pass --db or set FACEKIT_HOME")?;
+    let home =
+        facekit_home().context("no home folder: pass the file's path or set FACEKIT_HOME")?;
     std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
-    Ok(home.join("gallery.db"))
+    Ok(home.join(name))
 }
 
 pub(crate) fn print(value: &serde_json::Value) -> Result<()> {
@@ -33,7 +35,7 @@ pub(crate) fn print(value: &serde_json::Value) -> Result<()> {
 }
 
 pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
-    let mut gallery = Gallery::open(&db_path(db)?)?;
+    let mut gallery = Gallery::open(&home_file(db.db.as_deref(), "gallery.db")?)?;
     match command {
         GalleryCommand::Create {
             collection,

@@ -11,6 +11,7 @@ mod draw;
 mod eval;
 mod gallery;
 mod output;
+mod serve;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,13 +24,13 @@ use facekit_fetch::{FetchOptions, OFFICIAL_PACKS, fetch_pack, official_pack};
 use facekit_gallery::contract_of;
 use facekit_image::{DecodeLimits, RgbImage, decode_file};
 use facekit_models::{ModelPack, models_home, resolve_pack};
-use facekit_pipeline::{AnalyzeOptions, Face, FaceAnalyzer};
+use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer, FaceRecord};
 use facekit_runtime::{Runtime, RuntimeOptions, inference_nanos};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::args::{Cli, Command, Common, Decision, Inputs, ModelsCommand};
-use crate::output::{FaceRecord, ImageRecord};
+use crate::output::ImageRecord;
 
 const IMAGE_EXTENSIONS: [&str; 9] = [
     "jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "ico",
@@ -140,6 +141,8 @@ fn run(cli: Cli) -> Result<bool> {
         } => fetch(&pack, force, url.as_deref()),
         Command::Gallery { db, command } => gallery::run(&db, command),
         Command::Eval { command } => eval::run(command),
+        Command::Serve { serve, common } => serve::serve(&serve, &common),
+        Command::Keys { keys, command } => serve::keys(keys.as_deref(), &command),
         Command::Bench {
             input,
             repeat,
@@ -342,12 +345,6 @@ fn save(img: &RgbImage, path: &Path) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn largest(faces: Vec<Face>) -> Option<Face> {
-    faces
-        .into_iter()
-        .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
-}
-
 fn compare(a: &Path, b: &Path, decision: &Decision, common: &Common) -> Result<bool> {
     let analyzer = analyzer(common, 1, Stages::EMBED)?;
     require_recognizer(&analyzer)?;
@@ -356,8 +353,9 @@ fn compare(a: &Path, b: &Path, decision: &Decision, common: &Common) -> Result<b
         let faces = analyzer
             .analyze_file(p)
             .with_context(|| format!("{}", p.display()))?;
-        let face =
-            largest(faces.faces).with_context(|| format!("{}: no face found", p.display()))?;
+        let face = faces
+            .largest()
+            .with_context(|| format!("{}: no face found", p.display()))?;
         face.embedding
             .with_context(|| format!("{}: the face has no landmarks to align", p.display()))
     };

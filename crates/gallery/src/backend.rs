@@ -22,16 +22,23 @@ fn summary(c: &EmbeddingContract) -> String {
 }
 
 /// Refuses a caller whose model is not the collection's.
-pub(crate) fn check_contract(
-    c: &Collection,
-    contract: &EmbeddingContract,
-) -> Result<(), GalleryError> {
+pub fn check_contract(c: &Collection, contract: &EmbeddingContract) -> Result<(), GalleryError> {
     if &c.contract != contract {
         return Err(GalleryError::ContractMismatch {
             collection: c.name.clone(),
             expected: summary(&c.contract),
             got: summary(contract),
         });
+    }
+    Ok(())
+}
+
+/// Refuses an empty person key.
+pub(crate) fn check_key(key: &str) -> Result<(), GalleryError> {
+    if key.trim().is_empty() {
+        return Err(GalleryError::Invalid(
+            "a person needs a non-empty key".into(),
+        ));
     }
     Ok(())
 }
@@ -72,6 +79,25 @@ pub trait FaceGallery {
 
     /// Every person of a collection, by key, with sample counts.
     fn persons(&self, collection: &str) -> Result<Vec<Person>, GalleryError>;
+
+    /// One person of a collection, with their sample count.
+    fn person(&self, collection: &str, key: &str) -> Result<Person, GalleryError>;
+
+    /// Creates a person without samples; refuses a key already taken.
+    fn create_person(
+        &mut self,
+        collection: &str,
+        person: &PersonInfo,
+    ) -> Result<Person, GalleryError>;
+
+    /// Changes a person's display name and/or metadata.
+    fn update_person(
+        &mut self,
+        collection: &str,
+        key: &str,
+        name: Option<&str>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<Person, GalleryError>;
 
     /// Every sample of a collection, or of one person, in enrollment order.
     fn samples(&self, collection: &str, person: Option<&str>) -> Result<Vec<Sample>, GalleryError>;

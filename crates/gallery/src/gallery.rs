@@ -5,7 +5,7 @@ use facekit_core::{cosine_similarity, l2_normalized};
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::backend::{check_contract, check_vector};
+use crate::backend::{check_contract, check_key, check_vector};
 use crate::index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 use crate::store::{Store, now, to_blob};
 use crate::{
@@ -19,6 +19,7 @@ const RESCORED: usize = 40;
 
 /// One person among the results, scored by their best sample.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonMatch {
     /// The person's key.
     pub key: String,
@@ -32,6 +33,7 @@ pub struct PersonMatch {
 
 /// The answer to "who is this?".
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Identification {
     /// Up to `k` persons, best first, whatever their score.
     pub matches: Vec<PersonMatch>,
@@ -41,6 +43,7 @@ pub struct Identification {
 
 /// The answer to "is this that person?".
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verification {
     /// Cosine similarity to the person's best sample.
     pub score: f32,
@@ -50,6 +53,7 @@ pub struct Verification {
 
 /// Counts and index facts for one collection.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GalleryStats {
     /// The collection.
     pub collection: Collection,
@@ -230,7 +234,7 @@ impl Gallery {
         &self.path
     }
 
-    fn person(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
+    fn person_of(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
         self.store
             .person(c.id, key)
             .map_err(|e| self.db(e))?
@@ -374,10 +378,57 @@ impl FaceGallery for Gallery {
         self.store.persons(c.id).map_err(|e| self.db(e))
     }
 
+    fn person(&self, collection: &str, key: &str) -> Result<Person, GalleryError> {
+        self.person_of(&self.collection(collection)?, key)
+    }
+
+    fn create_person(
+        &mut self,
+        collection: &str,
+        person: &PersonInfo,
+    ) -> Result<Person, GalleryError> {
+        let c = self.collection(collection)?;
+        check_key(&person.key)?;
+        let inserted = self
+            .store
+            .conn
+            .execute(
+                "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![c.id, person.key, person.name, person.metadata.to_string(), now()],
+            )
+            .map_err(|e| self.db(e))?;
+        if inserted == 0 {
+            return Err(GalleryError::PersonExists {
+                collection: c.name,
+                person: person.key.clone(),
+            });
+        }
+        self.person_of(&c, &person.key)
+    }
+
+    fn update_person(
+        &mut self,
+        collection: &str,
+        key: &str,
+        name: Option<&str>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<Person, GalleryError> {
+        let c = self.collection(collection)?;
+        let p = self.person_of(&c, key)?;
+        self.store
+            .conn
+            .execute(
+                "UPDATE persons SET name = COALESCE(?2, name), metadata = COALESCE(?3, metadata) WHERE id = ?1",
+                params![p.id, name, metadata.map(|m| m.to_string())],
+            )
+            .map_err(|e| self.db(e))?;
+        self.person_of(&c, key)
+    }
+
     fn samples(&self, collection: &str, person: Option<&str>) -> Result<Vec<Sample>, GalleryError> {
         let c = self.collection(collection)?;
         let person_id = match person {
-            Some(key) => Some(self.person(&c, key)?.id),
+            Some(key) => Some(self.person_of(&c, key)?.id),
             None => None,
         };
         self.store.samples(c.id, person_id).map_err(|e| self.db(e))
@@ -391,11 +442,7 @@ impl FaceGallery for Gallery {
     ) -> Result<Vec<i64>, GalleryError> {
         let c = self.checked(collection, contract)?;
         for (person, sample) in items {
-            if person.key.trim().is_empty() {
-                return Err(GalleryError::Invalid(
-                    "a person needs a non-empty key".into(),
-                ));
-            }
+            check_key(&person.key)?;
             check_vector(&c, &sample.embedding)?;
         }
         let path = self.path.clone();
@@ -497,7 +544,7 @@ impl FaceGallery for Gallery {
 
     fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError> {
         let c = self.collection(collection)?;
-        let p = self.person(&c, person)?;
+        let p = self.person_of(&c, person)?;
         let ids: Vec<i64> = self
             .store
             .samples(c.id, Some(p.id))

@@ -55,21 +55,29 @@ impl Default for EnrollFilter {
     }
 }
 
-/// The samples a photo contributes: its faces that pass `filter` (the
-/// largest only, unless `all_faces`), with the photo's hash. An empty list
-/// means no usable face.
+/// The samples a photo file contributes (see [`enrollment_samples`]).
 pub fn enrollment_faces(
     analyzer: &FaceAnalyzer,
     path: &Path,
     filter: &EnrollFilter,
 ) -> Result<Vec<NewSample>, GalleryError> {
     // Read once: the same bytes are hashed and decoded, within the limits.
-    let limits = &analyzer.options().limits;
-    let bytes = read_file(path, limits).map_err(PipelineError::from)?;
-    let image_sha256 = sha256_hex(&bytes);
-    let img = decode_bytes(&bytes, limits).map_err(PipelineError::from)?;
+    let bytes = read_file(path, &analyzer.options().limits).map_err(PipelineError::from)?;
+    enrollment_samples(analyzer, &bytes, filter)
+}
+
+/// The samples an encoded photo contributes: its faces that pass `filter`
+/// (the largest only, unless `all_faces`), with the photo's hash. An empty
+/// list means no usable face.
+pub fn enrollment_samples(
+    analyzer: &FaceAnalyzer,
+    bytes: &[u8],
+    filter: &EnrollFilter,
+) -> Result<Vec<NewSample>, GalleryError> {
+    let image_sha256 = sha256_hex(bytes);
+    let img = decode_bytes(bytes, &analyzer.options().limits).map_err(PipelineError::from)?;
     let mut faces: Vec<Face> = analyzer
-        .analyze(&img)?
+        .analyze_with(&img, false)?
         .into_iter()
         .filter(|f| {
             f.embedding.is_some()

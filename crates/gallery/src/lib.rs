@@ -36,15 +36,16 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use backend::FaceGallery;
+pub use backend::{FaceGallery, check_contract};
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
-pub use images::{EnrollFilter, contract_of, enrollment_faces};
+pub use images::{EnrollFilter, contract_of, enrollment_faces, enrollment_samples};
 pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 pub use transfer::{EXPORT_FORMAT, ExportHeader, ExportRecord, parse_header, parse_record};
 
 /// What produced a collection's vectors; two embeddings are comparable only
 /// under the same contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmbeddingContract {
     /// SHA-256 of the recognition model file.
     pub model_sha256: String,
@@ -56,15 +57,21 @@ pub struct EmbeddingContract {
 
 /// How a collection is searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Lowercase as on the command line; the aliases read exports written before.
+#[serde(rename_all = "lowercase")]
 pub enum IndexKind {
     /// Full `f32` scan: exact, the default for small galleries.
     #[default]
+    #[serde(alias = "Exact")]
     Exact,
     /// Full int8 scan with `f32` re-scoring of the best candidates: exact
     /// top results, a quarter of the scan bandwidth.
+    #[serde(alias = "Int8")]
     Int8,
     /// Approximate HNSW graph (usearch, int8) with `f32` re-scoring: for
     /// galleries of hundreds of thousands of faces and more.
+    #[serde(alias = "Hnsw")]
     Hnsw,
 }
 
@@ -95,6 +102,7 @@ impl std::str::FromStr for IndexKind {
 
 /// A collection and its contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Collection {
     /// Row id.
     pub id: i64,
@@ -110,6 +118,7 @@ pub struct Collection {
 
 /// An enrolled person.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Person {
     /// Row id.
     pub id: i64,
@@ -118,6 +127,7 @@ pub struct Person {
     /// Display name.
     pub name: String,
     /// Free JSON metadata.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: serde_json::Value,
     /// Creation time, Unix seconds.
     pub created_at: i64,
@@ -127,12 +137,14 @@ pub struct Person {
 
 /// Who a new sample belongs to; the person is created on first use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PersonInfo {
     /// Identifier, unique in the collection.
     pub key: String,
     /// Display name (defaults to the key).
     pub name: String,
     /// Free JSON metadata.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: serde_json::Value,
 }
 
@@ -177,6 +189,7 @@ impl NewSample {
 
 /// A stored face sample (what `export` writes, one JSON line each).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sample {
     /// Row id.
     pub id: i64,
@@ -220,6 +233,14 @@ pub enum GalleryError {
         /// The collection.
         collection: String,
         /// The key asked for.
+        person: String,
+    },
+    /// A person of that key exists already.
+    #[error("person '{person}' already exists in collection '{collection}'")]
+    PersonExists {
+        /// The collection.
+        collection: String,
+        /// The key.
         person: String,
     },
     /// No sample of that id in the collection.

@@ -257,3 +257,53 @@ fn a_saved_hnsw_index_is_reused_only_while_it_matches_the_file() {
     let keys: Vec<&str> = found.matches.iter().map(|m| m.key.as_str()).collect();
     assert_eq!(keys, ["ann"]);
 }
+
+#[test]
+fn persons_are_created_updated_and_counted() {
+    let (_dir, mut g) = gallery();
+    let c = contract(16);
+    g.create_collection("staff", &c, IndexKind::Exact).unwrap();
+    let mut ann = PersonInfo::new("ann");
+    ann.name = "Ann A.".into();
+    ann.metadata = serde_json::json!({"team": "ops"});
+    let created = g.create_person("staff", &ann).unwrap();
+    assert_eq!((created.key.as_str(), created.samples), ("ann", 0));
+    assert!(matches!(
+        g.create_person("staff", &ann),
+        Err(GalleryError::PersonExists { .. })
+    ));
+    assert!(matches!(
+        g.create_person("staff", &PersonInfo::new(" ")),
+        Err(GalleryError::Invalid(_))
+    ));
+
+    let renamed = g
+        .update_person("staff", "ann", Some("Ann B."), None)
+        .unwrap();
+    assert_eq!(renamed.name, "Ann B.");
+    assert_eq!(renamed.metadata, serde_json::json!({"team": "ops"}));
+    let moved = g
+        .update_person(
+            "staff",
+            "ann",
+            None,
+            Some(&serde_json::json!({"team": "dev"})),
+        )
+        .unwrap();
+    assert_eq!(
+        (moved.name.as_str(), &moved.metadata),
+        ("Ann B.", &serde_json::json!({"team": "dev"}))
+    );
+    assert!(matches!(
+        g.update_person("staff", "nobody", Some("x"), None),
+        Err(GalleryError::NoSuchPerson { .. })
+    ));
+
+    enroll_one(&mut g, &c, "ann", vector(0, 0.0));
+    let got = g.person("staff", "ann").unwrap();
+    assert_eq!(got.samples, 1);
+    assert!(matches!(
+        g.person("staff", "nobody"),
+        Err(GalleryError::NoSuchPerson { .. })
+    ));
+}

@@ -17,6 +17,8 @@
 //! # Ok::<(), facekit_pipeline::PipelineError>(())
 //! ```
 
+mod record;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -35,6 +37,7 @@ use serde::Serialize;
 
 pub use facekit_attributes::{Gender, Pose};
 pub use facekit_detection::{DetSize, DetectOptions as DetectionOptions};
+pub use record::FaceRecord;
 
 /// Why an analysis failed.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +129,16 @@ pub struct ImageFaces {
     pub faces: Vec<Face>,
 }
 
+impl ImageFaces {
+    /// The face with the largest box (what one-face operations such as
+    /// compare and verify use).
+    pub fn largest(self) -> Option<Face> {
+        self.faces
+            .into_iter()
+            .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+    }
+}
+
 /// Detects and embeds faces with one model pack.
 #[derive(Debug)]
 pub struct FaceAnalyzer {
@@ -191,9 +204,20 @@ impl FaceAnalyzer {
     /// Detects, aligns and embeds every face (one batched recognizer run when
     /// the model allows it), then runs the landmark and attribute models.
     pub fn analyze(&self, img: &RgbImage) -> Result<Vec<Face>, PipelineError> {
+        self.analyze_with(img, true)
+    }
+
+    /// As [`analyze`](Self::analyze), with the landmark and attribute models
+    /// only when `attributes` (and the settings allow them): one analyzer
+    /// serves requests that want them and requests that do not.
+    pub fn analyze_with(
+        &self,
+        img: &RgbImage,
+        attributes: bool,
+    ) -> Result<Vec<Face>, PipelineError> {
         let mut faces = self.detect(img)?;
         self.embed(img, &mut faces)?;
-        if !self.options.skip_attributes && !faces.is_empty() {
+        if attributes && !self.options.skip_attributes && !faces.is_empty() {
             self.describe(img, &mut faces)?;
         }
         Ok(faces)

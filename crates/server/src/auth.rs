@@ -1,0 +1,119 @@
+//! Who is calling: the API key of a `/v1` request (`Authorization: Bearer`
+//! or `X-API-Key`), checked against the key store on every request, and
+//! the role guards that handlers name in their signatures.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::keys::Role;
+
+/// The authenticated caller, put in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// What the caller may do.
+    pub role: Role,
+    /// Their key's id (`None` when authentication is off).
+    pub key_id: Option<String>,
+}
+
+fn token(parts: &axum::http::HeaderMap) -> Option<&str> {
+    if let Some(v) = parts.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(v.trim());
+    }
+    let auth = parts.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+/// Middleware: authenticates `/v1` requests (or lets everyone in as admin
+/// when authentication is off).
+pub async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let caller = if !state.config.auth {
+        Caller {
+            role: Role::Admin,
+            key_id: None,
+        }
+    } else {
+        let Some(token) = token(req.headers()) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "an API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            ));
+        };
+        let keys = state.keys.clone();
+        let token = token.to_string();
+        let key = tokio::task::spawn_blocking(move || keys.authenticate(&token))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let Some(key) = key else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the API key is unknown or revoked",
+            ));
+        };
+        Caller {
+            role: key.role,
+            key_id: Some(key.id),
+        }
+    };
+    req.extensions_mut().insert(caller);
+    Ok(next.run(req).await)
+}
+
+fn require(parts: &Parts, role: Role) -> Result<(), ApiError> {
+    let caller = parts
+        .extensions
+        .get::<Caller>()
+        .ok_or_else(|| ApiError::internal("route is not behind authentication"))?;
+    if caller.role < role {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this needs the {role} role; the key {} is a {}",
+                caller.key_id.as_deref().unwrap_or("-"),
+                caller.role
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Role guards: a handler taking one answers 403 to weaker keys.
+macro_rules! role_guard {
+    ($($(#[$doc:meta])* $name:ident => $role:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+                require(parts, $role).map(|_| $name)
+            }
+        }
+    )*};
+}
+
+role_guard! {
+    /// Any valid key.
+    Reader => Role::Reader;
+    /// A writer or admin key.
+    Writer => Role::Writer;
+    /// An admin key.
+    Admin => Role::Admin;
+}

@@ -1,0 +1,332 @@
+//! facekit's HTTP API (axum on tokio): detect, embed and compare faces, and
+//! the gallery's collections, persons, faces, identify and verify under
+//! `/v1`, with API keys and roles ([`keys`]), JSON errors, limits on body
+//! size, pixels and faces, a bounded inference pool that answers 503 with
+//! `Retry-After` when full, per-request timeouts, request ids, Prometheus
+//! metrics, an OpenAPI 3 document at `/openapi.json`, TLS (rustls) and a
+//! graceful shutdown that finishes in-flight requests. Depends on the
+//! pipeline and gallery crates; the `facekit serve` command wires it up.
+//!
+//! ```no_run
+//! use facekit_gallery::Gallery;
+//! use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
+//! use facekit_server::{Server, ServerConfig, keys::KeyStore};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let analyzer = FaceAnalyzer::from_pack("buffalo_l", AnalyzeOptions::default())?;
+//! let gallery = Gallery::open("gallery.db".as_ref())?;
+//! let keys = KeyStore::open("keys.db".as_ref())?;
+//! let server = Server::new(analyzer, Box::new(gallery), keys, ServerConfig::default())?;
+//! let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+//! server.run(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod config;
+mod error;
+mod input;
+pub mod keys;
+mod metrics;
+mod pool;
+mod routes;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use facekit_gallery::{EmbeddingContract, FaceGallery, GalleryError, contract_of};
+use facekit_image::{DecodeLimits, decode_bytes};
+use facekit_pipeline::{FaceAnalyzer, ImageFaces};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+pub use config::{Limits, ServerConfig};
+pub use error::ApiError;
+pub use routes::ApiDoc;
+
+use keys::KeyStore;
+use metrics::Metrics;
+use pool::InferencePool;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The gallery could not tell the recognizer's contract.
+    #[error(transparent)]
+    Gallery(#[from] GalleryError),
+    /// Listening failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    analyzer: FaceAnalyzer,
+    /// The recognizer's embedding contract (`None`: the pack has no recognizer).
+    contract: Option<EmbeddingContract>,
+    gallery: Mutex<Box<dyn FaceGallery + Send>>,
+    keys: Arc<KeyStore>,
+    pool: InferencePool,
+    metrics: Arc<Metrics>,
+    config: ServerConfig,
+    decode_limits: DecodeLimits,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// Decodes (within the limits) and analyses an image; blocking.
+    fn analyze(&self, bytes: &[u8], attributes: bool) -> Result<ImageFaces, ApiError> {
+        let img = decode_bytes(bytes, &self.decode_limits)?;
+        let faces = self.analyzer.analyze_with(&img, attributes)?;
+        Ok(ImageFaces {
+            width: img.width(),
+            height: img.height(),
+            faces,
+        })
+    }
+
+    /// The recognizer's contract, or 501 when the pack has no recognizer.
+    fn require_recognizer(&self) -> Result<&EmbeddingContract, ApiError> {
+        self.contract.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "no_recognizer",
+                "the server's model pack has no recognition model",
+            )
+        })
+    }
+
+    fn lock_gallery(&self) -> MutexGuard<'_, Box<dyn FaceGallery + Send>> {
+        // Gallery writes are transactions: a panic elsewhere leaves it consistent.
+        self.gallery.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a gallery operation off the async threads.
+    async fn gallery<T: Send + 'static>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&mut dyn FaceGallery) -> Result<T, GalleryError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || op(state.lock_gallery().as_mut()))
+            .await
+            .map_err(|e| ApiError::internal(format!("a gallery operation failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+}
+
+/// The API server: state, routes and middleware.
+pub struct Server {
+    state: Arc<AppState>,
+    app: Router,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.state.config)
+            .finish()
+    }
+}
+
+/// Counts and times every answered request by its route template.
+async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let response = next.run(req).await;
+    state.metrics.record_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Answers 503 when a request takes longer than the configured timeout.
+/// Work already on a worker finishes there (and a write it makes commits).
+async fn deadline(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let limit = Duration::from_secs_f64(state.config.limits.request_timeout_secs);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {:.1} s", limit.as_secs_f64()),
+        )
+        .into_response(),
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("the server hit a bug handling this request").into_response()
+}
+
+impl Server {
+    /// Builds the server over a loaded analyzer, a gallery backend and the
+    /// key store. The analyzer's limits are tightened to the server's
+    /// (pixels, faces per image).
+    pub fn new(
+        analyzer: FaceAnalyzer,
+        gallery: Box<dyn FaceGallery + Send>,
+        keys: KeyStore,
+        config: ServerConfig,
+    ) -> Result<Self, ServerError> {
+        let limits = &config.limits;
+        let mut options = analyzer.options().clone();
+        options.detect.max_num = match options.detect.max_num {
+            0 => limits.max_faces,
+            n => n.min(limits.max_faces),
+        };
+        let decode_limits = DecodeLimits {
+            max_pixels: options.limits.max_pixels.min(limits.max_pixels),
+            max_file_bytes: limits.max_body_bytes as u64,
+        };
+        options.limits = decode_limits;
+        let analyzer = FaceAnalyzer::new(analyzer.into_pack(), options);
+        let contract = match analyzer.pack().recognizer() {
+            Some(_) => Some(contract_of(&analyzer)?),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::default());
+        let pool = InferencePool::new(
+            limits.workers,
+            limits.queue,
+            limits.retry_after_secs,
+            metrics.clone(),
+        );
+        if !config.auth {
+            tracing::warn!(
+                "authentication is OFF: anyone who can reach {} has admin rights",
+                config.bind
+            );
+        }
+        let state = Arc::new(AppState {
+            analyzer,
+            contract,
+            gallery: Mutex::new(gallery),
+            keys: Arc::new(keys),
+            pool,
+            metrics,
+            decode_limits,
+            ready: AtomicBool::new(true),
+            config,
+        });
+        let app = Self::router(&state);
+        Ok(Self { state, app })
+    }
+
+    fn router(state: &Arc<AppState>) -> Router {
+        let request_id = HeaderName::from_static("x-request-id");
+        let v1 = routes::v1()
+            .layer(middleware::from_fn_with_state(state.clone(), deadline))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::authenticate,
+            ));
+        routes::public()
+            .merge(v1)
+            .fallback(routes::not_found)
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .layer(middleware::from_fn_with_state(state.clone(), record))
+            .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+            .layer(CatchPanicLayer::custom(panic_response))
+            // Logs method, path, status and latency; never bodies (images,
+            // embeddings) or headers (keys).
+            .layer(
+                TraceLayer::new_for_http()
+                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id.clone()))
+            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+            .with_state(state.clone())
+    }
+
+    /// The router, for serving it some other way.
+    pub fn router_service(&self) -> Router {
+        self.app.clone()
+    }
+
+    /// Serves on `listener` (HTTPS when the config names a certificate and
+    /// key) until `shutdown` completes; then stops accepting, reports not
+    /// ready, lets in-flight requests finish (up to the grace period) and
+    /// returns. The gallery is closed (indexes saved) when the server is
+    /// dropped; every acknowledged write was committed before its answer.
+    pub async fn run(
+        self,
+        listener: std::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        listener.set_nonblocking(true)?;
+        let handle = axum_server::Handle::new();
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
+        let state = self.state.clone();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            state.ready.store(false, Ordering::SeqCst);
+            tracing::info!("shutting down: finishing in-flight requests");
+            stopper.graceful_shutdown(Some(grace));
+        });
+        let service = self.app.clone().into_make_service();
+        match (&self.state.config.tls_cert, &self.state.config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls = tls_config(cert, key)?;
+                axum_server::from_tcp_rustls(listener, tls)?
+                    .handle(handle)
+                    .serve(service)
+                    .await?
+            }
+            (None, None) => {
+                axum_server::from_tcp(listener)?
+                    .handle(handle)
+                    .serve(service)
+                    .await?
+            }
+            _ => {
+                return Err(ServerError::Tls(
+                    "give both a certificate and a key, or neither".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<axum_server::tls_rustls::RustlsConfig, ServerError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ServerError::Tls(format!("certificate {}: {e}", cert.display())))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServerError::Tls(format!("key {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| ServerError::Tls(format!("{} and {}: {e}", cert.display(), key.display())))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(axum_server::tls_rustls::RustlsConfig::from_config(
+        Arc::new(config),
+    ))
+}

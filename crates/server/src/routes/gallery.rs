@@ -1,0 +1,609 @@
+//! The gallery over REST: collections, persons, faces, identify, verify.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use facekit_gallery::{
+    Collection, EmbeddingContract, EnrollFilter, GalleryStats, IndexKind, NewSample, Person,
+    PersonInfo, PersonMatch, Sample, check_contract, enrollment_samples,
+};
+use facekit_pipeline::FaceRecord;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::{Admin, Reader, Writer};
+use crate::error::{ApiError, ErrorBody};
+use crate::input::Payload;
+
+/// Path parameters, with rejections in the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct PathOf<T>(pub T);
+
+/// A new collection.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCollection {
+    /// Unique name.
+    pub name: String,
+    /// `exact` (default), `int8` or `hnsw`.
+    #[serde(default)]
+    pub index: IndexKind,
+    /// The model its vectors come from (default: the server's recognizer);
+    /// give another to store embeddings computed elsewhere.
+    pub contract: Option<EmbeddingContract>,
+}
+
+/// A collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionList {
+    /// Every collection, by name.
+    pub collections: Vec<Collection>,
+}
+
+/// Paging of a list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+pub struct Page {
+    /// Items to skip.
+    pub offset: usize,
+    /// Most items returned (default 100, at most 1000).
+    pub limit: usize,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            offset: 0,
+            limit: 100,
+        }
+    }
+}
+
+/// A page of persons.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonList {
+    /// Persons in the collection.
+    pub total: usize,
+    /// This page, by key.
+    pub persons: Vec<Person>,
+}
+
+/// A new person, or changes to one (`key` is ignored when updating).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonBody {
+    /// Identifier, unique in the collection (creation only).
+    pub key: Option<String>,
+    /// Display name (default: the key).
+    pub name: Option<String>,
+    /// Free JSON metadata.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// A face to enroll: an image (largest face) or a precomputed embedding.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The image, base64 (JSON bodies only).
+    pub image: Option<String>,
+    /// A raw embedding made under the collection's contract, instead of an image.
+    pub embedding: Option<Vec<f32>>,
+    /// Enroll every face of the image that passes the filters, not only the largest.
+    pub all_faces: bool,
+    /// Minimum shorter box side, pixels (default 32).
+    pub min_size: Option<f32>,
+    /// Minimum detection score (default 0.5).
+    pub min_score: Option<f32>,
+}
+
+/// Enrolled samples.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrollResponse {
+    /// The person.
+    pub person: String,
+    /// The new samples, committed, in order.
+    pub faces: Vec<EnrolledFace>,
+}
+
+/// One enrolled sample.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolledFace {
+    /// Sample id (for deleting it).
+    pub id: i64,
+    /// Its box in the image (absent for an embedding).
+    pub bbox: Option<[f32; 4]>,
+    /// Its detection score (absent for an embedding).
+    pub det_score: Option<f32>,
+}
+
+/// Options of a face listing.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaceListing {
+    /// Include the stored embeddings.
+    pub embeddings: bool,
+}
+
+/// A stored face sample (embedding only when asked).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FaceList {
+    /// The person's samples, oldest first.
+    pub faces: Vec<Sample>,
+}
+
+/// A search: an image (every face) or an embedding.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchRequest {
+    /// The image, base64 (JSON bodies only).
+    pub image: Option<String>,
+    /// A raw embedding made under the collection's contract, instead of an image.
+    pub embedding: Option<Vec<f32>>,
+    /// Persons per face (identify; default 5).
+    pub top_k: Option<usize>,
+    /// Cosine similarity for a match (default: the server's).
+    pub threshold: Option<f32>,
+}
+
+/// One face's candidates.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FaceMatches {
+    /// The face (absent when searching by embedding).
+    pub face: Option<FaceRecord>,
+    /// Up to `top_k` persons, best first.
+    pub matches: Vec<PersonMatch>,
+    /// The top match if it reaches the threshold; null means unknown.
+    pub best: Option<PersonMatch>,
+}
+
+/// Who the faces are.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentifyResponse {
+    /// The threshold used.
+    pub threshold: f32,
+    /// Every face of the image (largest first), or the one embedding.
+    pub faces: Vec<FaceMatches>,
+}
+
+/// Whether the face is the person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    /// Cosine similarity to the person's best sample.
+    pub score: f32,
+    /// Whether it reaches the threshold.
+    pub same: bool,
+    /// The threshold used.
+    pub threshold: f32,
+    /// The face compared (absent when verifying an embedding).
+    pub face: Option<FaceRecord>,
+}
+
+/// What was deleted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    /// Face samples erased.
+    pub faces_deleted: usize,
+}
+
+/// One embedding to search with: the request's, or those of the image's faces.
+enum Probe {
+    Embedding(Vec<f32>),
+    Image(axum::body::Bytes),
+}
+
+fn probe(payload: &Payload<impl Sized>, embedding: &Option<Vec<f32>>) -> Result<Probe, ApiError> {
+    match (embedding, payload.images.get("image")) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "give an image or an embedding, not both",
+        )),
+        (Some(e), None) => Ok(Probe::Embedding(e.clone())),
+        (None, Some(image)) => Ok(Probe::Image(image.clone())),
+        (None, None) => Err(ApiError::bad_request(
+            "give an 'image' (multipart file, base64 JSON string or raw body) or an 'embedding'",
+        )),
+    }
+}
+
+/// The contract a probe is searched or enrolled under: the collection's
+/// own for a precomputed embedding; the server's recognizer for an image,
+/// refused (409) before any model runs when it is not the collection's.
+async fn probe_contract(
+    state: &Arc<AppState>,
+    collection: &str,
+    probe: &Probe,
+) -> Result<EmbeddingContract, ApiError> {
+    let name = collection.to_string();
+    let c = state.gallery(move |g| g.collection(&name)).await?;
+    if matches!(probe, Probe::Image(_)) {
+        check_contract(&c, state.require_recognizer()?)?;
+    }
+    Ok(c.contract)
+}
+
+const COLLECTION: &str = "/v1/collections/{collection}";
+
+/// Create a collection pinned to an embedding contract.
+#[utoipa::path(post, path = "/v1/collections", tag = "collections", request_body = CreateCollection,
+    responses((status = 201, body = Collection), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create_collection(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    payload: Payload<CreateCollection>,
+) -> Result<(StatusCode, Json<Collection>), ApiError> {
+    let CreateCollection {
+        name,
+        index,
+        contract,
+    } = payload.params;
+    let contract = match contract {
+        Some(c) => c,
+        None => state.require_recognizer()?.clone(),
+    };
+    let created = state
+        .gallery(move |g| g.create_collection(&name, &contract, index))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// List collections.
+#[utoipa::path(get, path = "/v1/collections", tag = "collections",
+    responses((status = 200, body = CollectionList), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list_collections(
+    _: Reader,
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<CollectionList>, ApiError> {
+    let collections = state.gallery(|g| g.collections()).await?;
+    Ok(Json(CollectionList { collections }))
+}
+
+/// A collection with its counts.
+#[utoipa::path(get, path = COLLECTION, tag = "collections",
+    params(("collection" = String, Path)),
+    responses((status = 200, body = GalleryStats), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_collection(
+    _: Reader,
+    State(state): State<Arc<AppState>>,
+    PathOf(collection): PathOf<String>,
+) -> Result<Json<GalleryStats>, ApiError> {
+    Ok(Json(state.gallery(move |g| g.stats(&collection)).await?))
+}
+
+/// Delete a collection and erase everything in it.
+#[utoipa::path(delete, path = COLLECTION, tag = "collections",
+    params(("collection" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete_collection(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    PathOf(collection): PathOf<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .gallery(move |g| g.delete_collection(&collection))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a person (without faces).
+#[utoipa::path(post, path = "/v1/collections/{collection}/persons", tag = "persons",
+    params(("collection" = String, Path)), request_body = PersonBody,
+    responses((status = 201, body = Person), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create_person(
+    _: Writer,
+    State(state): State<Arc<AppState>>,
+    PathOf(collection): PathOf<String>,
+    payload: Payload<PersonBody>,
+) -> Result<(StatusCode, Json<Person>), ApiError> {
+    let body = payload.params;
+    let key = body
+        .key
+        .ok_or_else(|| ApiError::bad_request("a person needs a 'key'"))?;
+    let mut info = PersonInfo::new(&key);
+    if let Some(name) = body.name {
+        info.name = name;
+    }
+    if let Some(metadata) = body.metadata {
+        info.metadata = metadata;
+    }
+    let person = state
+        .gallery(move |g| g.create_person(&collection, &info))
+        .await?;
+    Ok((StatusCode::CREATED, Json(person)))
+}
+
+/// List persons, by key.
+#[utoipa::path(get, path = "/v1/collections/{collection}/persons", tag = "persons",
+    params(("collection" = String, Path), Page),
+    responses((status = 200, body = PersonList), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list_persons(
+    _: Reader,
+    State(state): State<Arc<AppState>>,
+    PathOf(collection): PathOf<String>,
+    payload: Payload<Page>,
+) -> Result<Json<PersonList>, ApiError> {
+    let page = payload.params;
+    let limit = page.limit.min(1000);
+    let persons = state.gallery(move |g| g.persons(&collection)).await?;
+    Ok(Json(PersonList {
+        total: persons.len(),
+        persons: persons.into_iter().skip(page.offset).take(limit).collect(),
+    }))
+}
+
+/// A person.
+#[utoipa::path(get, path = "/v1/collections/{collection}/persons/{person}", tag = "persons",
+    params(("collection" = String, Path), ("person" = String, Path)),
+    responses((status = 200, body = Person), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_person(
+    _: Reader,
+    State(state): State<Arc<AppState>>,
+    PathOf((collection, person)): PathOf<(String, String)>,
+) -> Result<Json<Person>, ApiError> {
+    Ok(Json(
+        state
+            .gallery(move |g| g.person(&collection, &person))
+            .await?,
+    ))
+}
+
+/// Change a person's name and/or metadata.
+#[utoipa::path(patch, path = "/v1/collections/{collection}/persons/{person}", tag = "persons",
+    params(("collection" = String, Path), ("person" = String, Path)), request_body = PersonBody,
+    responses((status = 200, body = Person), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn update_person(
+    _: Writer,
+    State(state): State<Arc<AppState>>,
+    PathOf((collection, person)): PathOf<(String, String)>,
+    payload: Payload<PersonBody>,
+) -> Result<Json<Person>, ApiError> {
+    let body = payload.params;
+    Ok(Json(
+        state
+            .gallery(move |g| {
+                g.update_person(
+                    &collection,
+                    &person,
+                    body.name.as_deref(),
+                    body.metadata.as_ref(),
+                )
+            })
+            .await?,
+    ))
+}
+
+/// Delete a person and erase their faces.
+#[utoipa::path(delete, path = "/v1/collections/{collection}/persons/{person}", tag = "persons",
+    params(("collection" = String, Path), ("person" = String, Path)),
+    responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete_person(
+    _: Writer,
+    State(state): State<Arc<AppState>>,
+    PathOf((collection, person)): PathOf<(String, String)>,
+) -> Result<Json<Deleted>, ApiError> {
+    let faces_deleted = state
+        .gallery(move |g| g.delete_person(&collection, &person))
+        .await?;
+    Ok(Json(Deleted { faces_deleted }))
+}
+
+/// Enroll a face of a person from an image (largest face) or an embedding;
+/// answered once committed.
+#[utoipa::path(post, path = "/v1/collections/{collection}/persons/{person}/faces", tag = "faces",
+    params(("collection" = String, Path), ("person" = String, Path)),
+    request_body(content = EnrollRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
+    responses((status = 201, body = EnrollResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn enroll(
+    _: Writer,
+    State(state): State<Arc<AppState>>,
+    PathOf((collection, person)): PathOf<(String, String)>,
+    payload: Payload<EnrollRequest>,
+) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
+    let probe = probe(&payload, &payload.params.embedding)?;
+    let contract = probe_contract(&state, &collection, &probe).await?;
+    let (c, p) = (collection.clone(), person.clone());
+    let existing = state.gallery(move |g| g.person(&c, &p)).await?;
+    let info = PersonInfo {
+        key: existing.key,
+        name: existing.name,
+        metadata: existing.metadata,
+    };
+    let samples = match probe {
+        Probe::Embedding(e) => vec![NewSample::embedding(e)],
+        Probe::Image(image) => {
+            let defaults = EnrollFilter::default();
+            let filter = EnrollFilter {
+                all_faces: payload.params.all_faces,
+                min_size: payload.params.min_size.unwrap_or(defaults.min_size),
+                min_score: payload.params.min_score.unwrap_or(defaults.min_score),
+            };
+            let worker = state.clone();
+            let samples = state
+                .pool
+                .run("enroll", move || {
+                    Ok(enrollment_samples(&worker.analyzer, &image, &filter)?)
+                })
+                .await?;
+            if samples.is_empty() {
+                return Err(ApiError::no_face(
+                    "the image (no face passes the size and score filters)",
+                ));
+            }
+            samples
+        }
+    };
+    let person = info.key.clone();
+    let (ids, samples) = state
+        .gallery(move |g| {
+            let ids = g.enroll(&collection, &contract, &info, &samples)?;
+            Ok((ids, samples))
+        })
+        .await?;
+    let faces = ids
+        .into_iter()
+        .zip(samples)
+        .map(|(id, s)| EnrolledFace {
+            id,
+            bbox: s.bbox,
+            det_score: s.det_score,
+        })
+        .collect();
+    Ok((StatusCode::CREATED, Json(EnrollResponse { person, faces })))
+}
+
+/// List a person's faces.
+#[utoipa::path(get, path = "/v1/collections/{collection}/persons/{person}/faces", tag = "faces",
+    params(("collection" = String, Path), ("person" = String, Path), FaceListing),
+    responses((status = 200, body = FaceList), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list_faces(
+    _: Reader,
+    State(state): State<Arc<AppState>>,
+    PathOf((collection, person)): PathOf<(String, String)>,
+    payload: Payload<FaceListing>,
+) -> Result<Json<FaceList>, ApiError> {
+    let mut faces = state
+        .gallery(move |g| g.samples(&collection, Some(&person)))
+        .await?;
+    if !payload.params.embeddings {
+        faces.iter_mut().for_each(|f| f.embedding.clear());
+    }
+    Ok(Json(FaceList { faces }))
+}
+
+/// Delete one face sample, erasing it.
+#[utoipa::path(delete, path = "/v1/collections/{collection}/faces/{face_id}", tag = "faces",
+    params(("collection" = String, Path), ("face_id" = i64, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete_face(
+    _: Writer,
+    State(state): State<Arc<AppState>>,
+    PathOf((collection, face_id)): PathOf<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .gallery(move |g| g.delete_sample(&collection, face_id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who is this? The top-k persons for every face of an image (or for one embedding).
+#[utoipa::path(post, path = "/v1/collections/{collection}/identify", tag = "search",
+    params(("collection" = String, Path)),
+    request_body(content = SearchRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
+    responses((status = 200, body = IdentifyResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn identify(
+    _: Reader,
+    State(state): State<Arc<AppState>>,
+    PathOf(collection): PathOf<String>,
+    payload: Payload<SearchRequest>,
+) -> Result<Json<IdentifyResponse>, ApiError> {
+    let probe = probe(&payload, &payload.params.embedding)?;
+    let top_k = payload.params.top_k.unwrap_or(5);
+    if top_k == 0 || top_k > state.config.limits.max_top_k {
+        return Err(ApiError::bad_request(format!(
+            "top_k must be 1 to {}",
+            state.config.limits.max_top_k
+        )));
+    }
+    let threshold = payload.params.threshold.unwrap_or(state.config.threshold);
+    let contract = probe_contract(&state, &collection, &probe).await?;
+    let worker = state.clone();
+    let faces = state
+        .pool
+        .run("identify", move || {
+            let probes: Vec<(Option<FaceRecord>, Vec<f32>)> = match probe {
+                Probe::Embedding(e) => vec![(None, e)],
+                Probe::Image(image) => worker
+                    .analyze(&image, false)?
+                    .faces
+                    .into_iter()
+                    .filter_map(|f| {
+                        let record = FaceRecord::new(&f, false);
+                        f.embedding.map(|e| (Some(record), e))
+                    })
+                    .collect(),
+            };
+            let gallery = worker.lock_gallery();
+            probes
+                .into_iter()
+                .map(|(face, embedding)| {
+                    let found =
+                        gallery.identify(&collection, &contract, &embedding, top_k, threshold)?;
+                    Ok(FaceMatches {
+                        face,
+                        matches: found.matches,
+                        best: found.best,
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    Ok(Json(IdentifyResponse { threshold, faces }))
+}
+
+/// Is this that person? The largest face of an image (or an embedding)
+/// against the person's best sample.
+#[utoipa::path(post, path = "/v1/collections/{collection}/persons/{person}/verify", tag = "search",
+    params(("collection" = String, Path), ("person" = String, Path)),
+    request_body(content = SearchRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
+    responses((status = 200, body = VerifyResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn verify(
+    _: Reader,
+    State(state): State<Arc<AppState>>,
+    PathOf((collection, person)): PathOf<(String, String)>,
+    payload: Payload<SearchRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let probe = probe(&payload, &payload.params.embedding)?;
+    let threshold = payload.params.threshold.unwrap_or(state.config.threshold);
+    let contract = probe_contract(&state, &collection, &probe).await?;
+    let worker = state.clone();
+    let (face, verification) = state
+        .pool
+        .run("verify", move || {
+            let (face, embedding) = match probe {
+                Probe::Embedding(e) => (None, e),
+                Probe::Image(image) => {
+                    let face = worker
+                        .analyze(&image, false)?
+                        .largest()
+                        .ok_or_else(|| ApiError::no_face("the image"))?;
+                    let embedding = face
+                        .embedding
+                        .clone()
+                        .ok_or_else(|| ApiError::no_face("the image (no landmarks to align)"))?;
+                    (Some(FaceRecord::new(&face, false)), embedding)
+                }
+            };
+            let found = worker.lock_gallery().verify(
+                &collection,
+                &contract,
+                &person,
+                &embedding,
+                threshold,
+            )?;
+            Ok((face, found))
+        })
+        .await?;
+    Ok(Json(VerifyResponse {
+        score: verification.score,
+        same: verification.same,
+        threshold,
+        face,
+    }))
+}
