@@ -1,0 +1,247 @@
+//! A real server on 127.0.0.1 (random port, det_500m + SFace, a gallery
+//! and key file in a temp folder) and a real HTTP client.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use facekit_gallery::Gallery;
+use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
+use facekit_server::keys::{KeyStore, Role};
+use facekit_server::{Server, ServerConfig};
+use serde_json::Value;
+
+pub struct TestServer {
+    pub url: String,
+    pub admin: String,
+    pub writer: String,
+    pub reader: String,
+    pub dir: tempfile::TempDir,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    _pack: tempfile::TempDir,
+}
+
+pub fn analyzer(pack: &tempfile::TempDir) -> FaceAnalyzer {
+    let mut options = AnalyzeOptions::default();
+    options.runtime.intra_threads = Some(1);
+    FaceAnalyzer::from_pack(pack.path().to_str().unwrap(), options).expect("load det_500m + SFace")
+}
+
+/// Starts a server; `tune` adjusts its settings (TLS files, limits…).
+pub fn start(tune: impl FnOnce(&mut ServerConfig, &std::path::Path)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = facekit_testdata::scrfd500m_sface_pack();
+    let keys_path = dir.path().join("keys.db");
+    let keys = KeyStore::open(&keys_path).unwrap();
+    let token = |role: Role| keys.create(&format!("{role} key"), role).unwrap().1;
+    let (admin, writer, reader) = (token(Role::Admin), token(Role::Writer), token(Role::Reader));
+    let mut config = ServerConfig::default();
+    config.limits.workers = 2;
+    tune(&mut config, dir.path());
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let gallery = Gallery::open(&dir.path().join("gallery.db")).unwrap();
+    let server = Server::new(analyzer(&pack), Box::new(gallery), keys, config).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(server.run(listener, async {
+                let _ = stopped.await;
+            }))
+            .unwrap();
+    });
+    TestServer {
+        url,
+        admin,
+        writer,
+        reader,
+        dir,
+        stop: Mutex::new(Some(stop)),
+        thread: Mutex::new(Some(thread)),
+        _pack: pack,
+    }
+}
+
+impl TestServer {
+    /// Begins a graceful shutdown and waits for the server to finish.
+    pub fn shutdown(&self) {
+        if let Some(stop) = self.stop.lock().unwrap().take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.lock().unwrap().take() {
+            thread.join().unwrap();
+        }
+    }
+
+    pub fn gallery_path(&self) -> PathBuf {
+        self.dir.path().join("gallery.db")
+    }
+
+    pub fn keys_path(&self) -> PathBuf {
+        self.dir.path().join("keys.db")
+    }
+
+    pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = agent().get(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Reply::from(req.call())
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> Reply {
+        Reply::from(
+            agent()
+                .delete(format!("{}{path}", self.url))
+                .header("Authorization", format!("Bearer {token}"))
+                .call(),
+        )
+    }
+
+    /// Sends `body` with `content_type` by `method` (POST, PATCH).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Reply {
+        let url = format!("{}{path}", self.url);
+        let mut req = match method {
+            "PATCH" => agent().patch(url),
+            _ => agent().post(url),
+        };
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        Reply::from(req.content_type(content_type).send(body))
+    }
+
+    pub fn post_json(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(
+            "POST",
+            path,
+            Some(token),
+            "application/json",
+            body.to_string().as_bytes(),
+        )
+    }
+
+    /// A multipart/form-data POST of files and text fields.
+    pub fn post_multipart(
+        &self,
+        path: &str,
+        token: &str,
+        files: &[(&str, &[u8])],
+        fields: &[(&str, &str)],
+    ) -> Reply {
+        let boundary = "facekit-test-boundary-7d1e";
+        let mut body = Vec::new();
+        for (name, bytes) in files {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.jpg\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.send(
+            "POST",
+            path,
+            Some(token),
+            &format!("multipart/form-data; boundary={boundary}"),
+            &body,
+        )
+    }
+
+    /// Whether the server still answers its health check.
+    pub fn healthy(&self) -> bool {
+        self.get("/healthz", None).status == 200
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// A response: status, headers of interest, body parsed as JSON when it is.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub request_id: Option<String>,
+    pub retry_after: Option<String>,
+    pub text: String,
+    pub json: Value,
+}
+
+impl From<Result<ureq::http::Response<ureq::Body>, ureq::Error>> for Reply {
+    fn from(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Self {
+        let mut response = r.expect("an HTTP response");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let (request_id, retry_after) = (header("x-request-id"), header("retry-after"));
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            request_id,
+            retry_after,
+            text,
+            json,
+        }
+    }
+}
+
+impl Reply {
+    /// The error code of an error reply.
+    pub fn code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub fn photo(rel: &str) -> Vec<u8> {
+    std::fs::read(facekit_testdata::shared(rel)).unwrap()
+}
+
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
