@@ -9,6 +9,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Query, Request};
 use axum::http::{StatusCode, header};
 use base64::Engine;
+#[cfg(test)]
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -152,4 +154,38 @@ where
 fn body_is_empty(req: &Request) -> bool {
     use axum::body::HttpBody;
     req.body().size_hint().exact() == Some(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        all_faces: bool,
+        min_size: f32,
+        name: String,
+    }
+
+    #[tokio::test]
+    async fn query_parameters_keep_their_types() {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/x?all_faces=true&min_size=1.5&name=a%20b")
+            .header("content-type", "image/jpeg")
+            .body(Body::from(vec![1u8, 2, 3]))
+            .unwrap();
+        let payload = Payload::<Params>::from_request(req, &()).await.unwrap();
+        assert_eq!(
+            payload.params,
+            Params {
+                all_faces: true,
+                min_size: 1.5,
+                name: "a b".into()
+            }
+        );
+        assert_eq!(payload.images["image"].len(), 3);
+    }
 }

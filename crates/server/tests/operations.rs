@@ -138,7 +138,7 @@ fn shutdown_finishes_in_flight_requests_and_keeps_every_acknowledged_write() {
                 scope.spawn(move || {
                     s.send(
                         "POST",
-                        &format!("/v1/collections/c/persons/p{i}/faces"),
+                        &format!("/v1/collections/c/persons/p{i}/faces?all_faces=true&min_size=1"),
                         Some(writer),
                         "image/jpeg",
                         image,
