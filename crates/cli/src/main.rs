@@ -260,7 +260,10 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
     for p in paths {
         if p.is_dir() {
             any_folder = true;
+            // Photo libraries are often links into other folders: follow them
+            // (walkdir reports link loops as errors, skipped here).
             let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
+                .follow_links(true)
                 .into_iter()
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file())
@@ -290,6 +293,12 @@ fn for_each_image<T: Send>(
     mut commit: impl FnMut(&Path, T) -> Result<String>,
 ) -> Result<bool> {
     let (files, any_folder, jobs) = (&batch.files, batch.any_folder, batch.jobs);
+    if files.is_empty() {
+        bail!(
+            "no image files found (looked for .{} in the folders given)",
+            IMAGE_EXTENSIONS.join(", .")
+        );
+    }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let progress = if any_folder {
         ProgressBar::new(files.len() as u64)

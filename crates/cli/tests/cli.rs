@@ -138,6 +138,25 @@ fn a_folder_with_broken_files_reports_them_and_goes_on() {
 }
 
 #[test]
+fn folders_of_links_are_followed_and_an_empty_folder_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let linked = dir.path().join("linked");
+    std::fs::create_dir(&linked).unwrap();
+    std::os::unix::fs::symlink(shared("images/t1.jpg"), linked.join("a.jpg")).unwrap();
+    std::os::unix::fs::symlink(shared("images/format_edge_cases"), linked.join("edge")).unwrap();
+    let out = facekit(&["detect", "--models", &models(), linked.to_str().unwrap()]);
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 11, "the linked photo and the linked folder's 10 files");
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = facekit(&["detect", "--models", &models(), empty.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no image files found"), "{stderr}");
+}
+
+#[test]
 fn align_draw_and_compare() {
     let dir = tempfile::tempdir().unwrap();
     let obama = shared("identities/face_recognition_knn/train/obama");
