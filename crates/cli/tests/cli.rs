@@ -146,7 +146,11 @@ fn folders_of_links_are_followed_and_an_empty_folder_is_an_error() {
     std::os::unix::fs::symlink(shared("images/format_edge_cases"), linked.join("edge")).unwrap();
     let out = facekit(&["detect", "--models", &models(), linked.to_str().unwrap()]);
     let lines = stdout_lines(&out);
-    assert_eq!(lines.len(), 11, "the linked photo and the linked folder's 10 files");
+    assert_eq!(
+        lines.len(),
+        11,
+        "the linked photo and the linked folder's 10 files"
+    );
 
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();

@@ -25,7 +25,11 @@ fn json_line(out: &std::process::Output) -> serde_json::Value {
 
 /// Starts `facekit serve ARGS` and reads the address it prints.
 fn serve(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facekit"))
+    serve_with(Command::new(env!("CARGO_BIN_EXE_facekit")), args)
+}
+
+fn serve_with(mut command: Command, args: &[&str]) -> (Child, String) {
+    let mut child = command
         .arg("serve")
         .args(args)
         .stdout(Stdio::piped())
@@ -129,18 +133,58 @@ fn serve_with_keys_from_the_command_line_and_stop_on_sigterm() {
     let (exit, _) = terminate(child);
     assert!(exit.success(), "{exit:?}");
 
-    // Auth off needs the flag and says so.
-    let (child, url) = serve(&[
+    // Auth off needs the flag and says so. Requests are logged (at debug
+    // level too) without their images or embeddings.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_facekit"));
+    command.env("FACEKIT_LOG", "debug");
+    let args = [
         "--config",
         config.to_str().unwrap(),
         "--models",
         models,
         "--no-auth",
-    ]);
+    ];
+    let (child, url) = serve_with(command, &args);
     assert_eq!(status(&url, None), 200);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let marker = "0.12345679";
+    let embedding: Vec<f32> = (0..128)
+        .map(|i| if i == 0 { 0.123_456_79 } else { 0.01 })
+        .collect();
+    let body = serde_json::json!({"embedding": embedding}).to_string();
+    agent
+        .post(format!("{url}/v1/collections/none/identify?top_k={marker}"))
+        .content_type("application/json")
+        .send(body.as_bytes())
+        .unwrap();
+    use base64::Engine;
+    let image = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(shared("images/t1.jpg")).unwrap());
+    let detect = serde_json::json!({"image": image}).to_string();
+    let reply = agent
+        .post(format!("{url}/v1/detect"))
+        .content_type("application/json")
+        .send(detect.as_bytes())
+        .unwrap();
+    assert_eq!(reply.status(), 200);
     let (exit, stderr) = terminate(child);
     assert!(exit.success());
     assert!(stderr.contains("authentication is OFF"), "{stderr}");
+    assert!(
+        stderr.contains("/v1/collections/none/identify"),
+        "requests are logged: {stderr}"
+    );
+    assert!(
+        !stderr.contains(marker),
+        "an embedding or query reached the log"
+    );
+    assert!(
+        !stderr.contains(&image[100..160]),
+        "an image reached the log"
+    );
 
     // A config file with a typo is refused, naming the file and the key.
     std::fs::write(&config, "[server]\nbnid = \"127.0.0.1:0\"\n").unwrap();

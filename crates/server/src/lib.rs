@@ -245,10 +245,19 @@ impl Server {
             .layer(middleware::from_fn_with_state(state.clone(), record))
             .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
             .layer(CatchPanicLayer::custom(panic_response))
-            // Logs method, path, status and latency; never bodies (images,
-            // embeddings) or headers (keys).
+            // Logs method, path, request id, status and latency; never
+            // bodies, query strings (both may carry images or embeddings)
+            // or other headers (keys).
             .layer(
                 TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!("request", method = %req.method(), path = req.uri().path(), id)
+                    })
                     .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
