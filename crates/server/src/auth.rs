@@ -52,11 +52,8 @@ pub async fn authenticate(
                 "an API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             ));
         };
-        let keys = state.keys.clone();
         let token = token.to_string();
-        let key = tokio::task::spawn_blocking(move || keys.authenticate(&token))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+        let key = state.with_keys(move |k| k.authenticate(&token)).await?;
         let Some(key) = key else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

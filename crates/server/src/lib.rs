@@ -111,6 +111,18 @@ impl AppState {
         self.gallery.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs a key-store operation off the async threads.
+    async fn with_keys<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&KeyStore) -> Result<T, keys::KeyError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let keys = self.keys.clone();
+        tokio::task::spawn_blocking(move || op(&keys))
+            .await
+            .map_err(|e| ApiError::internal(format!("a key store operation failed: {e}")))?
+            .map_err(ApiError::from)
+    }
+
     /// Runs a gallery operation off the async threads.
     async fn gallery<T: Send + 'static>(
         self: &Arc<Self>,

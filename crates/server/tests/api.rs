@@ -49,6 +49,27 @@ fn every_endpoint_answers_over_http() {
         );
     }
 
+    // Every schema the document refers to is in it.
+    let doc_text = doc.to_string();
+    assert!(
+        doc_text.matches("\"$ref\"").count() > 20,
+        "schemas are referenced"
+    );
+    for reference in doc_text.split("\"$ref\":\"").skip(1) {
+        let target = &reference[..reference.find('"').unwrap()];
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("odd $ref {target}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{target} is not in the document"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+
     // Detect: multipart, base64 JSON and raw body give the same faces.
     let group = photo("images/t1.jpg");
     let multipart = s.post_multipart("/v1/detect", &reader, &[("image", &group)], &[]);

@@ -146,14 +146,17 @@ fn shutdown_finishes_in_flight_requests_and_keeps_every_acknowledged_write() {
                 })
             })
             .collect();
-        // Stop the server while requests run and wait on its one worker.
-        while !s
-            .get("/metrics", None)
-            .text
-            .contains("facekit_queue_depth 5")
-        {
+        // Stop the server once all six are in: one running on its one
+        // worker, five waiting for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while metric(&s, "facekit_busy_workers") + metric(&s, "facekit_queue_depth") < 6.0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the requests never queued"
+            );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        assert_eq!(metric(&s, "facekit_queue_depth"), 5.0);
         let started = std::time::Instant::now();
         s.shutdown();
         let replies: Vec<common::Reply> = enrolls.into_iter().map(|h| h.join().unwrap()).collect();
@@ -194,6 +197,14 @@ fn shutdown_finishes_in_flight_requests_and_keeps_every_acknowledged_write() {
             .call()
             .is_err()
     );
+}
+
+/// The value of an unlabelled metric.
+fn metric(s: &common::TestServer, name: &str) -> f64 {
+    let text = s.get("/metrics", None).text;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
 }
 
 #[test]

@@ -41,17 +41,6 @@ pub struct KeyList {
     pub keys: Vec<ApiKey>,
 }
 
-async fn with_keys<T: Send + 'static>(
-    state: &Arc<AppState>,
-    f: impl FnOnce(&crate::keys::KeyStore) -> Result<T, crate::keys::KeyError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let keys = state.keys.clone();
-    tokio::task::spawn_blocking(move || f(&keys))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::from)
-}
-
 /// Create an API key.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = "4XX", body = ErrorBody)),
@@ -62,7 +51,7 @@ pub async fn create_key(
     payload: Payload<CreateKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let CreateKey { name, role } = payload.params;
-    let (key, token) = with_keys(&state, move |k| k.create(&name, role)).await?;
+    let (key, token) = state.with_keys(move |k| k.create(&name, role)).await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { key, token })))
 }
 
@@ -74,7 +63,7 @@ pub async fn list_keys(
     _: Admin,
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<KeyList>, ApiError> {
-    let keys = with_keys(&state, |k| k.list()).await?;
+    let keys = state.with_keys(|k| k.list()).await?;
     Ok(Json(KeyList { keys }))
 }
 
@@ -88,5 +77,5 @@ pub async fn revoke_key(
     State(state): State<Arc<AppState>>,
     PathOf(id): PathOf<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    Ok(Json(with_keys(&state, move |k| k.revoke(&id)).await?))
+    Ok(Json(state.with_keys(move |k| k.revoke(&id)).await?))
 }
