@@ -26,6 +26,8 @@
 //! ```
 
 mod backend;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod gallery;
 mod images;
 mod index;

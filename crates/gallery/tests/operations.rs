@@ -1,30 +1,10 @@
-//! Gallery operations on precomputed embeddings: enroll, identify, verify,
-//! delete (erased from the file), contracts, bad input, reopening.
+//! The embedded store: the shared backend suite, plus what is its own —
+//! deletes erased from the file, a corrupt file, reopening, saved indexes.
 
+use facekit_gallery::conformance::{self, contract, vector};
 use facekit_gallery::{
     EmbeddingContract, FaceGallery, Gallery, GalleryError, IndexKind, NewSample, PersonInfo,
 };
-
-fn contract(dim: usize) -> EmbeddingContract {
-    EmbeddingContract {
-        model_sha256: "ab".repeat(32),
-        dimension: dim,
-        preprocessing: "arcface norm_crop 112x112; RGB (x-127.5)/127.5".into(),
-    }
-}
-
-/// A unit-ish vector pointing mostly along axis `axis`, with a wobble.
-fn vector(axis: usize, wobble: f32) -> Vec<f32> {
-    (0..16)
-        .map(|i| {
-            if i == axis {
-                1.0
-            } else {
-                wobble * ((i * 7 + axis) % 5) as f32 / 5.0
-            }
-        })
-        .collect()
-}
 
 /// The person whose sample is nearest to `v` in "staff" (threshold 0.5).
 fn best_key(g: &Gallery, c: &EmbeddingContract, v: &[f32]) -> String {
@@ -49,113 +29,13 @@ fn gallery() -> (tempfile::TempDir, Gallery) {
 }
 
 #[test]
-fn identify_and_verify_rank_persons_by_their_best_sample() {
-    for kind in [IndexKind::Exact, IndexKind::Int8, IndexKind::Hnsw] {
-        let (_dir, mut g) = gallery();
-        let c = contract(16);
-        g.create_collection("staff", &c, kind).unwrap();
-        for (key, axis) in [("ann", 0), ("bob", 1), ("cid", 2)] {
-            let samples: Vec<NewSample> = (0..3)
-                .map(|i| NewSample::embedding(vector(axis, 0.1 * i as f32)))
-                .collect();
-            let ids = g
-                .enroll("staff", &c, &PersonInfo::new(key), &samples)
-                .unwrap();
-            assert_eq!(ids.len(), 3);
-        }
-        let found = g.identify("staff", &c, &vector(1, 0.05), 2, 0.5).unwrap();
-        assert_eq!(found.best.as_ref().unwrap().key, "bob", "{kind}");
-        assert_eq!(found.matches.len(), 2);
-        assert!(found.matches[0].score > found.matches[1].score);
-        // Far from everyone: unknown, but the ranking is still given.
-        let stranger: Vec<f32> = (0..16).map(|i| if i >= 8 { 1.0 } else { 0.0 }).collect();
-        let found = g.identify("staff", &c, &stranger, 3, 0.5).unwrap();
-        assert!(found.best.is_none());
-        assert_eq!(found.matches.len(), 3);
-
-        let v = g.verify("staff", &c, "ann", &vector(0, 0.0), 0.5).unwrap();
-        assert!(v.same && v.score > 0.99);
-        assert!(
-            !g.verify("staff", &c, "ann", &vector(2, 0.0), 0.5)
-                .unwrap()
-                .same
-        );
-    }
-}
-
-#[test]
-fn another_model_or_dimension_is_refused() {
+fn the_shared_backend_suite_passes_on_the_embedded_store() {
     let (_dir, mut g) = gallery();
-    let c = contract(16);
-    g.create_collection("staff", &c, IndexKind::Exact).unwrap();
-    let mut other = c.clone();
-    other.model_sha256 = "cd".repeat(32);
-    let err = g
-        .enroll(
-            "staff",
-            &other,
-            &PersonInfo::new("ann"),
-            &[NewSample::embedding(vector(0, 0.0))],
-        )
-        .unwrap_err();
-    assert!(
-        matches!(err, GalleryError::ContractMismatch { .. }),
-        "{err}"
+    conformance::run_all(
+        &mut g,
+        &[IndexKind::Exact, IndexKind::Int8, IndexKind::Hnsw],
+        "",
     );
-    assert!(err.to_string().contains("abababababab"), "{err}");
-    let err = g
-        .identify("staff", &other, &vector(0, 0.0), 1, 0.3)
-        .unwrap_err();
-    assert!(matches!(err, GalleryError::ContractMismatch { .. }));
-
-    let err = g
-        .enroll(
-            "staff",
-            &c,
-            &PersonInfo::new("ann"),
-            &[NewSample::embedding(vec![1.0; 15])],
-        )
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("15 values; collection 'staff' takes 16"),
-        "{err}"
-    );
-    let err = g
-        .enroll(
-            "staff",
-            &c,
-            &PersonInfo::new("ann"),
-            &[NewSample::embedding(vec![f32::NAN; 16])],
-        )
-        .unwrap_err();
-    assert!(matches!(err, GalleryError::Invalid(_)));
-    // All or nothing: a bad sample after a good one stores neither.
-    let batch = [
-        NewSample::embedding(vector(0, 0.0)),
-        NewSample::embedding(vec![0.0; 16]),
-    ];
-    assert!(
-        g.enroll("staff", &c, &PersonInfo::new("ann"), &batch)
-            .is_err()
-    );
-    assert!(g.persons("staff").unwrap().is_empty());
-
-    let err = g
-        .identify("nobody", &c, &vector(0, 0.0), 1, 0.3)
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("no collection named 'nobody'"),
-        "{err}"
-    );
-    assert!(matches!(
-        g.create_collection("staff", &c, IndexKind::Exact),
-        Err(GalleryError::CollectionExists(_))
-    ));
-    assert!(matches!(
-        g.verify("staff", &c, "zed", &vector(0, 0.0), 0.3),
-        Err(GalleryError::NoSuchPerson { .. })
-    ));
 }
 
 #[test]
@@ -256,54 +136,4 @@ fn a_saved_hnsw_index_is_reused_only_while_it_matches_the_file() {
     let found = g.identify("staff", &c, &vector(1, 0.0), 5, 0.0).unwrap();
     let keys: Vec<&str> = found.matches.iter().map(|m| m.key.as_str()).collect();
     assert_eq!(keys, ["ann"]);
-}
-
-#[test]
-fn persons_are_created_updated_and_counted() {
-    let (_dir, mut g) = gallery();
-    let c = contract(16);
-    g.create_collection("staff", &c, IndexKind::Exact).unwrap();
-    let mut ann = PersonInfo::new("ann");
-    ann.name = "Ann A.".into();
-    ann.metadata = serde_json::json!({"team": "ops"});
-    let created = g.create_person("staff", &ann).unwrap();
-    assert_eq!((created.key.as_str(), created.samples), ("ann", 0));
-    assert!(matches!(
-        g.create_person("staff", &ann),
-        Err(GalleryError::PersonExists { .. })
-    ));
-    assert!(matches!(
-        g.create_person("staff", &PersonInfo::new(" ")),
-        Err(GalleryError::Invalid(_))
-    ));
-
-    let renamed = g
-        .update_person("staff", "ann", Some("Ann B."), None)
-        .unwrap();
-    assert_eq!(renamed.name, "Ann B.");
-    assert_eq!(renamed.metadata, serde_json::json!({"team": "ops"}));
-    let moved = g
-        .update_person(
-            "staff",
-            "ann",
-            None,
-            Some(&serde_json::json!({"team": "dev"})),
-        )
-        .unwrap();
-    assert_eq!(
-        (moved.name.as_str(), &moved.metadata),
-        ("Ann B.", &serde_json::json!({"team": "dev"}))
-    );
-    assert!(matches!(
-        g.update_person("staff", "nobody", Some("x"), None),
-        Err(GalleryError::NoSuchPerson { .. })
-    ));
-
-    enroll_one(&mut g, &c, "ann", vector(0, 0.0));
-    let got = g.person("staff", "ann").unwrap();
-    assert_eq!(got.samples, 1);
-    assert!(matches!(
-        g.person("staff", "nobody"),
-        Err(GalleryError::NoSuchPerson { .. })
-    ));
 }
