@@ -44,7 +44,7 @@ pub(crate) fn check_key(key: &str) -> Result<(), GalleryError> {
 }
 
 /// Refuses a vector of the wrong length, or one that cannot be normalised.
-pub(crate) fn check_vector(c: &Collection, v: &[f32]) -> Result<(), GalleryError> {
+pub fn check_vector(c: &Collection, v: &[f32]) -> Result<(), GalleryError> {
     if v.len() != c.contract.dimension {
         return Err(GalleryError::WrongDimension {
             collection: c.name.clone(),

@@ -38,7 +38,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use backend::{FaceGallery, check_contract};
+pub use backend::{FaceGallery, check_contract, check_vector};
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
 pub use images::{EnrollFilter, contract_of, enrollment_faces, enrollment_samples};
 pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
@@ -221,6 +221,14 @@ pub enum GalleryError {
         /// The file.
         path: PathBuf,
         /// SQLite's explanation.
+        reason: String,
+    },
+    /// A remote gallery backend (Milvus) failed or could not be reached.
+    #[error("gallery backend {address}: {reason}")]
+    Remote {
+        /// Where it was reached.
+        address: String,
+        /// What it reported.
         reason: String,
     },
     /// No collection of that name.

@@ -168,6 +168,11 @@ impl From<GalleryError> for ApiError {
             ),
             GalleryError::Pipeline(e) => e.into(),
             GalleryError::Database { .. } | GalleryError::Io { .. } => Self::internal(message),
+            GalleryError::Remote { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "backend_unavailable",
+                message,
+            ),
         }
     }
 }

@@ -137,3 +137,49 @@ pub fn golden_cases(pack: &str) -> Vec<GoldenCase> {
     assert!(!cases.is_empty(), "no goldens under {}", root.display());
     cases
 }
+
+/// Runs `body` with the address of a real Milvus server: `$FACEKIT_MILVUS_URL`
+/// when set; otherwise starts one with `scripts/milvus.sh` in a private
+/// network namespace (root only), runs this same test (`test`, its exact
+/// name) again inside that namespace, and stops the server and removes the
+/// namespace afterwards, also when the test fails.
+pub fn with_milvus(test: &str, body: impl FnOnce(&str)) {
+    if let Ok(url) = std::env::var("FACEKIT_MILVUS_URL") {
+        body(&url);
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/milvus.sh");
+    let ns = format!("fk-milvus-{}", std::process::id());
+    struct Stop<'a>(&'a Path, &'a str);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("bash")
+                .arg(self.0)
+                .arg("stop")
+                .env("FACEKIT_MILVUS_NS", self.1)
+                .status();
+        }
+    }
+    let _stop = Stop(&script, &ns);
+    let started = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("start")
+        .env("FACEKIT_MILVUS_NS", &ns)
+        .status()
+        .expect("run scripts/milvus.sh");
+    assert!(
+        started.success(),
+        "could not start Milvus: scripts/milvus.sh needs root (ip netns); or set FACEKIT_MILVUS_URL to a running Milvus"
+    );
+    let inside = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("FACEKIT_MILVUS_URL", "milvus://127.0.0.1:19530")
+        .status()
+        .expect("run the test inside the Milvus namespace");
+    assert!(
+        inside.success(),
+        "{test} failed against Milvus (output above)"
+    );
+}

@@ -1,0 +1,1000 @@
+//! The gallery on Milvus, for galleries that outgrow one machine: the same
+//! [`FaceGallery`] operations as the embedded SQLite store, with all state in
+//! a Milvus cluster so that several facekit processes share it.
+//!
+//! Each facekit collection is two Milvus collections: `facekit_<hex
+//! name>_samples` (sample id, person key, the raw embedding searched by
+//! cosine — FLAT for `exact`, HNSW for `hnsw` — source image hash, box,
+//! detection score, embedding norm, time) whose description holds the
+//! embedding contract, and `facekit_<hex name>_persons` (key, name, JSON
+//! metadata, time). Reads use strong consistency, so a search sees the
+//! write just acknowledged. [`open_gallery`] picks the backend from an
+//! address: a file path is the embedded store, `milvus://HOST:PORT` is
+//! Milvus. Depends on `facekit-gallery` and the official `milvus-sdk-rust`.
+//!
+//! ```no_run
+//! use facekit_gallery::FaceGallery;
+//! let gallery = facekit_gallery_milvus::open_gallery("milvus://milvus.internal:19530?tls=true")?;
+//! for c in gallery.collections()? {
+//!     println!("{} ({}-d)", c.name, c.contract.dimension);
+//! }
+//! # Ok::<(), facekit_gallery::GalleryError>(())
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use facekit_gallery::{
+    Collection, EmbeddingContract, FaceGallery, Gallery, GalleryError, GalleryStats, IndexKind,
+    NewSample, Person, PersonInfo, PersonMatch, Sample, check_contract,
+};
+use milvus::v2::prelude::*;
+// The prelude has its own `Result`; the gallery API returns `GalleryError`.
+use serde::{Deserialize, Serialize};
+use std::result::Result;
+
+/// Most rows Milvus returns from one search or query.
+const MAX_WINDOW: usize = 16_384;
+/// HNSW graph degree and build width (as the embedded HNSW index).
+const HNSW_M: &str = "16";
+const HNSW_EF_CONSTRUCTION: &str = "200";
+/// Smallest HNSW search width.
+const HNSW_EF: usize = 128;
+/// Rows per insert request (Milvus caps a request at 64 MB).
+const INSERT_BATCH: usize = 2_000;
+
+/// A gallery address: a file path, or `milvus://HOST:PORT` with options
+/// `?tls=true`, `&database=NAME`, `&token=USER:PASSWORD` (or the
+/// `FACEKIT_MILVUS_TOKEN` environment variable, kept out of command lines).
+pub fn open_gallery(address: &str) -> Result<Box<dyn FaceGallery + Send>, GalleryError> {
+    if address.starts_with("milvus://") {
+        Ok(Box::new(MilvusGallery::connect(&MilvusAddress::parse(
+            address,
+        )?)?))
+    } else {
+        Ok(Box::new(Gallery::open(address.as_ref())?))
+    }
+}
+
+/// Where a Milvus server is and how to reach it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MilvusAddress {
+    /// `http(s)://HOST:PORT` for the client.
+    pub uri: String,
+    /// `USER:PASSWORD` or an API key.
+    pub token: Option<String>,
+    /// A database other than `default`.
+    pub database: Option<String>,
+    /// `milvus://HOST:PORT` (no secrets), for messages.
+    pub display: String,
+}
+
+impl std::fmt::Debug for MilvusAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl MilvusAddress {
+    /// Parses `milvus://HOST:PORT[?tls=true&database=NAME&token=…]`.
+    pub fn parse(address: &str) -> Result<Self, GalleryError> {
+        let invalid =
+            |why: &str| GalleryError::Invalid(format!("gallery address '{address}': {why}"));
+        let rest = address
+            .strip_prefix("milvus://")
+            .ok_or_else(|| invalid("expected milvus://HOST:PORT"))?;
+        let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let host_port = host_port.trim_end_matches('/');
+        if host_port.is_empty() || !host_port.contains(':') {
+            return Err(invalid(
+                "expected milvus://HOST:PORT (Milvus listens on 19530 by default)",
+            ));
+        }
+        let mut tls = false;
+        let mut token = std::env::var("FACEKIT_MILVUS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        let mut database = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=').unwrap_or((pair, "")) {
+                ("tls", v) => tls = matches!(v, "true" | "1" | "yes"),
+                ("token", v) => token = Some(v.to_string()),
+                ("database", v) => database = Some(v.to_string()),
+                (k, _) => {
+                    return Err(invalid(&format!(
+                        "unknown option '{k}' (tls, token, database)"
+                    )));
+                }
+            }
+        }
+        let scheme = if tls { "https" } else { "http" };
+        Ok(Self {
+            uri: format!("{scheme}://{host_port}"),
+            token,
+            database,
+            display: format!("milvus://{host_port}"),
+        })
+    }
+}
+
+/// The collection facts kept in the samples collection's description.
+#[derive(Debug, Serialize, Deserialize)]
+struct Description {
+    facekit_gallery: u32,
+    name: String,
+    contract: EmbeddingContract,
+    index: IndexKind,
+    created_at: i64,
+}
+
+/// Milvus names for a facekit collection: any name, hex-encoded into the
+/// characters Milvus allows.
+fn milvus_names(name: &str) -> (String, String) {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    (
+        format!("facekit_{hex}_samples"),
+        format!("facekit_{hex}_persons"),
+    )
+}
+
+/// A Milvus string literal.
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The gallery on a Milvus server.
+pub struct MilvusGallery {
+    address: MilvusAddress,
+    client: ClientV2,
+    /// Runs the async client for the synchronous gallery API; shut down in
+    /// the background on drop, which is allowed inside another runtime.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for MilvusGallery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MilvusGallery")
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+impl Drop for MilvusGallery {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Sample fields read back.
+const SAMPLE_FIELDS: [&str; 8] = [
+    "sample_id",
+    "person",
+    "embedding",
+    "image_sha256",
+    "bbox",
+    "det_score",
+    "embedding_norm",
+    "created_at",
+];
+
+impl MilvusGallery {
+    /// Connects (and checks the server answers).
+    pub fn connect(address: &MilvusAddress) -> Result<Self, GalleryError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| GalleryError::Remote {
+                address: address.display.clone(),
+                reason: format!("cannot start the client runtime: {e}"),
+            })?;
+        let mut config = ConnectConfig::new().uri(address.uri.clone());
+        if let Some(token) = &address.token {
+            config = config.token(token.clone());
+        }
+        if let Some(database) = &address.database {
+            config = config.database(database.clone());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = tx.send(ClientV2::new(&config).await);
+        });
+        let client = rx
+            .recv()
+            .map_err(|e| GalleryError::Remote {
+                address: address.display.clone(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| GalleryError::Remote {
+                address: address.display.clone(),
+                reason: format!("cannot connect: {e}"),
+            })?;
+        Ok(Self {
+            address: address.clone(),
+            client,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs one client call to completion from synchronous code (also from
+    /// a thread of another runtime, such as the server's blocking pool).
+    fn call<T: Send + 'static, F>(&self, op: impl FnOnce(ClientV2) -> F) -> Result<T, GalleryError>
+    where
+        F: Future<Output = milvus::v2::error::Result<T>> + Send + 'static,
+    {
+        let future = op(self.client.clone());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.runtime
+            .as_ref()
+            .expect("runtime lives until drop")
+            .spawn(async move {
+                let _ = tx.send(future.await);
+            });
+        rx.recv()
+            .map_err(|e| self.remote(e))?
+            .map_err(|e| self.remote(e))
+    }
+
+    fn remote(&self, e: impl std::fmt::Display) -> GalleryError {
+        GalleryError::Remote {
+            address: self.address.display.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn exists(&self, milvus_name: &str) -> Result<bool, GalleryError> {
+        let request = HasCollectionRequest::builder()
+            .collection_name(milvus_name)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move { c.has_collection(request).await.map(|r| r.exists()) })
+    }
+
+    fn describe(&self, milvus_name: &str) -> Result<(i64, String), GalleryError> {
+        let request = DescribeCollectionRequest::builder()
+            .collection_name(milvus_name)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move {
+            let d = c.describe_collection(request).await?;
+            let d = d.description();
+            Ok((d.get_collection_id(), d.get_description().to_string()))
+        })
+    }
+
+    /// Rows matching `filter` (every row with `*`-like `true` filters), all
+    /// pages, with `fields`.
+    fn query_all(
+        &self,
+        milvus_name: &str,
+        filter: String,
+        fields: &[&str],
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, GalleryError> {
+        let query = QueryRequest::builder()
+            .collection_name(milvus_name)
+            .filter(filter)
+            .output_fields(fields.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+            .consistency_level(ConsistencyLevel::Strong)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        let request = QueryIteratorRequest::builder()
+            .query(query)
+            .batch_size(4_096)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move {
+            let mut iterator = c.query_iterator(request).await?;
+            let mut rows = Vec::new();
+            while let Some(page) = iterator.next().await? {
+                let before = rows.len();
+                for row in page.results().rows()? {
+                    rows.push(row.to_entity_row()?);
+                }
+                if rows.len() == before {
+                    break;
+                }
+            }
+            Ok(rows)
+        })
+    }
+
+    fn count(&self, milvus_name: &str, filter: String) -> Result<usize, GalleryError> {
+        let request = QueryRequest::builder()
+            .collection_name(milvus_name)
+            .filter(filter)
+            .output_fields(["count(*)"])
+            .consistency_level(ConsistencyLevel::Strong)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move {
+            let response = c.query(request).await?;
+            let n = match response.results().rows()?.next() {
+                Some(row) => row.get_i64("count(*)")?,
+                None => 0,
+            };
+            Ok(n.max(0) as usize)
+        })
+    }
+
+    fn delete_where(&self, milvus_name: &str, filter: String) -> Result<(), GalleryError> {
+        let request = DeleteRequest::builder()
+            .collection_name(milvus_name)
+            .filter(filter)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move { c.delete(request).await.map(|_| ()) })
+    }
+
+    fn create_indexed(
+        &self,
+        milvus_name: &str,
+        schema: CollectionSchema,
+        description: String,
+        index: IndexParam,
+    ) -> Result<(), GalleryError> {
+        let create = CreateCollectionRequest::builder()
+            .collection_name(milvus_name)
+            .description(description)
+            .schema(schema)
+            .num_shards(1)
+            .consistency_level(ConsistencyLevel::Strong)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        let index = CreateIndexRequest::builder()
+            .collection_name(milvus_name)
+            .index_param(index)
+            .sync(true)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        let load = LoadCollectionRequest::builder()
+            .collection_name(milvus_name)
+            .sync(true)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move {
+            c.create_collection(create).await?;
+            c.create_index(index).await?;
+            c.load_collection(load).await
+        })
+    }
+
+    fn person_rows(
+        &self,
+        persons: &str,
+        filter: String,
+    ) -> Result<Vec<(String, String, serde_json::Value, i64)>, GalleryError> {
+        self.query_all(persons, filter, &["key", "name", "metadata", "created_at"])?
+            .into_iter()
+            .map(|row| {
+                let text = |f: &str| {
+                    row.get(f)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let metadata =
+                    serde_json::from_str(&text("metadata")).unwrap_or(serde_json::Value::Null);
+                let created = row.get("created_at").and_then(|v| v.as_i64()).unwrap_or(0);
+                Ok((text("key"), text("name"), metadata, created))
+            })
+            .collect()
+    }
+
+    fn upsert_persons(
+        &self,
+        persons: &str,
+        rows: &[(String, String, serde_json::Value, i64)],
+    ) -> Result<(), GalleryError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = InsertRequest::builder()
+            .collection_name(persons)
+            .columns(vec![
+                FieldData::varchar("key", rows.iter().map(|r| r.0.clone()).collect()),
+                FieldData::varchar("name", rows.iter().map(|r| r.1.clone()).collect()),
+                FieldData::varchar("metadata", rows.iter().map(|r| r.2.to_string()).collect()),
+                FieldData::int64("created_at", rows.iter().map(|r| r.3).collect()),
+                FieldData::float_vector("placeholder", vec![vec![0.0, 0.0]; rows.len()]),
+            ])
+            .build()
+            .map_err(|e| self.remote(e))?;
+        let request = UpsertRequest::builder()
+            .insert(rows)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move { c.upsert(request).await.map(|_| ()) })
+    }
+
+    fn person_of(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
+        let (samples, persons) = milvus_names(&c.name);
+        let (key, name, metadata, created_at) = self
+            .person_rows(&persons, format!("key == {}", quote(key)))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| GalleryError::NoSuchPerson {
+                collection: c.name.clone(),
+                person: key.to_string(),
+            })?;
+        let count = self.count(&samples, format!("person == {}", quote(&key)))?;
+        Ok(Person {
+            id: 0,
+            key,
+            name,
+            metadata,
+            created_at,
+            samples: count,
+        })
+    }
+}
+
+fn sample_of(row: &serde_json::Map<String, serde_json::Value>) -> Sample {
+    let text = |f: &str| {
+        row.get(f)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let number = |f: &str| row.get(f).and_then(|v| v.as_f64()).unwrap_or(-1.0) as f32;
+    let optional = |x: f32| (x >= 0.0).then_some(x);
+    let hash = text("image_sha256");
+    Sample {
+        id: row.get("sample_id").and_then(|v| v.as_i64()).unwrap_or(0),
+        person: text("person"),
+        embedding: row
+            .get("embedding")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_f64())
+                    .map(|x| x as f32)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        image_sha256: (!hash.is_empty()).then_some(hash),
+        bbox: serde_json::from_str(&text("bbox")).ok(),
+        det_score: optional(number("det_score")),
+        embedding_norm: optional(number("embedding_norm")),
+        created_at: row.get("created_at").and_then(|v| v.as_i64()).unwrap_or(0),
+    }
+}
+
+impl FaceGallery for MilvusGallery {
+    fn create_collection(
+        &mut self,
+        name: &str,
+        contract: &EmbeddingContract,
+        index: IndexKind,
+    ) -> Result<Collection, GalleryError> {
+        if name.trim().is_empty() {
+            return Err(GalleryError::Invalid("a collection needs a name".into()));
+        }
+        let (index_type, params) = match index {
+            IndexKind::Exact => (IndexType::Flat, HashMap::new()),
+            IndexKind::Hnsw => (
+                IndexType::Hnsw,
+                HashMap::from([
+                    ("M".to_string(), HNSW_M.to_string()),
+                    (
+                        "efConstruction".to_string(),
+                        HNSW_EF_CONSTRUCTION.to_string(),
+                    ),
+                ]),
+            ),
+            IndexKind::Int8 => {
+                return Err(GalleryError::Invalid(
+                    "the int8 index is the embedded store's; on Milvus use exact (FLAT) or hnsw (HNSW)".into(),
+                ));
+            }
+        };
+        let (samples, persons) = milvus_names(name);
+        if name.len() > 110 {
+            return Err(GalleryError::Invalid(format!(
+                "collection name '{name}' is too long for Milvus (at most 110 bytes)"
+            )));
+        }
+        if self.exists(&samples)? {
+            return Err(GalleryError::CollectionExists(name.into()));
+        }
+        let description = Description {
+            facekit_gallery: 1,
+            name: name.to_string(),
+            contract: contract.clone(),
+            index,
+            created_at: now(),
+        };
+        let varchar = |name: &str, max: u32| {
+            FieldSchema::new()
+                .name(name)
+                .data_type(DataType::VarChar)
+                .max_length(max)
+        };
+        let sample_schema = CollectionSchema::new()
+            .add_field(
+                FieldSchema::new()
+                    .name("sample_id")
+                    .data_type(DataType::Int64)
+                    .primary_key(true)
+                    .auto_id(true),
+            )
+            .add_field(varchar("person", 512))
+            .add_field(
+                FieldSchema::new()
+                    .name("embedding")
+                    .data_type(DataType::FloatVector)
+                    .dimension(contract.dimension as u32),
+            )
+            .add_field(varchar("image_sha256", 64))
+            .add_field(varchar("bbox", 256))
+            .add_field(
+                FieldSchema::new()
+                    .name("det_score")
+                    .data_type(DataType::Float),
+            )
+            .add_field(
+                FieldSchema::new()
+                    .name("embedding_norm")
+                    .data_type(DataType::Float),
+            )
+            .add_field(
+                FieldSchema::new()
+                    .name("created_at")
+                    .data_type(DataType::Int64),
+            );
+        let person_schema = CollectionSchema::new()
+            .add_field(varchar("key", 512).primary_key(true))
+            .add_field(varchar("name", 1024))
+            .add_field(varchar("metadata", 65_535))
+            .add_field(
+                FieldSchema::new()
+                    .name("created_at")
+                    .data_type(DataType::Int64),
+            )
+            // Milvus 2.3 needs a vector field in every collection.
+            .add_field(
+                FieldSchema::new()
+                    .name("placeholder")
+                    .data_type(DataType::FloatVector)
+                    .dimension(2),
+            );
+        self.create_indexed(
+            &persons,
+            person_schema,
+            format!("facekit persons of '{name}'"),
+            IndexParam::new()
+                .field_name("placeholder")
+                .index_type(IndexType::Flat)
+                .metric_type(MetricType::L2),
+        )?;
+        self.create_indexed(
+            &samples,
+            sample_schema,
+            serde_json::to_string(&description).expect("serialisable"),
+            IndexParam::new()
+                .field_name("embedding")
+                .index_type(index_type)
+                .metric_type(MetricType::Cosine)
+                .extra_params(params),
+        )?;
+        self.collection(name)
+    }
+
+    fn collection(&self, name: &str) -> Result<Collection, GalleryError> {
+        let (samples, _) = milvus_names(name);
+        if !self.exists(&samples)? {
+            return Err(GalleryError::NoSuchCollection(name.into()));
+        }
+        let (id, description) = self.describe(&samples)?;
+        let d: Description = serde_json::from_str(&description).map_err(|e| {
+            self.remote(format!(
+                "collection {samples} has no facekit description: {e}"
+            ))
+        })?;
+        Ok(Collection {
+            id,
+            name: d.name,
+            contract: d.contract,
+            index: d.index,
+            created_at: d.created_at,
+        })
+    }
+
+    fn collections(&self) -> Result<Vec<Collection>, GalleryError> {
+        let request = ListCollectionsRequest::builder()
+            .build()
+            .map_err(|e| self.remote(e))?;
+        let names = self.call(|c| async move {
+            c.list_collections(request)
+                .await
+                .map(|r| r.collection_names().to_vec())
+        })?;
+        let mut found = Vec::new();
+        for milvus_name in names {
+            let Some(hex) = milvus_name
+                .strip_prefix("facekit_")
+                .and_then(|n| n.strip_suffix("_samples"))
+            else {
+                continue;
+            };
+            let bytes: Option<Vec<u8>> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect();
+            if let Some(name) = bytes.and_then(|b| String::from_utf8(b).ok()) {
+                found.push(self.collection(&name)?);
+            }
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
+    fn persons(&self, collection: &str) -> Result<Vec<Person>, GalleryError> {
+        self.collection(collection)?;
+        let (samples, persons) = milvus_names(collection);
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for row in self.query_all(&samples, "sample_id >= 0".into(), &["person"])? {
+            if let Some(key) = row.get("person").and_then(|v| v.as_str()) {
+                *counts.entry(key.to_string()).or_default() += 1;
+            }
+        }
+        let mut found: Vec<Person> = self
+            .person_rows(&persons, "key != \"\"".into())?
+            .into_iter()
+            .map(|(key, name, metadata, created_at)| Person {
+                id: 0,
+                samples: counts.get(&key).copied().unwrap_or(0),
+                key,
+                name,
+                metadata,
+                created_at,
+            })
+            .collect();
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(found)
+    }
+
+    fn person(&self, collection: &str, key: &str) -> Result<Person, GalleryError> {
+        self.person_of(&self.collection(collection)?, key)
+    }
+
+    fn create_person(
+        &mut self,
+        collection: &str,
+        person: &PersonInfo,
+    ) -> Result<Person, GalleryError> {
+        let c = self.collection(collection)?;
+        if person.key.trim().is_empty() {
+            return Err(GalleryError::Invalid(
+                "a person needs a non-empty key".into(),
+            ));
+        }
+        let (_, persons) = milvus_names(collection);
+        if !self
+            .person_rows(&persons, format!("key == {}", quote(&person.key)))?
+            .is_empty()
+        {
+            return Err(GalleryError::PersonExists {
+                collection: c.name,
+                person: person.key.clone(),
+            });
+        }
+        self.upsert_persons(
+            &persons,
+            &[(
+                person.key.clone(),
+                person.name.clone(),
+                person.metadata.clone(),
+                now(),
+            )],
+        )?;
+        self.person_of(&c, &person.key)
+    }
+
+    fn update_person(
+        &mut self,
+        collection: &str,
+        key: &str,
+        name: Option<&str>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<Person, GalleryError> {
+        let c = self.collection(collection)?;
+        let p = self.person_of(&c, key)?;
+        let (_, persons) = milvus_names(collection);
+        self.upsert_persons(
+            &persons,
+            &[(
+                p.key.clone(),
+                name.map_or(p.name, str::to_string),
+                metadata.cloned().unwrap_or(p.metadata),
+                p.created_at,
+            )],
+        )?;
+        self.person_of(&c, key)
+    }
+
+    fn samples(&self, collection: &str, person: Option<&str>) -> Result<Vec<Sample>, GalleryError> {
+        let c = self.collection(collection)?;
+        let filter = match person {
+            Some(key) => {
+                self.person_of(&c, key)?;
+                format!("person == {}", quote(key))
+            }
+            None => "sample_id >= 0".into(),
+        };
+        let (samples, _) = milvus_names(collection);
+        let mut found: Vec<Sample> = self
+            .query_all(&samples, filter, &SAMPLE_FIELDS)?
+            .iter()
+            .map(sample_of)
+            .collect();
+        found.sort_by_key(|s| s.id);
+        Ok(found)
+    }
+
+    fn enroll_batch(
+        &mut self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        items: &[(&PersonInfo, &NewSample)],
+    ) -> Result<Vec<i64>, GalleryError> {
+        let c = self.collection(collection)?;
+        check_contract(&c, contract)?;
+        for (person, sample) in items {
+            if person.key.trim().is_empty() {
+                return Err(GalleryError::Invalid(
+                    "a person needs a non-empty key".into(),
+                ));
+            }
+            facekit_gallery::check_vector(&c, &sample.embedding)?;
+        }
+        let (samples, persons) = milvus_names(collection);
+        // Persons first (created on first use, name and metadata updated,
+        // creation time kept), then the samples: Milvus has no transactions,
+        // so a failure in between leaves persons without the new samples.
+        let mut latest: Vec<&PersonInfo> = Vec::new();
+        for (person, _) in items.iter().rev() {
+            if latest.iter().all(|p| p.key != person.key) {
+                latest.push(person);
+            }
+        }
+        let keys: Vec<String> = latest.iter().map(|p| quote(&p.key)).collect();
+        let existing: HashMap<String, i64> = self
+            .person_rows(&persons, format!("key in [{}]", keys.join(",")))?
+            .into_iter()
+            .map(|(key, _, _, created)| (key, created))
+            .collect();
+        let rows: Vec<_> = latest
+            .iter()
+            .map(|p| {
+                let created = existing.get(&p.key).copied().unwrap_or_else(now);
+                (p.key.clone(), p.name.clone(), p.metadata.clone(), created)
+            })
+            .collect();
+        self.upsert_persons(&persons, &rows)?;
+
+        let mut ids = Vec::with_capacity(items.len());
+        for chunk in items.chunks(INSERT_BATCH) {
+            let request = InsertRequest::builder()
+                .collection_name(&samples)
+                .columns(vec![
+                    FieldData::varchar(
+                        "person",
+                        chunk.iter().map(|(p, _)| p.key.clone()).collect(),
+                    ),
+                    FieldData::float_vector(
+                        "embedding",
+                        chunk.iter().map(|(_, s)| s.embedding.clone()).collect(),
+                    ),
+                    FieldData::varchar(
+                        "image_sha256",
+                        chunk
+                            .iter()
+                            .map(|(_, s)| s.image_sha256.clone().unwrap_or_default())
+                            .collect(),
+                    ),
+                    FieldData::varchar(
+                        "bbox",
+                        chunk
+                            .iter()
+                            .map(|(_, s)| {
+                                s.bbox
+                                    .map(|b| serde_json::json!(b).to_string())
+                                    .unwrap_or_default()
+                            })
+                            .collect(),
+                    ),
+                    FieldData::float(
+                        "det_score",
+                        chunk
+                            .iter()
+                            .map(|(_, s)| s.det_score.unwrap_or(-1.0))
+                            .collect(),
+                    ),
+                    FieldData::float(
+                        "embedding_norm",
+                        chunk
+                            .iter()
+                            .map(|(_, s)| s.embedding_norm.unwrap_or(-1.0))
+                            .collect(),
+                    ),
+                    FieldData::int64("created_at", vec![now(); chunk.len()]),
+                ])
+                .build()
+                .map_err(|e| self.remote(e))?;
+            let inserted =
+                self.call(|c| async move { c.insert(request).await.map(|r| r.ids().clone()) })?;
+            match inserted {
+                Ids::Int64(new) if new.len() == chunk.len() => ids.extend(new),
+                other => {
+                    return Err(self.remote(format!("insert returned unexpected ids: {other:?}")));
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    fn nearest_samples(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        embedding: &[f32],
+        k: usize,
+    ) -> Result<Vec<PersonMatch>, GalleryError> {
+        let c = self.collection(collection)?;
+        check_contract(&c, contract)?;
+        facekit_gallery::check_vector(&c, embedding)?;
+        let (samples, persons) = milvus_names(collection);
+        let limit = k.clamp(1, MAX_WINDOW);
+        let mut params = HashMap::new();
+        if c.index == IndexKind::Hnsw {
+            params.insert("ef".to_string(), limit.max(HNSW_EF).to_string());
+        }
+        let request = SearchRequest::builder()
+            .collection_name(&samples)
+            .vector_field("embedding")
+            .vectors(SearchVectors::Float(vec![embedding.to_vec()]))
+            .output_fields(["person"])
+            .limit(limit as i64)
+            .extra_params(params)
+            .consistency_level(ConsistencyLevel::Strong)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        let hits: Vec<(i64, String, f32)> = self.call(|c| async move {
+            let response = c.search(request).await?;
+            let mut hits = Vec::new();
+            for result in response.results() {
+                // Milvus 2.3 leaves these names out of search results.
+                let mut result = result.clone();
+                result.set_primary_field_name("sample_id").set_score_field_name("score");
+                for row in result.rows()? {
+                    hits.push((
+                        row.get_i64("sample_id")?,
+                        row.get_str("person")?.to_string(),
+                        row.get_f32("score")?,
+                    ));
+                }
+            }
+            Ok(hits)
+        })?;
+        let keys: Vec<String> = hits
+            .iter()
+            .map(|h| h.1.clone())
+            .collect::<HashSet<_>>()
+            .iter()
+            .map(|k| quote(k))
+            .collect();
+        let names: HashMap<String, String> = if keys.is_empty() {
+            HashMap::new()
+        } else {
+            self.person_rows(&persons, format!("key in [{}]", keys.join(",")))?
+                .into_iter()
+                .map(|(key, name, _, _)| (key, name))
+                .collect()
+        };
+        let mut matches: Vec<PersonMatch> = hits
+            .into_iter()
+            .map(|(sample_id, key, score)| PersonMatch {
+                name: names.get(&key).cloned().unwrap_or_else(|| key.clone()),
+                key,
+                score,
+                sample_id,
+            })
+            .collect();
+        matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(matches)
+    }
+
+    fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError> {
+        self.collection(collection)?;
+        let (samples, _) = milvus_names(collection);
+        let filter = format!("sample_id in [{sample}]");
+        if self.count(&samples, filter.clone())? == 0 {
+            return Err(GalleryError::NoSuchSample {
+                collection: collection.into(),
+                sample,
+            });
+        }
+        self.delete_where(&samples, filter)
+    }
+
+    fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError> {
+        let c = self.collection(collection)?;
+        let p = self.person_of(&c, person)?;
+        let (samples, persons) = milvus_names(collection);
+        self.delete_where(&samples, format!("person == {}", quote(person)))?;
+        self.delete_where(&persons, format!("key == {}", quote(person)))?;
+        Ok(p.samples)
+    }
+
+    fn delete_collection(&mut self, collection: &str) -> Result<(), GalleryError> {
+        self.collection(collection)?;
+        for milvus_name in <[String; 2]>::from(milvus_names(collection)) {
+            let request = DropCollectionRequest::builder()
+                .collection_name(milvus_name)
+                .build()
+                .map_err(|e| self.remote(e))?;
+            self.call(|c| async move { c.drop_collection(request).await })?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError> {
+        let c = self.collection(collection)?;
+        let (samples, persons) = milvus_names(collection);
+        Ok(GalleryStats {
+            persons: self.count(&persons, "key != \"\"".into())?,
+            samples: self.count(&samples, "sample_id >= 0".into())?,
+            // The vectors live on the Milvus servers, not in this process.
+            index_bytes: 0,
+            collection: c,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_and_never_show_their_token() {
+        let a = MilvusAddress::parse(
+            "milvus://db.internal:19530?tls=true&token=root:secret&database=faces",
+        )
+        .unwrap();
+        assert_eq!(a.uri, "https://db.internal:19530");
+        assert_eq!(
+            (a.token.as_deref(), a.database.as_deref()),
+            (Some("root:secret"), Some("faces"))
+        );
+        assert_eq!(format!("{a:?}"), "milvus://db.internal:19530");
+        for bad in [
+            "milvus://",
+            "milvus://host",
+            "milvus://host:19530?colour=red",
+            "http://host:1",
+        ] {
+            assert!(MilvusAddress::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_literals_are_safe_for_milvus() {
+        let (samples, persons) = milvus_names("Staff \"A\"");
+        assert!(
+            samples
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        );
+        assert_ne!(samples, persons);
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+}
