@@ -126,9 +126,9 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
     #[arg(long)]
     pub bind: Option<std::net::SocketAddr>,
-    /// Gallery file (default: $FACEKIT_HOME/gallery.db).
+    /// Gallery file or milvus://HOST:PORT (default: $FACEKIT_HOME/gallery.db).
     #[arg(long, env = "FACEKIT_GALLERY")]
-    pub db: Option<PathBuf>,
+    pub db: Option<String>,
     /// Key file (default: $FACEKIT_HOME/keys.db).
     #[arg(long, env = "FACEKIT_KEYS")]
     pub keys: Option<PathBuf>,
@@ -309,10 +309,11 @@ pub struct PairSource {
 
 #[derive(Debug, Args)]
 pub struct GalleryDb {
-    /// Gallery file (SQLite; created when missing). Default:
-    /// $FACEKIT_HOME/gallery.db, else ~/.facekit/gallery.db.
+    /// Gallery: a file (SQLite; created when missing) or a Milvus server,
+    /// `milvus://HOST:PORT[?tls=true&database=NAME]` (token in
+    /// FACEKIT_MILVUS_TOKEN). Default: $FACEKIT_HOME/gallery.db.
     #[arg(long, global = true, env = "FACEKIT_GALLERY")]
-    pub db: Option<PathBuf>,
+    pub db: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

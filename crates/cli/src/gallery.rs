@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use facekit_gallery::{
-    EnrollFilter, FaceGallery, Gallery, IndexKind, NewSample, PersonInfo, contract_of,
-    enrollment_faces, parse_header, parse_record,
+    EnrollFilter, FaceGallery, IndexKind, NewSample, PersonInfo, contract_of, enrollment_faces,
+    parse_header, parse_record,
 };
+use facekit_gallery_milvus::open_gallery;
 use facekit_models::facekit_home;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::args::{GalleryCommand, GalleryDb};
@@ -34,8 +36,21 @@ pub(crate) fn print(value: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// The gallery at `address` (a `milvus://` address or a file path), or the
+/// default file in $FACEKIT_HOME.
+pub(crate) fn open_address(address: Option<&str>) -> Result<Box<dyn FaceGallery + Send>> {
+    let address = match address {
+        Some(a) if a.starts_with("milvus://") => a.to_string(),
+        other => home_file(other.map(Path::new), "gallery.db")?
+            .display()
+            .to_string(),
+    };
+    Ok(open_gallery(&address)?)
+}
+
 pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
-    let mut gallery = Gallery::open(&home_file(db.db.as_deref(), "gallery.db")?)?;
+    let mut boxed = open_address(db.db.as_deref())?;
+    let gallery = boxed.as_mut();
     match command {
         GalleryCommand::Create {
             collection,
@@ -190,17 +205,33 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             Ok(true)
         }
         GalleryCommand::Export { collection } => {
+            let expected = gallery.stats(&collection)?.samples;
+            // The header line, then one line per sample.
+            let progress = ProgressBar::new(expected as u64 + 1).with_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} lines exported ({per_sec})")
+                    .expect("valid template"),
+            );
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let n = gallery.export(&collection, &mut out)?;
+            let n = gallery.export(
+                &collection,
+                &mut LineProgress {
+                    inner: &mut out,
+                    progress: &progress,
+                },
+            )?;
             out.flush()?;
-            eprintln!("facekit: exported {n} samples of '{collection}'");
+            progress.finish_and_clear();
+            if n != expected {
+                bail!("'{collection}' holds {expected} samples but {n} were exported");
+            }
+            eprintln!("facekit: exported {n} samples of '{collection}' (counts verified)");
             Ok(true)
         }
         GalleryCommand::Import {
             collection,
             file,
             batch,
-        } => import(&mut gallery, &collection, &file, batch.max(1)),
+        } => import(gallery, &collection, &file, batch.max(1)),
         GalleryCommand::Stats { collection } => {
             print(&serde_json::to_value(gallery.stats(&collection)?)?)?;
             Ok(true)
@@ -255,9 +286,33 @@ fn enroll_plan(
     Ok(plan)
 }
 
+/// A writer that advances a progress bar by the lines (samples) written.
+struct LineProgress<'a, W> {
+    inner: W,
+    progress: &'a ProgressBar,
+}
+
+impl<W: Write> Write for LineProgress<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let lines = buf[..n].iter().filter(|&&b| b == b'\n').count();
+        self.progress.inc(lines as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Reads an export into `collection`, committing `batch` samples per
 /// transaction and printing each sample's id only after its commit.
-fn import(gallery: &mut Gallery, collection: &str, file: &Path, batch: usize) -> Result<bool> {
+fn import(
+    gallery: &mut dyn FaceGallery,
+    collection: &str,
+    file: &Path,
+    batch: usize,
+) -> Result<bool> {
     let reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -271,21 +326,28 @@ fn import(gallery: &mut Gallery, collection: &str, file: &Path, batch: usize) ->
     if gallery.collection(collection).is_err() {
         gallery.create_collection(collection, &header.contract, header.index)?;
     }
+    let before = gallery.stats(collection)?.samples;
+    let progress = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {pos} samples imported ({per_sec})")
+            .expect("valid template"),
+    );
     let mut pending = Vec::with_capacity(batch);
     let mut imported = 0usize;
-    let mut flush =
-        |gallery: &mut Gallery, pending: &mut Vec<facekit_gallery::ExportRecord>| -> Result<()> {
-            let items: Vec<_> = pending.iter().map(|r| (&r.person, &r.sample)).collect();
-            let ids = gallery.enroll_batch(collection, &header.contract, &items)?;
-            let mut out = std::io::stdout().lock();
-            for (id, r) in ids.iter().zip(pending.iter()) {
-                writeln!(out, "{}", json!({"person": r.person.key, "sample": id}))?;
-            }
-            out.flush()?;
-            imported += ids.len();
-            pending.clear();
-            Ok(())
-        };
+    let mut flush = |gallery: &mut dyn FaceGallery,
+                     pending: &mut Vec<facekit_gallery::ExportRecord>|
+     -> Result<()> {
+        let items: Vec<_> = pending.iter().map(|r| (&r.person, &r.sample)).collect();
+        let ids = gallery.enroll_batch(collection, &header.contract, &items)?;
+        let mut out = std::io::stdout().lock();
+        for (id, r) in ids.iter().zip(pending.iter()) {
+            writeln!(out, "{}", json!({"person": r.person.key, "sample": id}))?;
+        }
+        out.flush()?;
+        imported += ids.len();
+        progress.inc(ids.len() as u64);
+        pending.clear();
+        Ok(())
+    };
     for (i, line) in lines {
         let line = line?;
         if line.trim().is_empty() {
@@ -297,6 +359,16 @@ fn import(gallery: &mut Gallery, collection: &str, file: &Path, batch: usize) ->
         }
     }
     flush(gallery, &mut pending)?;
-    eprintln!("facekit: imported {imported} samples into '{collection}'");
+    progress.finish_and_clear();
+    // Another backend may drop rows silently: count what arrived.
+    let after = gallery.stats(collection)?.samples;
+    if after != before + imported {
+        bail!(
+            "'{collection}' holds {after} samples after importing {imported} into {before}: some were lost"
+        );
+    }
+    eprintln!(
+        "facekit: imported {imported} samples into '{collection}' (now {after}, counts verified)"
+    );
     Ok(true)
 }

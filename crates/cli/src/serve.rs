@@ -4,21 +4,21 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use facekit_gallery::{Gallery, contract_of};
+use facekit_gallery::contract_of;
 use facekit_server::keys::{KeyStore, Role};
 use facekit_server::{Server, ServerConfig};
 use serde::Deserialize;
 
 use crate::args::{Common, KeysCommand, ServeArgs};
 use crate::eval::calibrated_threshold;
-use crate::gallery::{home_file, print};
+use crate::gallery::{home_file, open_address, print};
 use crate::{Stages, analyzer};
 
 /// The config file: the files the server uses and its `[server]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ConfigFile {
-    gallery: Option<PathBuf>,
+    gallery: Option<String>,
     keys: Option<PathBuf>,
     server: ServerConfig,
 }
@@ -56,8 +56,7 @@ pub fn serve(args: &ServeArgs, common: &Common) -> Result<bool> {
     } else if let Some(threshold) = args.threshold {
         config.threshold = threshold;
     }
-    let db = home_file(args.db.as_deref().or(file.gallery.as_deref()), "gallery.db")?;
-    let gallery = Gallery::open(&db)?;
+    let gallery = open_address(args.db.as_deref().or(file.gallery.as_deref()))?;
     let keys_path = home_file(args.keys.as_deref().or(file.keys.as_deref()), "keys.db")?;
     let keys = KeyStore::open(&keys_path)?;
     if config.auth && keys.list()?.iter().all(|k| k.revoked_at.is_some()) {
@@ -74,7 +73,7 @@ pub fn serve(args: &ServeArgs, common: &Common) -> Result<bool> {
     let listener = std::net::TcpListener::bind(config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
-    let server = Server::new(analyzer, Box::new(gallery), keys, config)?;
+    let server = Server::new(analyzer, gallery, keys, config)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -874,7 +874,9 @@ impl FaceGallery for MilvusGallery {
             for result in response.results() {
                 // Milvus 2.3 leaves these names out of search results.
                 let mut result = result.clone();
-                result.set_primary_field_name("sample_id").set_score_field_name("score");
+                result
+                    .set_primary_field_name("sample_id")
+                    .set_score_field_name("score");
                 for row in result.rows()? {
                     hits.push((
                         row.get_i64("sample_id")?,
