@@ -5,8 +5,9 @@
 # about nine ports, so it must never run in the host's namespace.
 #
 #   bash scripts/milvus.sh start        # installs it (once), starts it, waits for /healthz
-#   bash scripts/milvus.sh exec CMD...  # runs CMD inside the namespace (MILVUS_URL set)
+#   bash scripts/milvus.sh exec CMD...  # runs CMD inside the namespace (FACEKIT_MILVUS_URL set)
 #   bash scripts/milvus.sh stop         # stops it, removes the namespace and its data
+#   bash scripts/milvus.sh stop-all     # the same for every fk-milvus-* namespace (CI's last step)
 #
 # Needs root (ip netns). FACEKIT_MILVUS_NS names the namespace (default facekit-milvus).
 set -euo pipefail
@@ -52,13 +53,18 @@ case "${1:-}" in
     ;;
   exec)
     shift
-    MILVUS_URL=milvus://127.0.0.1:19530 exec ip netns exec "$ns" "$@"
+    FACEKIT_MILVUS_URL=milvus://127.0.0.1:19530 exec ip netns exec "$ns" "$@"
     ;;
   stop)
     stop
     ;;
+  stop-all)
+    for name in $(ip netns list 2>/dev/null | awk '/^fk-milvus-/ {print $1}'); do
+      FACEKIT_MILVUS_NS=$name bash "$0" stop
+    done
+    ;;
   *)
-    echo "usage: bash scripts/milvus.sh start | exec CMD... | stop" >&2
+    echo "usage: bash scripts/milvus.sh start | exec CMD... | stop | stop-all" >&2
     exit 2
     ;;
 esac

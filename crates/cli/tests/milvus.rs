@@ -77,7 +77,8 @@ fn two_processes_share_a_milvus_gallery_and_collections_move_both_ways() {
             );
             let local = ok(facekit(file, &["identify", "knn", probe, "--models", pack]));
             assert_eq!(local[0]["faces"][0]["best"]["key"], "obama");
-            let score = |v: &[serde_json::Value]| v[0]["faces"][0]["best"]["score"].as_f64().unwrap();
+            let score =
+                |v: &[serde_json::Value]| v[0]["faces"][0]["best"]["score"].as_f64().unwrap();
             assert!(
                 (score(&local) - score(&found)).abs() < 1e-4,
                 "same vectors, same cosine"

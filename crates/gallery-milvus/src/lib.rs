@@ -45,8 +45,9 @@ const HNSW_EF: usize = 128;
 const INSERT_BATCH: usize = 2_000;
 
 /// A gallery address: a file path, or `milvus://HOST:PORT` with options
-/// `?tls=true`, `&database=NAME`, `&token=USER:PASSWORD` (or the
-/// `FACEKIT_MILVUS_TOKEN` environment variable, kept out of command lines).
+/// `?tls=true`, `&database=NAME`, `&consistency=bounded`,
+/// `&token=USER:PASSWORD` (or the `FACEKIT_MILVUS_TOKEN` environment
+/// variable, kept out of command lines).
 pub fn open_gallery(address: &str) -> Result<Box<dyn FaceGallery + Send>, GalleryError> {
     if address.starts_with("milvus://") {
         Ok(Box::new(MilvusGallery::connect(&MilvusAddress::parse(
@@ -66,6 +67,10 @@ pub struct MilvusAddress {
     pub token: Option<String>,
     /// A database other than `default`.
     pub database: Option<String>,
+    /// `consistency=bounded`: reads may miss writes of the last seconds
+    /// (Milvus's default), instead of waiting for them (strong, the default
+    /// here: about one time tick, 200 ms, per read).
+    pub bounded: bool,
     /// `milvus://HOST:PORT` (no secrets), for messages.
     pub display: String,
 }
@@ -96,14 +101,20 @@ impl MilvusAddress {
             .ok()
             .filter(|t| !t.is_empty());
         let mut database = None;
+        let mut bounded = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=').unwrap_or((pair, "")) {
                 ("tls", v) => tls = matches!(v, "true" | "1" | "yes"),
                 ("token", v) => token = Some(v.to_string()),
                 ("database", v) => database = Some(v.to_string()),
+                ("consistency", "strong") => bounded = false,
+                ("consistency", "bounded") => bounded = true,
+                ("consistency", v) => {
+                    return Err(invalid(&format!("consistency '{v}' (strong or bounded)")));
+                }
                 (k, _) => {
                     return Err(invalid(&format!(
-                        "unknown option '{k}' (tls, token, database)"
+                        "unknown option '{k}' (tls, token, database, consistency)"
                     )));
                 }
             }
@@ -113,6 +124,7 @@ impl MilvusAddress {
             uri: format!("{scheme}://{host_port}"),
             token,
             database,
+            bounded,
             display: format!("milvus://{host_port}"),
         })
     }
@@ -153,6 +165,8 @@ fn now() -> i64 {
 pub struct MilvusGallery {
     address: MilvusAddress,
     client: ClientV2,
+    /// Of searches, counts and reads: `Strong` unless the address asks for less.
+    consistency: ConsistencyLevel,
     /// Runs the async client for the synchronous gallery API; shut down in
     /// the background on drop, which is allowed inside another runtime.
     runtime: Option<tokio::runtime::Runtime>,
@@ -172,6 +186,15 @@ impl Drop for MilvusGallery {
             runtime.shutdown_background();
         }
     }
+}
+
+/// How a read finds its rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Read {
+    /// One query, at most Milvus's result window, at this consistency.
+    Lookup(ConsistencyLevel),
+    /// Every matching row, page by page.
+    Scan,
 }
 
 /// Sample fields read back.
@@ -221,6 +244,11 @@ impl MilvusGallery {
         Ok(Self {
             address: address.clone(),
             client,
+            consistency: if address.bounded {
+                ConsistencyLevel::Bounded
+            } else {
+                ConsistencyLevel::Strong
+            },
             runtime: Some(runtime),
         })
     }
@@ -242,6 +270,10 @@ impl MilvusGallery {
         rx.recv()
             .map_err(|e| self.remote(e))?
             .map_err(|e| self.remote(e))
+    }
+
+    fn lookup(&self) -> Read {
+        Read::Lookup(self.consistency)
     }
 
     fn remote(&self, e: impl std::fmt::Display) -> GalleryError {
@@ -271,21 +303,39 @@ impl MilvusGallery {
         })
     }
 
-    /// Rows matching `filter` (every row with `*`-like `true` filters), all
-    /// pages, with `fields`.
-    fn query_all(
+    /// Rows matching `filter`, with `fields`: a bounded lookup (one query,
+    /// at most Milvus's result window) or a full scan (the query iterator,
+    /// page by page; slower, for listings and exports).
+    fn rows(
         &self,
         milvus_name: &str,
         filter: String,
         fields: &[&str],
+        read: Read,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, GalleryError> {
-        let query = QueryRequest::builder()
+        let consistency = match read {
+            Read::Lookup(level) => level,
+            Read::Scan => self.consistency,
+        };
+        let mut query = QueryRequest::builder()
             .collection_name(milvus_name)
             .filter(filter)
             .output_fields(fields.iter().map(|f| f.to_string()).collect::<Vec<_>>())
-            .consistency_level(ConsistencyLevel::Strong)
-            .build()
-            .map_err(|e| self.remote(e))?;
+            .consistency_level(consistency);
+        if read != Read::Scan {
+            query = query.limit(MAX_WINDOW as i64);
+        }
+        let query = query.build().map_err(|e| self.remote(e))?;
+        if read != Read::Scan {
+            return self.call(|c| async move {
+                let response = c.query(query).await?;
+                response
+                    .results()
+                    .rows()?
+                    .map(|row| row.to_entity_row())
+                    .collect()
+            });
+        }
         let request = QueryIteratorRequest::builder()
             .query(query)
             .batch_size(4_096)
@@ -312,7 +362,7 @@ impl MilvusGallery {
             .collection_name(milvus_name)
             .filter(filter)
             .output_fields(["count(*)"])
-            .consistency_level(ConsistencyLevel::Strong)
+            .consistency_level(self.consistency)
             .build()
             .map_err(|e| self.remote(e))?;
         self.call(|c| async move {
@@ -371,22 +421,28 @@ impl MilvusGallery {
         &self,
         persons: &str,
         filter: String,
+        read: Read,
     ) -> Result<Vec<(String, String, serde_json::Value, i64)>, GalleryError> {
-        self.query_all(persons, filter, &["key", "name", "metadata", "created_at"])?
-            .into_iter()
-            .map(|row| {
-                let text = |f: &str| {
-                    row.get(f)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let metadata =
-                    serde_json::from_str(&text("metadata")).unwrap_or(serde_json::Value::Null);
-                let created = row.get("created_at").and_then(|v| v.as_i64()).unwrap_or(0);
-                Ok((text("key"), text("name"), metadata, created))
-            })
-            .collect()
+        self.rows(
+            persons,
+            filter,
+            &["key", "name", "metadata", "created_at"],
+            read,
+        )?
+        .into_iter()
+        .map(|row| {
+            let text = |f: &str| {
+                row.get(f)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let metadata =
+                serde_json::from_str(&text("metadata")).unwrap_or(serde_json::Value::Null);
+            let created = row.get("created_at").and_then(|v| v.as_i64()).unwrap_or(0);
+            Ok((text("key"), text("name"), metadata, created))
+        })
+        .collect()
     }
 
     fn upsert_persons(
@@ -415,10 +471,40 @@ impl MilvusGallery {
         self.call(|c| async move { c.upsert(request).await.map(|_| ()) })
     }
 
+    /// Seals what was inserted into `collection` and waits until Milvus has
+    /// indexed every row (growing segments are searched by brute force until
+    /// then): for benchmarks and bulk loads.
+    pub fn wait_until_indexed(&self, collection: &str) -> Result<(), GalleryError> {
+        self.collection(collection)?;
+        let (samples, _) = milvus_names(collection);
+        let flush = FlushRequest::builder()
+            .collection_names([samples.clone()])
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move { c.flush(flush).await.map(|_| ()) })?;
+        loop {
+            let describe = DescribeIndexRequest::builder()
+                .collection_name(&samples)
+                .field_name("embedding")
+                .build()
+                .map_err(|e| self.remote(e))?;
+            let (indexed, total) = self.call(|c| async move {
+                let r = c.describe_index(describe).await?;
+                Ok(r.indexes().iter().fold((0, 0), |(i, t), d| {
+                    (i + d.get_indexed_rows(), t + d.get_total_rows())
+                }))
+            })?;
+            if indexed >= total {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     fn person_of(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
         let (samples, persons) = milvus_names(&c.name);
         let (key, name, metadata, created_at) = self
-            .person_rows(&persons, format!("key == {}", quote(key)))?
+            .person_rows(&persons, format!("key == {}", quote(key)), self.lookup())?
             .into_iter()
             .next()
             .ok_or_else(|| GalleryError::NoSuchPerson {
@@ -641,13 +727,13 @@ impl FaceGallery for MilvusGallery {
         self.collection(collection)?;
         let (samples, persons) = milvus_names(collection);
         let mut counts: HashMap<String, usize> = HashMap::new();
-        for row in self.query_all(&samples, "sample_id >= 0".into(), &["person"])? {
+        for row in self.rows(&samples, "sample_id >= 0".into(), &["person"], Read::Scan)? {
             if let Some(key) = row.get("person").and_then(|v| v.as_str()) {
                 *counts.entry(key.to_string()).or_default() += 1;
             }
         }
         let mut found: Vec<Person> = self
-            .person_rows(&persons, "key != \"\"".into())?
+            .person_rows(&persons, "key != \"\"".into(), Read::Scan)?
             .into_iter()
             .map(|(key, name, metadata, created_at)| Person {
                 id: 0,
@@ -679,7 +765,11 @@ impl FaceGallery for MilvusGallery {
         }
         let (_, persons) = milvus_names(collection);
         if !self
-            .person_rows(&persons, format!("key == {}", quote(&person.key)))?
+            .person_rows(
+                &persons,
+                format!("key == {}", quote(&person.key)),
+                self.lookup(),
+            )?
             .is_empty()
         {
             return Err(GalleryError::PersonExists {
@@ -723,16 +813,16 @@ impl FaceGallery for MilvusGallery {
 
     fn samples(&self, collection: &str, person: Option<&str>) -> Result<Vec<Sample>, GalleryError> {
         let c = self.collection(collection)?;
-        let filter = match person {
+        let (filter, read) = match person {
             Some(key) => {
                 self.person_of(&c, key)?;
-                format!("person == {}", quote(key))
+                (format!("person == {}", quote(key)), self.lookup())
             }
-            None => "sample_id >= 0".into(),
+            None => ("sample_id >= 0".into(), Read::Scan),
         };
         let (samples, _) = milvus_names(collection);
         let mut found: Vec<Sample> = self
-            .query_all(&samples, filter, &SAMPLE_FIELDS)?
+            .rows(&samples, filter, &SAMPLE_FIELDS, read)?
             .iter()
             .map(sample_of)
             .collect();
@@ -768,7 +858,11 @@ impl FaceGallery for MilvusGallery {
         }
         let keys: Vec<String> = latest.iter().map(|p| quote(&p.key)).collect();
         let existing: HashMap<String, i64> = self
-            .person_rows(&persons, format!("key in [{}]", keys.join(",")))?
+            .person_rows(
+                &persons,
+                format!("key in [{}]", keys.join(",")),
+                self.lookup(),
+            )?
             .into_iter()
             .map(|(key, _, _, created)| (key, created))
             .collect();
@@ -865,7 +959,7 @@ impl FaceGallery for MilvusGallery {
             .output_fields(["person"])
             .limit(limit as i64)
             .extra_params(params)
-            .consistency_level(ConsistencyLevel::Strong)
+            .consistency_level(self.consistency)
             .build()
             .map_err(|e| self.remote(e))?;
         let hits: Vec<(i64, String, f32)> = self.call(|c| async move {
@@ -897,10 +991,15 @@ impl FaceGallery for MilvusGallery {
         let names: HashMap<String, String> = if keys.is_empty() {
             HashMap::new()
         } else {
-            self.person_rows(&persons, format!("key in [{}]", keys.join(",")))?
-                .into_iter()
-                .map(|(key, name, _, _)| (key, name))
-                .collect()
+            // Display names only: a rename seconds old may show the old one.
+            self.person_rows(
+                &persons,
+                format!("key in [{}]", keys.join(",")),
+                Read::Lookup(ConsistencyLevel::Bounded),
+            )?
+            .into_iter()
+            .map(|(key, name, _, _)| (key, name))
+            .collect()
         };
         let mut matches: Vec<PersonMatch> = hits
             .into_iter()

@@ -19,7 +19,8 @@
 
 use std::time::Instant;
 
-use facekit_core::{cosine_similarity, l2_normalized};
+use facekit_core::cosine_similarity;
+use facekit_gallery::conformance::synthetic::{FaceLikeVectors, Timing, measure, rss_mb};
 use facekit_gallery::{
     EmbeddingContract, ExactIndex, FaceGallery, Gallery, HnswIndex, IndexKind, Int8Index,
     NewSample, PersonInfo, VectorIndex,
@@ -29,86 +30,6 @@ const DIM: usize = 512;
 const PER_PERSON: usize = 10;
 const PROBES: usize = 200;
 const CANDIDATES: usize = 40;
-/// Dimension of the space people's centres are drawn from.
-const LATENT: usize = 64;
-
-/// xorshift64* with Box–Muller: reproducible Gaussian noise without a crate.
-struct Noise(u64);
-
-impl Noise {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn gaussian(&mut self) -> f32 {
-        let (u, v) = (self.uniform().max(1e-12), self.uniform());
-        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
-    }
-
-    fn unit(&mut self) -> Vec<f32> {
-        l2_normalized(&(0..DIM).map(|_| self.gaussian()).collect::<Vec<_>>())
-    }
-
-    /// A sample of `center`: per-component noise 0.045 gives cosine ≈ 0.7.
-    fn sample_of(&mut self, center: &[f32]) -> Vec<f32> {
-        l2_normalized(
-            &center
-                .iter()
-                .map(|c| c + 0.045 * self.gaussian())
-                .collect::<Vec<_>>(),
-        )
-    }
-}
-
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
-    sorted_ms[((sorted_ms.len() - 1) as f64 * p).round() as usize]
-}
-
-struct Timing {
-    p50: f64,
-    p99: f64,
-    recall: f64,
-}
-
-/// Latency and recall@10 of `search` against `truth` (exact top-10 ids).
-fn measure(
-    probes: &[Vec<f32>],
-    truth: &[Vec<i64>],
-    mut search: impl FnMut(&[f32]) -> Vec<i64>,
-) -> Timing {
-    for q in probes {
-        search(q);
-    }
-    let mut ms = Vec::with_capacity(probes.len());
-    let mut hits = 0;
-    for (q, want) in probes.iter().zip(truth) {
-        let start = Instant::now();
-        let got = search(q);
-        ms.push(start.elapsed().as_secs_f64() * 1e3);
-        hits += want
-            .iter()
-            .filter(|id| got.iter().take(10).any(|g| g == *id))
-            .count();
-    }
-    ms.sort_by(f64::total_cmp);
-    Timing {
-        p50: percentile(&ms, 0.5),
-        p99: percentile(&ms, 0.99),
-        recall: hits as f64 / (10 * truth.len()) as f64,
-    }
-}
 
 /// Re-scores index candidates with the exact vectors (what the gallery does
 /// with the stored ones) and keeps the top 10.
@@ -123,28 +44,8 @@ fn rescored(index: &dyn VectorIndex, vectors: &[Vec<f32>], q: &[f32]) -> Vec<i64
 }
 
 fn run(n: usize) {
-    let mut noise = Noise(0x5eed_f00d_dead_beef);
+    let FaceLikeVectors { vectors, probes } = FaceLikeVectors::generate(n, PER_PERSON, PROBES);
     let people = n / PER_PERSON;
-    let basis: Vec<Vec<f32>> = (0..LATENT).map(|_| noise.unit()).collect();
-    let centers: Vec<Vec<f32>> = (0..people)
-        .map(|_| {
-            let z: Vec<f32> = (0..LATENT).map(|_| noise.gaussian()).collect();
-            l2_normalized(
-                &(0..DIM)
-                    .map(|d| z.iter().zip(&basis).map(|(a, b)| a * b[d]).sum())
-                    .collect::<Vec<f32>>(),
-            )
-        })
-        .collect();
-    let mut vectors = Vec::with_capacity(n);
-    for c in &centers {
-        for _ in 0..PER_PERSON {
-            vectors.push(noise.sample_of(c));
-        }
-    }
-    let probes: Vec<Vec<f32>> = (0..PROBES)
-        .map(|i| noise.sample_of(&centers[(i * 7919) % people]))
-        .collect();
     let contract = EmbeddingContract {
         model_sha256: "00".repeat(32),
         dimension: DIM,

@@ -248,3 +248,142 @@ pub fn persons_are_created_updated_and_counted(
     ));
     g.delete_collection(name).unwrap();
 }
+
+/// Face-like synthetic vectors and timing helpers for the scale benchmarks
+/// (the embedded store's and Milvus's measure the same data the same way).
+pub mod synthetic {
+    use std::time::Instant;
+
+    use facekit_core::l2_normalized;
+
+    /// Vector length of the synthetic embeddings (ArcFace's).
+    pub const DIM: usize = 512;
+    /// Dimension of the space people's centres are drawn from.
+    const LATENT: usize = 64;
+
+    /// xorshift64* with Box–Muller: reproducible Gaussian noise without a crate.
+    struct Noise(u64);
+
+    impl Noise {
+        fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        fn gaussian(&mut self) -> f32 {
+            let (u, v) = (self.uniform().max(1e-12), self.uniform());
+            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+        }
+
+        fn unit(&mut self) -> Vec<f32> {
+            l2_normalized(&(0..DIM).map(|_| self.gaussian()).collect::<Vec<_>>())
+        }
+
+        /// A sample of `center`: per-component noise 0.045 gives cosine ≈ 0.7.
+        fn sample_of(&mut self, center: &[f32]) -> Vec<f32> {
+            l2_normalized(
+                &center
+                    .iter()
+                    .map(|c| c + 0.045 * self.gaussian())
+                    .collect::<Vec<_>>(),
+            )
+        }
+    }
+
+    /// Enrolled vectors (`per_person` consecutive samples per person) and
+    /// probes (new samples of enrolled people), reproducible.
+    ///
+    /// The vectors imitate face embeddings: a person's samples have cosine
+    /// ≈ 0.7 to each other, and people's centres come from a 64-dimensional
+    /// latent space, so two different people have cosine 0 ± 0.13, the
+    /// spread ArcFace impostor pairs show.
+    pub struct FaceLikeVectors {
+        /// Samples to enroll, person by person.
+        pub vectors: Vec<Vec<f32>>,
+        /// Search probes.
+        pub probes: Vec<Vec<f32>>,
+    }
+
+    impl FaceLikeVectors {
+        /// `n` vectors of `n / per_person` people and `probes` probes.
+        pub fn generate(n: usize, per_person: usize, probes: usize) -> Self {
+            let mut noise = Noise(0x5eed_f00d_dead_beef);
+            let people = n / per_person;
+            let basis: Vec<Vec<f32>> = (0..LATENT).map(|_| noise.unit()).collect();
+            let centers: Vec<Vec<f32>> = (0..people)
+                .map(|_| {
+                    let z: Vec<f32> = (0..LATENT).map(|_| noise.gaussian()).collect();
+                    l2_normalized(
+                        &(0..DIM)
+                            .map(|d| z.iter().zip(&basis).map(|(a, b)| a * b[d]).sum())
+                            .collect::<Vec<f32>>(),
+                    )
+                })
+                .collect();
+            let mut vectors = Vec::with_capacity(n);
+            for c in &centers {
+                for _ in 0..per_person {
+                    vectors.push(noise.sample_of(c));
+                }
+            }
+            let probes: Vec<Vec<f32>> = (0..probes)
+                .map(|i| noise.sample_of(&centers[(i * 7919) % people]))
+                .collect();
+            Self { vectors, probes }
+        }
+    }
+
+    /// Resident memory of this process, MB.
+    pub fn rss_mb() -> f64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
+        sorted_ms[((sorted_ms.len() - 1) as f64 * p).round() as usize]
+    }
+
+    /// Search latency and quality over the probes.
+    pub struct Timing {
+        /// Median, ms.
+        pub p50: f64,
+        /// 99th percentile, ms.
+        pub p99: f64,
+        /// Share of the exact top 10 found.
+        pub recall: f64,
+    }
+
+    /// Latency and recall@10 of `search` against `truth` (exact top-10 ids).
+    pub fn measure(
+        probes: &[Vec<f32>],
+        truth: &[Vec<i64>],
+        mut search: impl FnMut(&[f32]) -> Vec<i64>,
+    ) -> Timing {
+        for q in probes {
+            search(q);
+        }
+        let mut ms = Vec::with_capacity(probes.len());
+        let mut hits = 0;
+        for (q, want) in probes.iter().zip(truth) {
+            let start = Instant::now();
+            let got = search(q);
+            ms.push(start.elapsed().as_secs_f64() * 1e3);
+            hits += want
+                .iter()
+                .filter(|id| got.iter().take(10).any(|g| g == *id))
+                .count();
+        }
+        ms.sort_by(f64::total_cmp);
+        Timing {
+            p50: percentile(&ms, 0.5),
+            p99: percentile(&ms, 0.99),
+            recall: hits as f64 / (10 * truth.len()) as f64,
+        }
+    }
+}
