@@ -45,20 +45,23 @@ pub async fn authenticate(
             key_id: None,
         }
     } else {
-        let Some(token) = token(req.headers()) else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "an API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
-            ));
+        let key = match token(req.headers()) {
+            Some(token) => {
+                let token = token.to_string();
+                state.with_keys(move |k| k.authenticate(&token)).await?
+            }
+            None => None,
         };
-        let token = token.to_string();
-        let key = state.with_keys(move |k| k.authenticate(&token)).await?;
         let Some(key) = key else {
+            // Read what the client is still sending (within the body limit)
+            // before answering: closing on an unread body resets the
+            // connection, and many clients then lose the 401 itself.
+            let limit = state.config.limits.max_body_bytes;
+            let _ = axum::body::to_bytes(req.into_body(), limit).await;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
-                "the API key is unknown or revoked",
+                "a valid API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (unknown or revoked keys are refused)",
             ));
         };
         Caller {
