@@ -402,6 +402,14 @@ pub enum GalleryCommand {
     },
     /// Persons, samples and index size of a collection.
     Stats { collection: String },
+    /// Reads every stored embedding of a gallery file and checks it against
+    /// its checksum; lists damaged samples (exit status 1 when there are any).
+    Check {
+        /// Move damaged samples out (into the `quarantine` table: ids and
+        /// persons only) so their persons can be enrolled again.
+        #[arg(long)]
+        quarantine: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -438,9 +446,9 @@ pub struct Common {
     #[arg(long)]
     pub nms_thresh: Option<f32>,
     /// Detectors that run at the photo's own size (YuNet, dynamic RetinaFace)
-    /// shrink photos whose longer side is larger than this first.
-    #[arg(long)]
-    pub max_side: Option<u32>,
+    /// shrink photos whose longer side is larger than this first (0: never).
+    #[arg(long, default_value_t = facekit_detection::DEFAULT_MAX_SIDE)]
+    pub max_side: u32,
     /// Keep at most this many faces per image (largest and most central first); 0 = all.
     #[arg(long, default_value_t = 0)]
     pub max_faces: usize,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use facekit_eval::{
-    CalibrationBook, CfpProtocol, FarResult, ImageMode, PairSet, VerificationReport, VerifyOptions,
+    CalibrationBook, CfpProtocol, applied_procedure, FarResult, ImageMode, PairSet, VerificationReport, VerifyOptions,
     WiderOptions, calibrate, detect_wider, read_bin, read_cfp, read_ground_truth, read_lfw_pairs,
     verify, write_detection_report, write_verification_report,
 };
@@ -126,7 +126,14 @@ pub fn run(command: EvalCommand) -> Result<bool> {
             book,
             common,
         } => {
-            let report = run_verify(&set, &common)?;
+            // Scored as compare, identify and serve score: no flip test.
+            let report = run_verify(&PairSource { no_flip: true, ..set }, &common)?;
+            if report.settings.embedding.mode != ImageMode::Detect {
+                eprintln!(
+                    "facekit: warning: calibrated in {} mode; compare, identify and serve detect faces, so --far will not use these thresholds",
+                    report.settings.embedding.mode
+                );
+            }
             let path = book
                 .or_else(CalibrationBook::default_path)
                 .context("no home folder: pass --book or set FACEKIT_HOME")?;
@@ -196,7 +203,7 @@ pub fn calibrated_threshold(far: f64, model_sha256: &str) -> Result<f32> {
     let path: PathBuf =
         CalibrationBook::default_path().context("no home folder: set FACEKIT_HOME")?;
     Ok(CalibrationBook::load(&path)?
-        .threshold(model_sha256, far)
+        .threshold(model_sha256, far, &applied_procedure())
         .with_context(|| format!("calibration file {}", path.display()))?
         .threshold)
 }

@@ -8,14 +8,13 @@ use facekit_gallery::{
     EnrollFilter, FaceGallery, IndexKind, NewSample, PersonInfo, contract_of, enrollment_faces,
     parse_header, parse_record,
 };
-use facekit_gallery_milvus::open_gallery;
+use facekit_service::{FaceService, open_gallery};
 use facekit_models::facekit_home;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::args::{GalleryCommand, GalleryDb};
 use crate::{Batch, Stages, analyzer, expand, for_each_image};
-use facekit_pipeline::FaceRecord;
 
 /// `explicit`, else `name` in $FACEKIT_HOME (created when missing).
 pub(crate) fn home_file(explicit: Option<&Path>, name: &str) -> Result<PathBuf> {
@@ -38,7 +37,7 @@ pub(crate) fn print(value: &serde_json::Value) -> Result<()> {
 
 /// The gallery at `address` (a `milvus://` address or a file path), or the
 /// default file in $FACEKIT_HOME.
-pub(crate) fn open_address(address: Option<&str>) -> Result<Box<dyn FaceGallery + Send>> {
+pub(crate) fn open_address(address: Option<&str>) -> Result<Box<dyn FaceGallery>> {
     let address = match address {
         Some(a) if a.starts_with("milvus://") => a.to_string(),
         other => home_file(other.map(Path::new), "gallery.db")?
@@ -49,8 +48,11 @@ pub(crate) fn open_address(address: Option<&str>) -> Result<Box<dyn FaceGallery 
 }
 
 pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
-    let mut boxed = open_address(db.db.as_deref())?;
-    let gallery = boxed.as_mut();
+    if let GalleryCommand::Check { quarantine } = command {
+        return check(db.db.as_deref(), quarantine);
+    }
+    let service = FaceService::new(open_address(db.db.as_deref())?.into());
+    let gallery = service.gallery();
     match command {
         GalleryCommand::Create {
             collection,
@@ -60,7 +62,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             let analyzer = analyzer(&common, 1, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
             let c =
-                gallery.create_collection(&collection, &contract, index.parse::<IndexKind>()?)?;
+                service.create_collection(&collection, &contract, index.parse::<IndexKind>()?)?;
             print(&serde_json::to_value(c)?)?;
             Ok(true)
         }
@@ -99,7 +101,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                     if samples.is_empty() {
                         bail!("no face of at least {min_face} px with score ≥ {min_score}");
                     }
-                    let ids = gallery.enroll(&collection, &contract, person, &samples)?;
+                    let ids = service.enroll(&collection, &contract, person, &samples)?;
                     let line = json!({"image": path.display().to_string(), "person": person.key, "samples": ids});
                     Ok(line.to_string())
                 },
@@ -122,18 +124,10 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                 |path| Ok(analyzer.analyze_file(path)?),
                 |path, found| {
                     let mut faces = Vec::new();
-                    for face in found.faces.iter().filter(|f| f.embedding.is_some()) {
-                        let embedding = face.embedding.as_deref().unwrap_or_default();
-                        let result = gallery.identify(
-                            &collection,
-                            &contract,
-                            embedding,
-                            top_k,
-                            threshold,
-                        )?;
-                        let mut record = serde_json::to_value(FaceRecord::new(face, false))?;
-                        record["best"] = serde_json::to_value(&result.best)?;
-                        record["matches"] = serde_json::to_value(&result.matches)?;
+                    for m in service.identify_faces(&collection, &contract, &found.faces, top_k, threshold)? {
+                        let mut record = serde_json::to_value(&m.face)?;
+                        record["best"] = serde_json::to_value(&m.best)?;
+                        record["matches"] = serde_json::to_value(&m.matches)?;
                         faces.push(record);
                     }
                     if faces.is_empty() {
@@ -153,16 +147,13 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             let analyzer = analyzer(&common, 1, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
             let threshold = decision.threshold(|| Ok(contract.model_sha256.clone()))?;
-            let filter = EnrollFilter {
-                min_size: 0.0,
-                min_score: 0.0,
-                ..EnrollFilter::default()
-            };
-            let probe = enrollment_faces(&analyzer, &image, &filter)
-                .with_context(|| image.display().to_string())?
-                .pop()
-                .with_context(|| format!("{}: no face found", image.display()))?;
-            let v = gallery.verify(&collection, &contract, &person, &probe.embedding, threshold)?;
+            let photo = analyzer
+                .analyze_file(&image)
+                .with_context(|| image.display().to_string())?;
+            let v = service
+                .verify_largest(&collection, &contract, &person, photo, threshold)?
+                .with_context(|| format!("{}: no face found", image.display()))?
+                .verification;
             print(
                 &json!({"image": image.display().to_string(), "person": person, "score": v.score, "same": v.same, "threshold": threshold}),
             )?;
@@ -175,14 +166,14 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
         } => {
             let deleted = match (person, sample) {
                 (Some(p), _) => {
-                    json!({"person": p, "samples_deleted": gallery.delete_person(&collection, &p)?})
+                    json!({"person": p, "samples_deleted": service.delete_person(&collection, &p)?})
                 }
                 (None, Some(id)) => {
-                    gallery.delete_sample(&collection, id)?;
+                    service.delete_sample(&collection, id)?;
                     json!({"sample": id, "samples_deleted": 1})
                 }
                 (None, None) => {
-                    gallery.delete_collection(&collection)?;
+                    service.delete_collection(&collection)?;
                     json!({"collection": collection, "deleted": true})
                 }
             };
@@ -231,12 +222,38 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             collection,
             file,
             batch,
-        } => import(gallery, &collection, &file, batch.max(1)),
+        } => import(&service, &collection, &file, batch.max(1)),
         GalleryCommand::Stats { collection } => {
             print(&serde_json::to_value(gallery.stats(&collection)?)?)?;
             Ok(true)
         }
+        // Reached only through the early return above (which avoids
+        // opening the gallery twice); kept here for exhaustiveness.
+        GalleryCommand::Check { quarantine } => check(db.db.as_deref(), quarantine),
     }
+}
+
+/// `gallery check`: every stored embedding against its checksum.
+fn check(address: Option<&str>, quarantine: bool) -> Result<bool> {
+    if address.is_some_and(|a| a.starts_with("milvus://")) {
+        bail!("gallery check reads gallery files; Milvus checks its own segments");
+    }
+    let path = home_file(address.map(Path::new), "gallery.db")?;
+    let gallery = facekit_gallery::Gallery::open(&path)?;
+    if quarantine {
+        let moved = gallery.quarantine_damaged()?;
+        for (sample, collection, person) in &moved {
+            print(&json!({"sample": sample, "collection": collection, "person": person, "quarantined": true}))?;
+        }
+        eprintln!("facekit: {} damaged samples moved to quarantine", moved.len());
+        return Ok(true);
+    }
+    let damaged = gallery.check()?;
+    for sample in &damaged {
+        print(&json!({"sample": sample, "damaged": true}))?;
+    }
+    eprintln!("facekit: {} damaged samples in {}", damaged.len(), path.display());
+    Ok(damaged.is_empty())
 }
 
 /// Which person each photo enrolls: `--person` for every photo given (folders
@@ -308,7 +325,7 @@ impl<W: Write> Write for LineProgress<'_, W> {
 /// Reads an export into `collection`, committing `batch` samples per
 /// transaction and printing each sample's id only after its commit.
 fn import(
-    gallery: &mut dyn FaceGallery,
+    service: &FaceService,
     collection: &str,
     file: &Path,
     batch: usize,
@@ -323,8 +340,9 @@ fn import(
     let mut lines = reader.lines().enumerate();
     let (_, first) = lines.next().context("the import is empty")?;
     let header = parse_header(&first?)?;
+    let gallery = service.gallery();
     if gallery.collection(collection).is_err() {
-        gallery.create_collection(collection, &header.contract, header.index)?;
+        service.create_collection(collection, &header.contract, header.index)?;
     }
     let before = gallery.stats(collection)?.samples;
     let progress = ProgressBar::new_spinner().with_style(
@@ -333,11 +351,9 @@ fn import(
     );
     let mut pending = Vec::with_capacity(batch);
     let mut imported = 0usize;
-    let mut flush = |gallery: &mut dyn FaceGallery,
-                     pending: &mut Vec<facekit_gallery::ExportRecord>|
-     -> Result<()> {
+    let mut flush = |pending: &mut Vec<facekit_gallery::ExportRecord>| -> Result<()> {
         let items: Vec<_> = pending.iter().map(|r| (&r.person, &r.sample)).collect();
-        let ids = gallery.enroll_batch(collection, &header.contract, &items)?;
+        let ids = service.enroll_batch(collection, &header.contract, &items)?;
         let mut out = std::io::stdout().lock();
         for (id, r) in ids.iter().zip(pending.iter()) {
             writeln!(out, "{}", json!({"person": r.person.key, "sample": id}))?;
@@ -355,10 +371,10 @@ fn import(
         }
         pending.push(parse_record(&line, i + 1)?);
         if pending.len() == batch {
-            flush(gallery, &mut pending)?;
+            flush(&mut pending)?;
         }
     }
-    flush(gallery, &mut pending)?;
+    flush(&mut pending)?;
     progress.finish_and_clear();
     // Another backend may drop rows silently: count what arrived.
     let after = gallery.stats(collection)?.samples;

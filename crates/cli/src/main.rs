@@ -186,7 +186,7 @@ fn analyzer(common: &Common, jobs: usize, stages: Stages) -> Result<FaceAnalyzer
     options.detect.det_size = common.det_size().map_err(anyhow::Error::msg)?;
     options.detect.score_threshold = common.det_thresh;
     options.detect.nms_threshold = common.nms_thresh;
-    options.detect.max_side = common.max_side;
+    options.detect.max_side = (common.max_side > 0).then_some(common.max_side);
     options.detector = common.detector();
     options.detect.max_num = common.max_faces;
     options.limits = DecodeLimits {

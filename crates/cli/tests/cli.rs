@@ -553,29 +553,31 @@ fn eval_verify_calibrate_compare_and_detect() {
     );
 
     // 300 impostor pairs: FAR 1e-2 can be calibrated, 1e-3 cannot.
-    let calibrate = |far: &str| {
+    let calibrate = |far: &str, mode: &str| {
         run(&[
-            "eval",
-            "calibrate",
-            "--bin",
-            bin,
-            "--models",
-            &pack,
-            "--far",
-            far,
+            "eval", "calibrate", "--bin", bin, "--models", &pack, "--far", far, "--mode", mode,
         ])
     };
-    let out = calibrate("1e-2");
+    let out = calibrate("1e-3", "aligned");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1000 impostor pairs"));
+    // Calibrated on aligned crops: compare, which detects faces, will not
+    // use it (it would not deliver its FAR).
+    let out = calibrate("1e-2", "aligned");
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("will not use these thresholds"));
+    let t1 = shared("images/t1.jpg");
+    let t1 = t1.to_str().unwrap();
+    let out = run(&["compare", t1, t1, "--models", &pack, "--far", "1e-2"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("aligned; single embedding") && err.contains("detect; single embedding"), "{err}");
+    // Calibrated as compare scores: detected faces, no flip.
+    let out = calibrate("1e-2", "detect");
     assert_ok(&out);
     let calibrated = &stdout_lines(&out)[0];
     let threshold = calibrated["threshold"].as_f64().unwrap();
     assert_eq!(calibrated["impostor_pairs"], 300);
-    let out = calibrate("1e-3");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1000 impostor pairs"));
-
-    let t1 = shared("images/t1.jpg");
-    let t1 = t1.to_str().unwrap();
     let out = run(&["compare", t1, t1, "--models", &pack, "--far", "1e-2"]);
     assert_ok(&out);
     let compared = &stdout_lines(&out)[0];

@@ -123,7 +123,6 @@ fn kill_9_mid_import_loses_no_acknowledged_sample() {
     );
 
     // And the file still takes writes.
-    let mut gallery = gallery;
     gallery
         .enroll(
             "crash",

@@ -170,13 +170,24 @@ fn serve_with_keys_from_the_command_line_and_stop_on_sigterm() {
         .send(detect.as_bytes())
         .unwrap();
     assert_eq!(reply.status(), 200);
+    // A person key in the path is personal data too.
+    let person = "jane_doe_4711";
+    let reply = agent
+        .get(format!("{url}/v1/collections/none/persons/{person}"))
+        .header("x-request-id", "x".repeat(100_000))
+        .call()
+        .unwrap();
+    assert_eq!(reply.status(), 404);
+    let echoed = reply.headers().get("x-request-id").unwrap().len();
+    assert!(echoed <= 128, "a {echoed}-byte request id was echoed");
     let (exit, stderr) = terminate(child);
     assert!(exit.success());
     assert!(stderr.contains("authentication is OFF"), "{stderr}");
     assert!(
-        stderr.contains("/v1/collections/none/identify"),
-        "requests are logged: {stderr}"
+        stderr.contains("/v1/collections/{collection}/identify"),
+        "requests are logged by route: {stderr}"
     );
+    assert!(!stderr.contains(person), "a person key reached the log");
     assert!(
         !stderr.contains(marker),
         "an embedding or query reached the log"
@@ -200,4 +211,127 @@ fn serve_with_keys_from_the_command_line_and_stop_on_sigterm() {
         !out.status.success() && err.contains("facekit.toml") && err.contains("bnid"),
         "{err}"
     );
+}
+
+/// An HTTP answer: status and JSON body (null when not JSON).
+fn call(method: &str, url: &str, body: Option<(&str, Vec<u8>)>) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        (_, Some((content_type, bytes))) => agent.post(url).content_type(content_type).send(&bytes[..]),
+        _ => agent.post(url).send_empty(),
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// Top candidates' keys for the first face of a photo, through a server.
+fn identified(url: &str, photo: &str, statuses: &mut Vec<u16>) -> Vec<String> {
+    let image = std::fs::read(shared(photo)).unwrap();
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/v1/collections/bbt/identify"),
+        Some(("image/png", image)),
+    );
+    statuses.push(status);
+    assert_eq!(status, 200, "{body}");
+    body["faces"][0]["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The CLI for administration and two servers for traffic, all on one
+/// gallery file: what one writes, the others serve at once; what one
+/// erases, the others stop returning; no 5xx anywhere.
+#[test]
+fn the_cli_and_two_servers_share_one_gallery_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = scrfd500m_sface_pack();
+    let models = pack.path().to_str().unwrap();
+    let db = dir.path().join("g.db");
+    let db = db.to_str().unwrap();
+    let keys = dir.path().join("keys.db");
+    let server_args = [
+        "--bind", "127.0.0.1:0", "--db", db, "--keys", keys.to_str().unwrap(), "--no-auth",
+        "--models", models, "--workers", "1",
+    ];
+    let (first, url1) = serve(&server_args);
+    let (second, url2) = serve(&server_args);
+    let cli = |args: &[&str]| {
+        let mut all = vec!["gallery", "--db", db];
+        all.extend_from_slice(args);
+        if args[0] != "delete" {
+            all.extend_from_slice(&["--models", models]);
+        }
+        facekit(&all)
+    };
+    let bbt = |file: &str| shared(&format!("identities/face_api_bbt/{file}")).display().to_string();
+    let mut statuses = Vec::new();
+
+    json_line(&cli(&["create", "bbt"]));
+    for person in ["amy", "penny", "raj"] {
+        let out = cli(&["enroll", "bbt", &bbt(&format!("{person}/{person}1.png")), "--person", person]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Both servers list it and identify from it straight away (no restart,
+    // well within a second).
+    let started = std::time::Instant::now();
+    for url in [&url1, &url2] {
+        let (status, body) = call("GET", &format!("{url}/v1/collections"), None);
+        statuses.push(status);
+        assert!(body["collections"].as_array().unwrap().iter().any(|c| c["name"] == "bbt"), "{body}");
+        assert_eq!(identified(url, "identities/face_api_bbt/amy/amy2.png", &mut statuses)[0], "amy");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Enrolled through one server: the other server and the CLI find it.
+    let (status, _) = call(
+        "POST",
+        &format!("{url1}/v1/collections/bbt/persons"),
+        Some(("application/json", br#"{"key": "sheldon"}"#.to_vec())),
+    );
+    statuses.push(status);
+    assert_eq!(status, 201);
+    let (status, body) = call(
+        "POST",
+        &format!("{url1}/v1/collections/bbt/persons/sheldon/faces"),
+        Some(("image/png", std::fs::read(bbt("sheldon/sheldon1.png")).unwrap())),
+    );
+    statuses.push(status);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(identified(&url2, "identities/face_api_bbt/sheldon/sheldon2.png", &mut statuses)[0], "sheldon");
+    let out = cli(&["identify", "bbt", &bbt("sheldon/sheldon2.png")]);
+    let line = json_line(&out);
+    assert_eq!(line["faces"][0]["matches"][0]["key"], "sheldon", "{line}");
+
+    // Erased by the CLI: neither server returns amy any more.
+    json_line(&cli(&["delete", "bbt", "--person", "amy"]));
+    for url in [&url1, &url2] {
+        let keys = identified(url, "identities/face_api_bbt/amy/amy2.png", &mut statuses);
+        assert!(!keys.iter().any(|k| k == "amy"), "{url} still returns amy: {keys:?}");
+    }
+    // Dropped by the CLI: a clear 404 from both, never a 500.
+    json_line(&cli(&["delete", "bbt"]));
+    for url in [&url1, &url2] {
+        let (status, body) = call(
+            "POST",
+            &format!("{url}/v1/collections/bbt/identify"),
+            Some(("image/png", std::fs::read(bbt("amy/amy2.png")).unwrap())),
+        );
+        assert_eq!(status, 404, "{body}");
+        statuses.push(status);
+    }
+    assert!(statuses.iter().all(|&s| s < 500), "{statuses:?}");
+    for child in [first, second] {
+        assert!(terminate(child).0.success());
+    }
 }

@@ -26,7 +26,7 @@ mod scrfd;
 mod yunet;
 
 pub use detector::{DetectorKind, FaceDetector};
-pub use options::{AUTO_DET_SIZES, DetSize, DetectOptions, DetectionError};
+pub use options::{AUTO_DET_SIZES, DEFAULT_MAX_SIDE, DetSize, DetectOptions, DetectionError};
 pub use retinaface::{Prior, RetinaFace, decode_box, decode_landmarks, prior_boxes};
 pub use scrfd::Scrfd;
 pub use yunet::YuNet;

@@ -1,7 +1,13 @@
-//! Calibrated thresholds: for a recognition model (by file hash) and a
-//! target FAR, the cosine threshold measured on a labelled set, kept in one
-//! JSON file so `compare` and the gallery can take `--far` instead of a
-//! guessed threshold.
+//! Calibrated thresholds: for a recognition model (by file hash), a
+//! scoring procedure and a target FAR, the cosine threshold measured on a
+//! labelled set, kept in one JSON file so `compare` and the gallery can take
+//! `--far` instead of a guessed threshold.
+//!
+//! A threshold only delivers its FAR when pairs are scored the way they
+//! were scored when it was measured: a flip-summed or pre-aligned
+//! calibration is stricter or looser than the single detected-face
+//! embeddings that `compare`, `identify` and `serve` score. Each entry
+//! records its [`procedure`] and is applied only to the same one.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +34,25 @@ pub struct Calibration {
     pub genuine_pairs: usize,
     /// The set and settings it was measured on.
     pub measured_on: String,
+    /// How each pair was scored ([`procedure`]); entries from before it was
+    /// recorded have none and match no procedure.
+    #[serde(default)]
+    pub procedure: String,
+}
+
+/// How a calibration scored its pairs: the crop mode and whether the
+/// mirrored image's embedding was added.
+pub fn procedure(mode: crate::ImageMode, flip: bool) -> String {
+    format!(
+        "{mode}; {}; cosine",
+        if flip { "flip-summed" } else { "single embedding" }
+    )
+}
+
+/// The procedure of `compare`, `gallery identify|verify` and `serve`: the
+/// largest detected face, aligned, one embedding, cosine.
+pub fn applied_procedure() -> String {
+    procedure(crate::ImageMode::Detect, false)
 }
 
 /// Every calibration of this installation.
@@ -67,25 +92,28 @@ impl CalibrationBook {
         crate::write_atomic(path, &json)
     }
 
-    /// The threshold for `model_sha256` at `far`, or an error that says
-    /// which FARs are calibrated and how to add one.
-    pub fn threshold(&self, model_sha256: &str, far: f64) -> Result<&Calibration, EvalError> {
-        if let Some(e) = self
-            .entries
-            .iter()
-            .find(|e| e.model_sha256 == model_sha256 && same_far(e.far, far))
-        {
+    /// The threshold for `model_sha256` at `far` measured with the
+    /// scoring `procedure` it will be applied with, or an error that says
+    /// which FARs (and procedures) are calibrated and how to add one.
+    pub fn threshold(
+        &self,
+        model_sha256: &str,
+        far: f64,
+        procedure: &str,
+    ) -> Result<&Calibration, EvalError> {
+        let of_model = || self.entries.iter().filter(|e| e.model_sha256 == model_sha256);
+        if let Some(e) = of_model().find(|e| same_far(e.far, far) && e.procedure == procedure) {
             return Ok(e);
         }
-        let known: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|e| e.model_sha256 == model_sha256)
-            .map(|e| format!("{:e}", e.far))
+        let known: Vec<String> = of_model()
+            .map(|e| {
+                let how = if e.procedure.is_empty() { "procedure not recorded" } else { &e.procedure };
+                format!("{:e} ({how})", e.far)
+            })
             .collect();
+        let model: String = model_sha256.chars().take(12).collect();
         Err(EvalError::Invalid(format!(
-            "no threshold calibrated for FAR {far:e} with model {}…{}; run `facekit eval calibrate --far {far:e}` on a labelled set",
-            &model_sha256[..model_sha256.len().min(12)],
+            "no threshold calibrated for FAR {far:e} with model {model}… scored as '{procedure}'{}; run `facekit eval calibrate --far {far:e}` on a labelled set with detect mode (the default for --pairs and --cfp)",
             if known.is_empty() {
                 String::new()
             } else {
@@ -113,6 +141,7 @@ mod tests {
             impostor_pairs: 10_000,
             genuine_pairs: 3_000,
             measured_on: "test".into(),
+            procedure: applied_procedure(),
         }
     }
 
@@ -131,17 +160,25 @@ mod tests {
         book.save(&path).unwrap();
         let book = CalibrationBook::load(&path).unwrap();
         assert_eq!(book.entries.len(), 2);
+        let applied = applied_procedure();
         assert_eq!(
-            book.threshold(&"ab".repeat(32), 1e-3).unwrap().threshold,
+            book.threshold(&"ab".repeat(32), 1e-3, &applied).unwrap().threshold,
             0.35
         );
         let err = book
-            .threshold(&"ab".repeat(32), 1e-5)
+            .threshold(&"ab".repeat(32), 1e-5, &applied)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("1e-5") && err.contains("1e-3") && err.contains("eval calibrate"),
             "{err}"
         );
+        // Measured with another procedure: never applied.
+        let flipped = procedure(crate::ImageMode::Aligned, true);
+        let err = book
+            .threshold(&"ab".repeat(32), 1e-3, &flipped)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("flip-summed") && err.contains("single embedding"), "{err}");
     }
 }

@@ -29,7 +29,7 @@ mod wider;
 
 use std::path::{Path, PathBuf};
 
-pub use calibration::{Calibration, CalibrationBook};
+pub use calibration::{Calibration, CalibrationBook, applied_procedure, procedure};
 pub use embed::{EmbedSettings, ImageEmbedding, ImageMode, embed_images, file_sha256, pair_scores};
 pub use metrics::{
     FoldedAccuracy, OperatingPoint, RocPoint, STANDARD_FARS, Unmeasurable, at_far, auc, eer,

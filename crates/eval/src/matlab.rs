@@ -9,6 +9,9 @@ use matrw::MatVariable;
 use crate::EvalError;
 use crate::wider::{GroundTruthImage, SETTINGS};
 
+/// Largest MAT-file read (WIDER's val files are under 4 MB).
+const MAX_MAT_BYTES: u64 = 64 << 20;
+
 fn load(path: &Path) -> Result<matrw::MatFile, EvalError> {
     let name = path
         .to_str()
@@ -16,7 +19,18 @@ fn load(path: &Path) -> Result<matrw::MatFile, EvalError> {
     if !path.is_file() {
         return Err(EvalError::invalid(path, "file not found"));
     }
-    matrw::load_matfile(name)
+    // WIDER's files are a few MB; matrw would allocate whatever a crafted
+    // header declares.
+    let size = std::fs::metadata(path).map_err(EvalError::io(path))?.len();
+    if size > MAX_MAT_BYTES {
+        return Err(EvalError::invalid(
+            path,
+            format!("{size} bytes is more than a ground-truth MAT-file has ({MAX_MAT_BYTES})"),
+        ));
+    }
+    // matrw panics (todo!, unwrap) on element types it does not expect.
+    std::panic::catch_unwind(|| matrw::load_matfile(name))
+        .map_err(|_| EvalError::invalid(path, "not a readable MAT-file (unexpected contents)"))?
         .map_err(|e| EvalError::invalid(path, format!("not a readable MAT-file: {e}")))
 }
 

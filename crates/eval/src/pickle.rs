@@ -71,6 +71,16 @@ pub enum PickleError {
     },
 }
 
+/// Deepest nesting of lists, tuples, dicts and objects accepted. A `.bin`
+/// set nests 3 deep; unbounded nesting would overflow the stack when the
+/// value is measured or dropped.
+pub const MAX_DEPTH: usize = 64;
+
+/// Values a pickle may build or copy in all (each memo GET or DUP copies
+/// its value). A `.bin` set of 12,000 images builds about 20,000; a memo
+/// bomb of a few hundred bytes would build 2^n without this bound.
+pub const MAX_VALUES: usize = 20_000_000;
+
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
@@ -78,6 +88,35 @@ struct Machine<'a> {
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
     at: usize,
+    /// Values that may still be built or copied (from [`MAX_VALUES`]).
+    budget: usize,
+}
+
+/// `(values, depth)` of `v`, visiting at most `budget` values; `None` when
+/// it holds more. Recursion stays within [`MAX_DEPTH`] + 1 because every
+/// value on the stack was admitted within it.
+fn measure(v: &Value, budget: usize) -> Option<(usize, usize)> {
+    let children: Box<dyn Iterator<Item = &Value>> = match v {
+        Value::List(items) | Value::Tuple(items) => Box::new(items.iter()),
+        Value::Dict(pairs) => Box::new(pairs.iter().flat_map(|(k, v)| [k, v])),
+        Value::Object {
+            callable,
+            args,
+            state,
+        } => Box::new(
+            std::iter::once(callable.as_ref())
+                .chain(args.iter())
+                .chain(state.iter().map(|s| s.as_ref())),
+        ),
+        _ => return (budget >= 1).then_some((1, 0)),
+    };
+    let (mut values, mut depth) = (1, 0);
+    for child in children {
+        let (n, d) = measure(child, budget.checked_sub(values)?)?;
+        values += n;
+        depth = depth.max(d + 1);
+    }
+    (values <= budget).then_some((values, depth))
 }
 
 impl<'a> Machine<'a> {
@@ -160,11 +199,38 @@ impl<'a> Machine<'a> {
             .map_err(|_| self.bad("string is not UTF-8"))
     }
 
-    fn memo_get(&self, key: u32) -> Result<Value, PickleError> {
-        self.memo
+    /// Charges `v`'s size to the budget and checks that a container
+    /// holding it stays within [`MAX_DEPTH`].
+    fn admit(&mut self, v: &Value) -> Result<(), PickleError> {
+        let (values, depth) = measure(v, self.budget).ok_or_else(|| {
+            self.bad(format!(
+                "the pickle builds more than {MAX_VALUES} values (a memo bomb?)"
+            ))
+        })?;
+        if depth + 1 > MAX_DEPTH {
+            return Err(self.bad(format!("values nest deeper than {MAX_DEPTH}")));
+        }
+        self.budget -= values;
+        Ok(())
+    }
+
+    fn admit_all(&mut self, items: &[Value]) -> Result<(), PickleError> {
+        items.iter().try_for_each(|v| self.admit(v))
+    }
+
+    /// A copy of `v`, charged to the budget.
+    fn copy(&mut self, v: Value) -> Result<Value, PickleError> {
+        self.admit(&v)?;
+        Ok(v)
+    }
+
+    fn memo_get(&mut self, key: u32) -> Result<Value, PickleError> {
+        let v = self
+            .memo
             .get(&key)
             .cloned()
-            .ok_or_else(|| self.bad(format!("memo {key} was never stored")))
+            .ok_or_else(|| self.bad(format!("memo {key} was never stored")))?;
+        self.copy(v)
     }
 
     fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
@@ -173,11 +239,13 @@ impl<'a> Machine<'a> {
             .last()
             .cloned()
             .ok_or_else(|| self.bad("stack underflow"))?;
+        let top = self.copy(top)?;
         self.memo.insert(key, top);
         Ok(())
     }
 
     fn extend_top(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
+        self.admit_all(&items)?;
         let at = self.at;
         match self.top()? {
             Value::List(list) => {
@@ -192,6 +260,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
+        self.admit_all(&items)?;
         let at = self.at;
         if !items.len().is_multiple_of(2) {
             return Err(self.bad("odd number of dict items"));
@@ -320,10 +389,12 @@ impl<'a> Machine<'a> {
                 b'}' => self.stack.push(Value::Dict(Vec::new())),
                 b'l' => {
                     let items = self.pop_mark()?;
+                    self.admit_all(&items)?;
                     self.stack.push(Value::List(items));
                 }
                 b't' => {
                     let items = self.pop_mark()?;
+                    self.admit_all(&items)?;
                     self.stack.push(Value::Tuple(items));
                 }
                 b'd' => {
@@ -337,6 +408,7 @@ impl<'a> Machine<'a> {
                         return Err(self.bad("stack underflow"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
+                    self.admit_all(&items)?;
                     self.stack.push(Value::Tuple(items));
                 }
                 b'a' => {
@@ -407,6 +479,8 @@ impl<'a> Machine<'a> {
                         _ => return Err(self.bad("call arguments are not a tuple")),
                     };
                     let callable = Box::new(self.pop()?);
+                    self.admit_all(&args)?;
+                    self.admit(&callable)?;
                     self.stack.push(Value::Object {
                         callable,
                         args,
@@ -415,6 +489,7 @@ impl<'a> Machine<'a> {
                 }
                 b'b' => {
                     let state = self.pop()?;
+                    self.admit(&state)?;
                     let at = self.at;
                     match self.top()? {
                         Value::Object { state: slot, .. } => *slot = Some(Box::new(state)),
@@ -431,6 +506,7 @@ impl<'a> Machine<'a> {
                 }
                 b'2' => {
                     let v = self.top()?.clone();
+                    let v = self.copy(v)?;
                     self.stack.push(v);
                 }
                 opcode => {
@@ -453,6 +529,7 @@ pub fn load(data: &[u8]) -> Result<Value, PickleError> {
         marks: Vec::new(),
         memo: HashMap::new(),
         at: 0,
+        budget: MAX_VALUES,
     }
     .run()
 }
@@ -486,5 +563,37 @@ mod tests {
             Err(PickleError::Unsupported { opcode: 0xff, .. })
         ));
         assert!(matches!(load(b"a."), Err(PickleError::Malformed { .. })));
+    }
+
+    /// `[]`, then 60 times: put it in the memo and replace it by a list of
+    /// two copies. Copying on every GET, this is 2^60 values.
+    #[test]
+    fn a_memo_bomb_is_refused_quickly() {
+        let mut data = b"\x80\x02]".to_vec();
+        for _ in 0..60 {
+            data.extend_from_slice(b"q\x00(h\x00h\x00l");
+        }
+        data.push(b'.');
+        assert!(data.len() < 500);
+        let started = std::time::Instant::now();
+        let err = load(&data).unwrap_err();
+        assert!(err.to_string().contains("memo bomb"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    /// A million nested lists: refused at the depth limit, no stack overflow.
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let mut data = b"\x80\x02".to_vec();
+        data.extend(std::iter::repeat_n(b']', 1_000_000));
+        data.extend(std::iter::repeat_n(b'a', 999_999));
+        data.push(b'.');
+        let err = load(&data).unwrap_err();
+        assert!(err.to_string().contains("nest deeper"), "{err}");
+        // DUP and tuples count too.
+        let mut data = b"\x80\x02N".to_vec();
+        data.extend(std::iter::repeat_n(0x85u8, 100));
+        data.push(b'.');
+        assert!(load(&data).unwrap_err().to_string().contains("nest deeper"));
     }
 }

@@ -123,6 +123,15 @@ pub fn verify(
     if set.pairs.is_empty() {
         return Err(EvalError::Invalid(format!("{} has no pairs", set.source)));
     }
+    // Each fold needs pairs, and the other folds to choose its threshold on.
+    if options.folds < 2 || options.folds > set.pairs.len() {
+        return Err(EvalError::Invalid(format!(
+            "{} folds: give 2 to {} (the pairs of {})",
+            options.folds,
+            set.pairs.len(),
+            set.source
+        )));
+    }
     let settings = EmbedSettings::of(analyzer, options.mode, options.flip)?;
     let start = Instant::now();
     let embeddings = embed_images(
@@ -208,6 +217,10 @@ pub fn calibrate(report: &VerificationReport, far: f64) -> Result<Calibration, E
         measured_on: format!(
             "{} ({} mode, flip {})",
             report.set, report.settings.embedding.mode, report.settings.embedding.flip
+        ),
+        procedure: crate::calibration::procedure(
+            report.settings.embedding.mode,
+            report.settings.embedding.flip,
         ),
     })
 }

@@ -255,7 +255,8 @@ fn read_text_ground_truth(txt: &Path, json: &Path) -> Result<Vec<GroundTruthImag
         let count: usize = count.parse().map_err(|_| bad(n, "expected a face count"))?;
         // An image without faces still has one all-zero line.
         let rows = count.max(1);
-        let mut boxes = Vec::with_capacity(count);
+        // The count comes from the file: reserve only what lines can back.
+        let mut boxes = Vec::with_capacity(count.min(4096));
         for _ in 0..rows {
             let (n, line) = lines
                 .next()

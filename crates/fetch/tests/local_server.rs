@@ -301,10 +301,27 @@ fn the_official_catalog_is_complete() {
                 .any(|(f, _)| f.starts_with("w600k") || f.starts_with("glint"))
         );
     }
-    // det_500m's official hash is the file in ../shared, as PROVENANCE.md says.
-    let sc = facekit_fetch::official_pack("buffalo_sc").unwrap();
-    assert_eq!(
-        sc.files[0].1,
-        "5e4447f50245bbd7966bd6c0fa52938c61474a04ec7def48753668a9d8b4ea3a"
-    );
+    // Every pinned file hash is the one PROVENANCE.md (written from the
+    // release files, independently of the catalog) lists.
+    let provenance =
+        std::fs::read_to_string(facekit_testdata::models_dir().join("PROVENANCE.md")).unwrap();
+    for pack in OFFICIAL_PACKS {
+        for (file, hash) in pack.files {
+            assert!(provenance.contains(hash), "{file} of {}: {hash} is not in PROVENANCE.md", pack.name);
+        }
+    }
+    // The official files in ../shared (PROVENANCE.md) hash to what the
+    // catalog pins for them, in every pack that ships them.
+    for (file, packs) in [
+        ("det_500m.onnx", &["buffalo_s", "buffalo_sc"][..]),
+        ("det_2.5g.onnx", &["buffalo_m"][..]),
+    ] {
+        let bytes = std::fs::read(facekit_testdata::models_dir().join(file)).unwrap();
+        let actual = format!("{:x}", Sha256::digest(&bytes));
+        for name in packs {
+            let pack = facekit_fetch::official_pack(name).unwrap();
+            let pinned = pack.files.iter().find(|(f, _)| *f == file);
+            assert_eq!(pinned.map(|(_, h)| *h), Some(actual.as_str()), "{file} in {name}");
+        }
+    }
 }

@@ -14,42 +14,14 @@
 
 use std::time::Instant;
 
-use facekit_gallery::conformance::synthetic::{DIM, FaceLikeVectors, measure};
+use facekit_gallery::conformance::synthetic::{DIM, FaceLikeVectors, enroll_all, measure};
 use facekit_gallery::{
-    EmbeddingContract, ExactIndex, FaceGallery, Gallery, IndexKind, NewSample, PersonInfo,
-    VectorIndex,
+    EmbeddingContract, ExactIndex, FaceGallery, Gallery, IndexKind, VectorIndex,
 };
 use facekit_gallery_milvus::{MilvusAddress, MilvusGallery};
 
 const PER_PERSON: usize = 10;
 const PROBES: usize = 200;
-const BATCH: usize = 1_000;
-
-/// Enrolls every vector; the sample ids in vector order and the seconds taken.
-fn enroll(
-    g: &mut dyn FaceGallery,
-    contract: &EmbeddingContract,
-    vectors: &[Vec<f32>],
-) -> (Vec<i64>, f64) {
-    let persons: Vec<PersonInfo> = (0..vectors.len() / PER_PERSON)
-        .map(|p| PersonInfo::new(&format!("p{p}")))
-        .collect();
-    let samples: Vec<NewSample> = vectors
-        .iter()
-        .map(|v| NewSample::embedding(v.clone()))
-        .collect();
-    let start = Instant::now();
-    let mut ids = Vec::with_capacity(vectors.len());
-    for (chunk_no, chunk) in samples.chunks(BATCH).enumerate() {
-        let items: Vec<(&PersonInfo, &NewSample)> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (&persons[(chunk_no * BATCH + i) / PER_PERSON], s))
-            .collect();
-        ids.extend(g.enroll_batch("bench", contract, &items).expect("enroll"));
-    }
-    (ids, start.elapsed().as_secs_f64())
-}
 
 fn main() {
     let n: usize = std::env::args()
@@ -77,19 +49,19 @@ fn main() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("bench.db");
-    let mut embedded = Gallery::open(&db).expect("gallery");
-    let mut milvus =
+    let embedded = Gallery::open(&db).expect("gallery");
+    let milvus =
         MilvusGallery::connect(&MilvusAddress::parse(&url).expect("address")).expect("Milvus");
     let _ = milvus.delete_collection("bench");
-    let backends: [(&str, &mut dyn FaceGallery); 2] = [
-        ("embedded (SQLite + usearch HNSW)", &mut embedded),
-        ("milvus 2.3.5 (HNSW), consistency=strong", &mut milvus),
+    let backends: [(&str, &dyn FaceGallery); 2] = [
+        ("embedded (SQLite + usearch HNSW)", &embedded),
+        ("milvus 2.3.5 (HNSW), consistency=strong", &milvus),
     ];
     let mut built = Vec::new();
     for (name, g) in backends {
         g.create_collection("bench", &contract, IndexKind::Hnsw)
             .expect("collection");
-        let (ids, enroll_s) = enroll(g, &contract, &vectors);
+        let (ids, enroll_s) = enroll_all(g, "bench", &contract, &vectors, PER_PERSON);
         built.push((name, ids, enroll_s));
     }
     // Index build: Milvus indexes sealed segments in the background; the

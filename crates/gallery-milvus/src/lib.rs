@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use facekit_gallery::{
     Collection, EmbeddingContract, FaceGallery, Gallery, GalleryError, GalleryStats, IndexKind,
-    NewSample, Person, PersonInfo, PersonMatch, Sample, check_contract,
+    NewSample, Person, PersonInfo, PersonMatch, Sample, check_contract, check_key,
 };
 use milvus::v2::prelude::*;
 // The prelude has its own `Result`; the gallery API returns `GalleryError`.
@@ -48,7 +48,7 @@ const INSERT_BATCH: usize = 2_000;
 /// `?tls=true`, `&database=NAME`, `&consistency=bounded`,
 /// `&token=USER:PASSWORD` (or the `FACEKIT_MILVUS_TOKEN` environment
 /// variable, kept out of command lines).
-pub fn open_gallery(address: &str) -> Result<Box<dyn FaceGallery + Send>, GalleryError> {
+pub fn open_gallery(address: &str) -> Result<Box<dyn FaceGallery>, GalleryError> {
     if address.starts_with("milvus://") {
         Ok(Box::new(MilvusGallery::connect(&MilvusAddress::parse(
             address,
@@ -84,8 +84,10 @@ impl std::fmt::Debug for MilvusAddress {
 impl MilvusAddress {
     /// Parses `milvus://HOST:PORT[?tls=true&database=NAME&token=…]`.
     pub fn parse(address: &str) -> Result<Self, GalleryError> {
+        // Errors name the address without its query: it may carry a token.
+        let shown = address.split('?').next().unwrap_or_default();
         let invalid =
-            |why: &str| GalleryError::Invalid(format!("gallery address '{address}': {why}"));
+            |why: &str| GalleryError::Invalid(format!("gallery address '{shown}': {why}"));
         let rest = address
             .strip_prefix("milvus://")
             .ok_or_else(|| invalid("expected milvus://HOST:PORT"))?;
@@ -558,7 +560,7 @@ fn sample_of(row: &serde_json::Map<String, serde_json::Value>) -> Sample {
 
 impl FaceGallery for MilvusGallery {
     fn create_collection(
-        &mut self,
+        &self,
         name: &str,
         contract: &EmbeddingContract,
         index: IndexKind,
@@ -566,6 +568,7 @@ impl FaceGallery for MilvusGallery {
         if name.trim().is_empty() {
             return Err(GalleryError::Invalid("a collection needs a name".into()));
         }
+        facekit_gallery::check_new_contract(contract)?;
         let (index_type, params) = match index {
             IndexKind::Exact => (IndexType::Flat, HashMap::new()),
             IndexKind::Hnsw => (
@@ -755,16 +758,12 @@ impl FaceGallery for MilvusGallery {
     }
 
     fn create_person(
-        &mut self,
+        &self,
         collection: &str,
         person: &PersonInfo,
     ) -> Result<Person, GalleryError> {
         let c = self.collection(collection)?;
-        if person.key.trim().is_empty() {
-            return Err(GalleryError::Invalid(
-                "a person needs a non-empty key".into(),
-            ));
-        }
+        check_key(&person.key)?;
         let (_, persons) = milvus_names(collection);
         if !self
             .person_rows(
@@ -792,7 +791,7 @@ impl FaceGallery for MilvusGallery {
     }
 
     fn update_person(
-        &mut self,
+        &self,
         collection: &str,
         key: &str,
         name: Option<&str>,
@@ -833,7 +832,7 @@ impl FaceGallery for MilvusGallery {
     }
 
     fn enroll_batch(
-        &mut self,
+        &self,
         collection: &str,
         contract: &EmbeddingContract,
         items: &[(&PersonInfo, &NewSample)],
@@ -841,11 +840,7 @@ impl FaceGallery for MilvusGallery {
         let c = self.collection(collection)?;
         check_contract(&c, contract)?;
         for (person, sample) in items {
-            if person.key.trim().is_empty() {
-                return Err(GalleryError::Invalid(
-                    "a person needs a non-empty key".into(),
-                ));
-            }
+            check_key(&person.key)?;
             facekit_gallery::check_vector(&c, &sample.embedding)?;
         }
         let (samples, persons) = milvus_names(collection);
@@ -1016,7 +1011,7 @@ impl FaceGallery for MilvusGallery {
         Ok(matches)
     }
 
-    fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError> {
+    fn delete_sample(&self, collection: &str, sample: i64) -> Result<(), GalleryError> {
         self.collection(collection)?;
         let (samples, _) = milvus_names(collection);
         let filter = format!("sample_id in [{sample}]");
@@ -1029,7 +1024,7 @@ impl FaceGallery for MilvusGallery {
         self.delete_where(&samples, filter)
     }
 
-    fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError> {
+    fn delete_person(&self, collection: &str, person: &str) -> Result<usize, GalleryError> {
         let c = self.collection(collection)?;
         let p = self.person_of(&c, person)?;
         let (samples, persons) = milvus_names(collection);
@@ -1038,7 +1033,7 @@ impl FaceGallery for MilvusGallery {
         Ok(p.samples)
     }
 
-    fn delete_collection(&mut self, collection: &str) -> Result<(), GalleryError> {
+    fn delete_collection(&self, collection: &str) -> Result<(), GalleryError> {
         self.collection(collection)?;
         for milvus_name in <[String; 2]>::from(milvus_names(collection)) {
             let request = DropCollectionRequest::builder()
@@ -1087,6 +1082,10 @@ mod tests {
         ] {
             assert!(MilvusAddress::parse(bad).is_err(), "{bad}");
         }
+        let err = MilvusAddress::parse("milvus://host:19530?token=root:secret&colour=red")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour") && !err.contains("secret"), "{err}");
     }
 
     #[test]

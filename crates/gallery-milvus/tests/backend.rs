@@ -14,11 +14,11 @@ fn connect(url: &str) -> MilvusGallery {
 #[test]
 fn the_shared_backend_suite_passes_on_milvus() {
     facekit_testdata::with_milvus("the_shared_backend_suite_passes_on_milvus", |url| {
-        let mut g = connect(url);
-        conformance::run_all(&mut g, &[IndexKind::Exact, IndexKind::Hnsw], "suite ");
+        let g = connect(url);
+        conformance::run_all(&g, &[IndexKind::Exact, IndexKind::Hnsw], "suite ");
 
         // Two clients share one state: what one enrolls the other finds.
-        let mut a = connect(url);
+        let a = connect(url);
         let b = connect(url);
         let c = contract(16);
         a.create_collection("shared", &c, IndexKind::Hnsw).unwrap();

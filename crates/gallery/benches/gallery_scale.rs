@@ -20,10 +20,12 @@
 use std::time::Instant;
 
 use facekit_core::cosine_similarity;
-use facekit_gallery::conformance::synthetic::{FaceLikeVectors, Timing, measure, rss_mb};
+use facekit_gallery::conformance::synthetic::{
+    FaceLikeVectors, Timing, enroll_all, measure, rss_mb,
+};
 use facekit_gallery::{
     EmbeddingContract, ExactIndex, FaceGallery, Gallery, HnswIndex, IndexKind, Int8Index,
-    NewSample, PersonInfo, VectorIndex,
+    VectorIndex,
 };
 
 const DIM: usize = 512;
@@ -45,7 +47,6 @@ fn rescored(index: &dyn VectorIndex, vectors: &[Vec<f32>], q: &[f32]) -> Vec<i64
 
 fn run(n: usize) {
     let FaceLikeVectors { vectors, probes } = FaceLikeVectors::generate(n, PER_PERSON, PROBES);
-    let people = n / PER_PERSON;
     let contract = EmbeddingContract {
         model_sha256: "00".repeat(32),
         dimension: DIM,
@@ -55,31 +56,12 @@ fn run(n: usize) {
     // Enroll through the gallery: SQLite commit + HNSW insert, 1,000 per transaction.
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("bench.db");
-    let mut gallery = Gallery::open(&db).expect("gallery");
+    let gallery = Gallery::open(&db).expect("gallery");
     gallery
         .create_collection("bench", &contract, IndexKind::Hnsw)
         .expect("collection");
-    let persons: Vec<PersonInfo> = (0..people)
-        .map(|p| PersonInfo::new(&format!("p{p}")))
-        .collect();
-    let samples: Vec<NewSample> = vectors
-        .iter()
-        .map(|v| NewSample::embedding(v.clone()))
-        .collect();
     let rss_before = rss_mb();
-    let start = Instant::now();
-    for (chunk_no, chunk) in samples.chunks(1000).enumerate() {
-        let items: Vec<(&PersonInfo, &NewSample)> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (&persons[(chunk_no * 1000 + i) / PER_PERSON], s))
-            .collect();
-        gallery
-            .enroll_batch("bench", &contract, &items)
-            .expect("enroll");
-    }
-    let enroll_s = start.elapsed().as_secs_f64();
-    drop(samples);
+    let (_, enroll_s) = enroll_all(&gallery, "bench", &contract, &vectors, PER_PERSON);
     let stats = gallery.stats("bench").expect("stats");
     let file_mb = std::fs::metadata(&db).map_or(0, |m| m.len()) as f64 / 1e6;
     // Closing saves the HNSW graph; opening loads it instead of rebuilding.

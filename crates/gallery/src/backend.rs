@@ -13,12 +13,27 @@ use crate::{
 };
 
 fn summary(c: &EmbeddingContract) -> String {
-    format!(
-        "sha256 {}…, {}-d, {}",
-        &c.model_sha256[..c.model_sha256.len().min(12)],
-        c.dimension,
-        c.preprocessing
-    )
+    let sha: String = c.model_sha256.chars().take(12).collect();
+    format!("sha256 {sha}…, {}-d, {}", c.dimension, c.preprocessing)
+}
+
+/// Longest embedding a collection may take (ArcFace's is 512).
+pub const MAX_DIMENSION: usize = 8192;
+
+/// Refuses a contract no collection should be pinned to: a dimension of 0
+/// or over [`MAX_DIMENSION`], an empty or oversized model hash, an
+/// oversized preprocessing description.
+pub fn check_new_contract(c: &EmbeddingContract) -> Result<(), GalleryError> {
+    let problem = if c.dimension == 0 || c.dimension > MAX_DIMENSION {
+        format!("dimension {} is outside 1 to {MAX_DIMENSION}", c.dimension)
+    } else if c.model_sha256.is_empty() || c.model_sha256.len() > 128 {
+        "model_sha256 must be 1 to 128 characters".to_string()
+    } else if c.preprocessing.len() > 1024 {
+        "preprocessing must be at most 1024 bytes".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(GalleryError::Invalid(format!("embedding contract: {problem}")))
 }
 
 /// Refuses a caller whose model is not the collection's.
@@ -34,7 +49,7 @@ pub fn check_contract(c: &Collection, contract: &EmbeddingContract) -> Result<()
 }
 
 /// Refuses an empty person key.
-pub(crate) fn check_key(key: &str) -> Result<(), GalleryError> {
+pub fn check_key(key: &str) -> Result<(), GalleryError> {
     if key.trim().is_empty() {
         return Err(GalleryError::Invalid(
             "a person needs a non-empty key".into(),
@@ -52,9 +67,11 @@ pub fn check_vector(c: &Collection, v: &[f32]) -> Result<(), GalleryError> {
             got: v.len(),
         });
     }
-    if v.iter().any(|x| !x.is_finite()) || v.iter().all(|&x| x == 0.0) {
+    // The norm too: values near f32::MAX are finite but their squares are not.
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if v.iter().any(|x| !x.is_finite()) || !norm.is_finite() || norm == 0.0 {
         return Err(GalleryError::Invalid(
-            "embedding is zero or not finite".into(),
+            "embedding is zero, not finite, or too large to normalise".into(),
         ));
     }
     Ok(())
@@ -62,10 +79,14 @@ pub fn check_vector(c: &Collection, v: &[f32]) -> Result<(), GalleryError> {
 
 /// A face gallery backend: collections pinned to an embedding contract,
 /// persons, samples, and nearest-sample search with exact cosine scores.
-pub trait FaceGallery {
+///
+/// Every method takes `&self`: a backend is shared by threads (searches in
+/// parallel) and does its own locking, and sees what other processes
+/// sharing its storage committed.
+pub trait FaceGallery: Send + Sync {
     /// Creates a collection pinned to `contract`.
     fn create_collection(
-        &mut self,
+        &self,
         name: &str,
         contract: &EmbeddingContract,
         index: IndexKind,
@@ -85,14 +106,14 @@ pub trait FaceGallery {
 
     /// Creates a person without samples; refuses a key already taken.
     fn create_person(
-        &mut self,
+        &self,
         collection: &str,
         person: &PersonInfo,
     ) -> Result<Person, GalleryError>;
 
     /// Changes a person's display name and/or metadata.
     fn update_person(
-        &mut self,
+        &self,
         collection: &str,
         key: &str,
         name: Option<&str>,
@@ -106,7 +127,7 @@ pub trait FaceGallery {
     /// updated) in one transaction; returns the sample ids, in order, once
     /// committed. All or nothing.
     fn enroll_batch(
-        &mut self,
+        &self,
         collection: &str,
         contract: &EmbeddingContract,
         items: &[(&PersonInfo, &NewSample)],
@@ -123,21 +144,21 @@ pub trait FaceGallery {
     ) -> Result<Vec<PersonMatch>, GalleryError>;
 
     /// Deletes one sample, erasing it.
-    fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError>;
+    fn delete_sample(&self, collection: &str, sample: i64) -> Result<(), GalleryError>;
 
     /// Deletes a person and all their samples, erasing them; returns how
     /// many samples went.
-    fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError>;
+    fn delete_person(&self, collection: &str, person: &str) -> Result<usize, GalleryError>;
 
     /// Deletes a collection with everything in it, erasing it.
-    fn delete_collection(&mut self, collection: &str) -> Result<(), GalleryError>;
+    fn delete_collection(&self, collection: &str) -> Result<(), GalleryError>;
 
     /// Counts and index size of a collection.
     fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError>;
 
     /// Adds samples to one person in one transaction.
     fn enroll(
-        &mut self,
+        &self,
         collection: &str,
         contract: &EmbeddingContract,
         person: &PersonInfo,

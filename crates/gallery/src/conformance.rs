@@ -29,7 +29,7 @@ pub fn vector(axis: usize, wobble: f32) -> Vec<f32> {
 
 /// Runs every check on `gallery` with each index kind in `kinds`;
 /// collection names start with `prefix`.
-pub fn run_all(gallery: &mut dyn FaceGallery, kinds: &[IndexKind], prefix: &str) {
+pub fn run_all(gallery: &dyn FaceGallery, kinds: &[IndexKind], prefix: &str) {
     for &kind in kinds {
         identify_and_verify_rank_persons_by_their_best_sample(
             gallery,
@@ -40,9 +40,10 @@ pub fn run_all(gallery: &mut dyn FaceGallery, kinds: &[IndexKind], prefix: &str)
     another_model_or_dimension_is_refused(gallery, kinds[0], &format!("{prefix}contract"));
     deletes_remove_samples_persons_and_collections(gallery, kinds[0], &format!("{prefix}delete"));
     persons_are_created_updated_and_counted(gallery, kinds[0], &format!("{prefix}persons"));
+    unusable_contracts_and_vectors_are_refused(gallery, kinds[0], &format!("{prefix}refused"));
 }
 
-fn enroll_one(g: &mut dyn FaceGallery, name: &str, key: &str, v: Vec<f32>) -> i64 {
+fn enroll_one(g: &dyn FaceGallery, name: &str, key: &str, v: Vec<f32>) -> i64 {
     g.enroll(
         name,
         &contract(16),
@@ -54,7 +55,7 @@ fn enroll_one(g: &mut dyn FaceGallery, name: &str, key: &str, v: Vec<f32>) -> i6
 
 /// Persons are ranked by their best sample; far from everyone is unknown.
 pub fn identify_and_verify_rank_persons_by_their_best_sample(
-    g: &mut dyn FaceGallery,
+    g: &dyn FaceGallery,
     kind: IndexKind,
     name: &str,
 ) {
@@ -90,7 +91,7 @@ pub fn identify_and_verify_rank_persons_by_their_best_sample(
 
 /// Another model, a wrong dimension, bad values, a missing collection or
 /// person are refused, and a refused batch stores nothing.
-pub fn another_model_or_dimension_is_refused(g: &mut dyn FaceGallery, kind: IndexKind, name: &str) {
+pub fn another_model_or_dimension_is_refused(g: &dyn FaceGallery, kind: IndexKind, name: &str) {
     let c = contract(16);
     g.create_collection(name, &c, kind).unwrap();
     let mut other = c.clone();
@@ -152,7 +153,7 @@ pub fn another_model_or_dimension_is_refused(g: &mut dyn FaceGallery, kind: Inde
 /// Deleting a sample, a person or a collection removes it from searches,
 /// listings and counts.
 pub fn deletes_remove_samples_persons_and_collections(
-    g: &mut dyn FaceGallery,
+    g: &dyn FaceGallery,
     kind: IndexKind,
     name: &str,
 ) {
@@ -193,6 +194,12 @@ pub fn deletes_remove_samples_persons_and_collections(
         g.delete_person(name, "bob"),
         Err(GalleryError::NoSuchPerson { .. })
     ));
+    // The newest sample deleted, the next one still gets a new id: a client
+    // holding the old id can never delete someone else's face with it.
+    let newest = enroll_one(g, name, "cid", vector(2, 0.0));
+    g.delete_sample(name, newest).unwrap();
+    let next = enroll_one(g, name, "cid", vector(2, 0.0));
+    assert!(next > newest, "sample id {newest} was reused ({next})");
     g.delete_collection(name).unwrap();
     assert!(g.collections().unwrap().iter().all(|x| x.name != name));
     assert!(matches!(
@@ -201,9 +208,40 @@ pub fn deletes_remove_samples_persons_and_collections(
     ));
 }
 
+/// Contracts no collection can honour, and vectors that cannot be
+/// normalised, are refused with a clear error.
+pub fn unusable_contracts_and_vectors_are_refused(g: &dyn FaceGallery, kind: IndexKind, name: &str) {
+    for (dimension, sha) in [(0, "ab"), (1_000_000_000, "ab"), (16, "")] {
+        let bad = EmbeddingContract {
+            model_sha256: sha.into(),
+            dimension,
+            ..contract(16)
+        };
+        let err = g.create_collection(name, &bad, kind).unwrap_err();
+        assert!(matches!(err, GalleryError::Invalid(_)), "{err}");
+        assert!(err.to_string().contains("contract"), "{err}");
+    }
+    // A non-ASCII model hash is summarised in errors without panicking.
+    let odd = EmbeddingContract {
+        model_sha256: "é".repeat(20),
+        ..contract(16)
+    };
+    g.create_collection(name, &odd, kind).unwrap();
+    let err = g
+        .identify(name, &contract(16), &vector(0, 0.0), 1, 0.0)
+        .unwrap_err();
+    assert!(matches!(err, GalleryError::ContractMismatch { .. }), "{err}");
+    let huge = vec![1e38f32; 16];
+    let err = g
+        .enroll(name, &odd, &PersonInfo::new("x"), &[NewSample::embedding(huge)])
+        .unwrap_err();
+    assert!(matches!(err, GalleryError::Invalid(_)), "{err}");
+    g.delete_collection(name).unwrap();
+}
+
 /// Persons exist without samples, keep their details, and count samples.
 pub fn persons_are_created_updated_and_counted(
-    g: &mut dyn FaceGallery,
+    g: &dyn FaceGallery,
     kind: IndexKind,
     name: &str,
 ) {
@@ -255,6 +293,8 @@ pub mod synthetic {
     use std::time::Instant;
 
     use facekit_core::l2_normalized;
+
+    use crate::{EmbeddingContract, FaceGallery, NewSample, PersonInfo};
 
     /// Vector length of the synthetic embeddings (ArcFace's).
     pub const DIM: usize = 512;
@@ -333,6 +373,40 @@ pub mod synthetic {
                 .collect();
             Self { vectors, probes }
         }
+    }
+
+    /// Enrolls `vectors` into `collection`, `per_person` consecutive
+    /// vectors per person (`p0`, `p1`, …), 1,000 per `enroll_batch` call;
+    /// returns the sample ids in vector order and the seconds taken.
+    pub fn enroll_all(
+        g: &dyn FaceGallery,
+        collection: &str,
+        contract: &EmbeddingContract,
+        vectors: &[Vec<f32>],
+        per_person: usize,
+    ) -> (Vec<i64>, f64) {
+        const BATCH: usize = 1_000;
+        let persons: Vec<PersonInfo> = (0..vectors.len().div_ceil(per_person))
+            .map(|p| PersonInfo::new(&format!("p{p}")))
+            .collect();
+        let samples: Vec<NewSample> = vectors
+            .iter()
+            .map(|v| NewSample::embedding(v.clone()))
+            .collect();
+        let start = Instant::now();
+        let mut ids = Vec::with_capacity(vectors.len());
+        for (chunk_no, chunk) in samples.chunks(BATCH).enumerate() {
+            let items: Vec<(&PersonInfo, &NewSample)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (&persons[(chunk_no * BATCH + i) / per_person], s))
+                .collect();
+            ids.extend(
+                g.enroll_batch(collection, contract, &items)
+                    .expect("enroll"),
+            );
+        }
+        (ids, start.elapsed().as_secs_f64())
     }
 
     /// Resident memory of this process, MB.

@@ -1,13 +1,14 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use facekit_core::{cosine_similarity, l2_normalized};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::backend::{check_contract, check_key, check_vector};
 use crate::index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
-use crate::store::{Store, now, to_blob};
+use crate::store::{Change, IndexedSample, Store, Versions, checksum, database, now, to_blob};
 use crate::{
     Collection, EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, Person,
     PersonInfo, Sample,
@@ -65,17 +66,65 @@ pub struct GalleryStats {
     pub index_bytes: usize,
 }
 
-/// A gallery file and its search indexes. One writer per file at a time
-/// (SQLite serialises writers; readers in other processes see committed data).
+/// A gallery file and its search indexes, shared by threads and processes.
+///
+/// Searches run in parallel (each on its own read connection); writes are
+/// serialised by SQLite. Before every operation the gallery reads two
+/// counters from the file and, when another process has written, applies
+/// just those changes to its indexes: new samples are added, erased ones
+/// removed, collections created or dropped elsewhere appear or go. An
+/// erasure by any process is honoured by every other from its next operation.
 pub struct Gallery {
     path: PathBuf,
-    store: Store,
-    indexes: HashMap<i64, Box<dyn VectorIndex>>,
-    /// Per collection, each sample's person id: search results are named
-    /// without reading sample rows (random reads of a large file).
-    owners: HashMap<i64, HashMap<i64, i64>>,
-    /// Collections written since their index was last saved.
-    dirty: HashSet<i64>,
+    /// Inode of the `-wal` journal when opened: a journal deleted or
+    /// replaced under a running process silently loses its commits at the
+    /// next crash, so every write checks it is still the same file.
+    journal: Option<u64>,
+    writer: Mutex<Store>,
+    /// Idle read connections (opened on demand: one per concurrent reader).
+    readers: Mutex<Vec<Store>>,
+    view: RwLock<View>,
+}
+
+/// What this process has indexed, and up to which point of the file.
+#[derive(Default)]
+struct View {
+    seen: Versions,
+    collections: HashMap<i64, Indexed>,
+    /// Samples whose stored bytes fail their checksum: left out of the indexes.
+    damaged: BTreeSet<i64>,
+}
+
+impl View {
+    fn by_name(&self, name: &str) -> Option<&Indexed> {
+        self.collections
+            .values()
+            .find(|i| i.collection.name == name)
+    }
+}
+
+/// One collection's index.
+struct Indexed {
+    collection: Collection,
+    index: Box<dyn VectorIndex>,
+    /// Each sample's person id: search results are named without reading
+    /// sample rows (random reads of a large file).
+    owners: HashMap<i64, i64>,
+    /// Written since the index was last saved.
+    dirty: bool,
+}
+
+impl Indexed {
+    /// `(count, largest id, id sum)` of the indexed samples: with ids that
+    /// are never reused, any insert or erasure changes it.
+    fn fingerprint(&self) -> (i64, i64, i64) {
+        let ids = self.owners.keys();
+        (
+            self.owners.len() as i64,
+            ids.clone().copied().max().unwrap_or(0),
+            ids.sum(),
+        )
+    }
 }
 
 impl std::fmt::Debug for Gallery {
@@ -101,56 +150,218 @@ fn new_index(
     })
 }
 
+/// Splits samples read back into indexable units and damaged ids.
+fn units_of(
+    c: &Collection,
+    samples: Vec<IndexedSample>,
+    damaged: &mut BTreeSet<i64>,
+) -> Vec<(i64, i64, Vec<f32>)> {
+    let mut units = Vec::with_capacity(samples.len());
+    for s in samples {
+        match s.embedding {
+            Ok(e) if e.len() == c.contract.dimension => {
+                units.push((s.id, s.person_id, l2_normalized(&e)));
+            }
+            _ => {
+                damaged.insert(s.id);
+            }
+        }
+    }
+    units
+}
+
 impl Gallery {
-    /// Opens (or creates) the gallery file and builds every collection's index.
+    /// Opens (or creates) the gallery file, migrating an older layout, and
+    /// builds every collection's index (or loads the saved one).
     pub fn open(path: &Path) -> Result<Self, GalleryError> {
-        let store = Store::open(path)?;
-        let mut gallery = Self {
+        let writer = Store::open(path)?;
+        let gallery = Self {
             path: path.to_path_buf(),
-            store,
-            indexes: HashMap::new(),
-            owners: HashMap::new(),
-            dirty: HashSet::new(),
+            journal: journal_inode(path),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            view: RwLock::new(View::default()),
         };
-        for c in gallery.store.collections().map_err(|e| gallery.db(e))? {
-            let index = match gallery.load_saved_index(&c) {
-                Some(index) => index,
-                None => gallery.rebuild_index(&c)?,
-            };
-            gallery.indexes.insert(c.id, index);
-            let owners = gallery
-                .store
-                .sample_owners(c.id)
-                .map_err(|e| gallery.db(e))?;
-            gallery.owners.insert(c.id, owners.into_iter().collect());
+        {
+            let mut view = gallery.view_mut();
+            gallery.with_reader(|store| gallery.reload(store, &mut view))?;
         }
         Ok(gallery)
     }
 
-    /// Reads every sample of `c` into a fresh index.
-    fn rebuild_index(&mut self, c: &Collection) -> Result<Box<dyn VectorIndex>, GalleryError> {
-        let samples = self.store.samples(c.id, None).map_err(|e| self.db(e))?;
-        let mut index = new_index(c.index, c.contract.dimension, samples.len())?;
-        let mut units = Vec::with_capacity(samples.len());
-        for s in samples {
-            if s.embedding.len() != c.contract.dimension {
-                return Err(GalleryError::Database {
-                    path: self.path.clone(),
-                    reason: format!(
-                        "sample {} has {} values, collection '{}' takes {}",
-                        s.id,
-                        s.embedding.len(),
-                        c.name,
-                        c.contract.dimension
-                    ),
-                });
-            }
-            units.push((s.id, l2_normalized(&s.embedding)));
+    fn db(&self, e: rusqlite::Error) -> GalleryError {
+        database(&self.path, e)
+    }
+
+    fn view_mut(&self) -> RwLockWriteGuard<'_, View> {
+        // The view is rebuilt from the file when in doubt: a panic elsewhere
+        // cannot leave it worse than stale, and staleness is detected.
+        self.view.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn view_ref(&self) -> RwLockReadGuard<'_, View> {
+        self.view.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `op` on an idle read connection (a new one when all are busy).
+    fn with_reader<T>(
+        &self,
+        op: impl FnOnce(&Store) -> Result<T, GalleryError>,
+    ) -> Result<T, GalleryError> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let store = match idle {
+            Some(store) => store,
+            None => Store::connect(&self.path)?,
+        };
+        let result = op(&store);
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(store);
+        result
+    }
+
+    /// Runs a write on the writer connection, then brings the indexes up to
+    /// date with it (and with anything other processes wrote before it).
+    fn write<T>(&self, op: impl FnOnce(&mut Store) -> Result<T, GalleryError>) -> Result<T, GalleryError> {
+        let result = {
+            let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            op(&mut writer)?
+        };
+        if journal_inode(&self.path) != self.journal {
+            return Err(GalleryError::Database {
+                path: self.path.clone(),
+                reason: format!(
+                    "its journal {}-wal was deleted or replaced while the gallery was open: this write and later ones may be lost; stop every process using the file and reopen it",
+                    self.path.display()
+                ),
+            });
         }
+        drop(self.current()?);
+        Ok(result)
+    }
+
+    /// The view, first brought up to date with the file.
+    fn current(&self) -> Result<RwLockReadGuard<'_, View>, GalleryError> {
+        self.with_reader(|store| {
+            let now = store.versions().map_err(|e| self.db(e))?;
+            if self.view_ref().seen == now {
+                return Ok(());
+            }
+            let mut view = self.view_mut();
+            self.catch_up(store, &mut view)
+        })?;
+        Ok(self.view_ref())
+    }
+
+    /// Rebuilds the whole view from the file (at open, or after falling
+    /// further behind than the change log reaches).
+    fn reload(&self, store: &Store, view: &mut View) -> Result<(), GalleryError> {
+        let db = |e| self.db(e);
+        let tx = store.conn.unchecked_transaction().map_err(db)?;
+        let seen = store.versions().map_err(db)?;
+        let mut fresh = View {
+            seen,
+            ..View::default()
+        };
+        for c in store.collections().map_err(db)? {
+            let indexed = match self.load_saved_index(store, &c) {
+                Some(indexed) => indexed,
+                None => self.build_index(store, &c, &mut fresh.damaged)?,
+            };
+            fresh.collections.insert(c.id, indexed);
+        }
+        tx.finish().map_err(db)?;
+        *view = fresh;
+        Ok(())
+    }
+
+    /// Applies what other processes (and this one's writes) changed since
+    /// the view was last brought up to date.
+    fn catch_up(&self, store: &Store, view: &mut View) -> Result<(), GalleryError> {
+        let db = |e| self.db(e);
+        // One read transaction: the counters and the rows read agree.
+        let tx = store.conn.unchecked_transaction().map_err(db)?;
+        let now = store.versions().map_err(db)?;
+        if now == view.seen {
+            return Ok(());
+        }
+        let Some(changes) = store.changes_since(view.seen.changes).map_err(db)? else {
+            drop(tx);
+            return self.reload(store, view);
+        };
+        for change in changes {
+            match change {
+                Change::CollectionCreated(id) if !view.collections.contains_key(&id) => {
+                    if let Some(c) = store.collection_by_id(id).map_err(db)? {
+                        let indexed = self.build_index(store, &c, &mut view.damaged)?;
+                        view.collections.insert(id, indexed);
+                    }
+                }
+                Change::CollectionCreated(_) => {}
+                Change::CollectionDropped(id) => {
+                    view.collections.remove(&id);
+                }
+                Change::SampleErased(id) => {
+                    view.damaged.remove(&id);
+                    for indexed in view.collections.values_mut() {
+                        if indexed.owners.remove(&id).is_some() {
+                            indexed.index.remove(id);
+                            indexed.dirty = true;
+                        }
+                    }
+                }
+            }
+        }
+        let mut added: HashMap<i64, Vec<IndexedSample>> = HashMap::new();
+        for s in store.samples_after(view.seen.samples).map_err(db)? {
+            added.entry(s.collection_id).or_default().push(s);
+        }
+        for (collection_id, samples) in added {
+            let Some(indexed) = view.collections.get_mut(&collection_id) else {
+                continue;
+            };
+            let samples: Vec<IndexedSample> = samples
+                .into_iter()
+                .filter(|s| !indexed.owners.contains_key(&s.id))
+                .collect();
+            let units = units_of(&indexed.collection, samples, &mut view.damaged);
+            if units.is_empty() {
+                continue;
+            }
+            indexed
+                .owners
+                .extend(units.iter().map(|(id, person, _)| (*id, *person)));
+            let units: Vec<(i64, Vec<f32>)> =
+                units.into_iter().map(|(id, _, unit)| (id, unit)).collect();
+            indexed.index.insert_many(&units);
+            indexed.dirty = true;
+        }
+        tx.finish().map_err(db)?;
+        view.seen = now;
+        Ok(())
+    }
+
+    /// Reads every sample of `c` into a fresh index.
+    fn build_index(
+        &self,
+        store: &Store,
+        c: &Collection,
+        damaged: &mut BTreeSet<i64>,
+    ) -> Result<Indexed, GalleryError> {
+        let samples = store.collection_samples(c.id).map_err(|e| self.db(e))?;
+        let units = units_of(c, samples, damaged);
+        let mut index = new_index(c.index, c.contract.dimension, units.len())?;
+        let owners = units.iter().map(|(id, person, _)| (*id, *person)).collect();
+        let units: Vec<(i64, Vec<f32>)> = units.into_iter().map(|(id, _, u)| (id, u)).collect();
         index.insert_many(&units);
-        // A rebuilt HNSW graph is worth saving for the next open.
-        self.dirty.insert(c.id);
-        Ok(index)
+        Ok(Indexed {
+            collection: c.clone(),
+            index,
+            owners,
+            // A rebuilt HNSW graph is worth saving for the next open.
+            dirty: true,
+        })
     }
 
     /// Where a collection's saved index and its fingerprint live.
@@ -171,31 +382,38 @@ impl Gallery {
 
     /// The saved index of `c`, if it was saved for exactly the samples the
     /// file holds now (same count, largest id and id sum).
-    fn load_saved_index(&self, c: &Collection) -> Option<Box<dyn VectorIndex>> {
+    fn load_saved_index(&self, store: &Store, c: &Collection) -> Option<Indexed> {
         if c.index != IndexKind::Hnsw {
             return None;
         }
         let (index_file, meta_file) = self.index_files(c);
         let saved: (i64, i64, i64) =
             serde_json::from_str(&std::fs::read_to_string(meta_file).ok()?).ok()?;
-        if saved != self.store.fingerprint(c.id).ok()? {
-            return None;
-        }
+        let owners: HashMap<i64, i64> = store.sample_owners(c.id).ok()?.into_iter().collect();
         let index = HnswIndex::load(c.contract.dimension, &index_file).ok()?;
-        (index.len() as i64 == saved.0).then(|| Box::new(index) as Box<dyn VectorIndex>)
+        let indexed = Indexed {
+            collection: c.clone(),
+            index: Box::new(index),
+            owners,
+            dirty: false,
+        };
+        (indexed.fingerprint() == saved && indexed.index.len() as i64 == saved.0)
+            .then_some(indexed)
     }
 
     /// Saves the indexes that are slow to rebuild (HNSW) of every collection
     /// written since they were last saved, so the next open loads them
     /// instead of rebuilding. Also done when the gallery is dropped. Each
-    /// file is written beside the gallery and renamed into place; a stale or
-    /// missing file only means a rebuild.
-    pub fn save_indexes(&mut self) -> Result<(), GalleryError> {
-        for c in self.collections()? {
-            if !self.dirty.contains(&c.id) {
-                continue;
-            }
-            let (index_file, meta_file) = self.index_files(&c);
+    /// file is written under a name of this process's and renamed into
+    /// place, the fingerprint last; a stale or missing file only means a
+    /// rebuild.
+    pub fn save_indexes(&self) -> Result<(), GalleryError> {
+        // Never save vectors that another process has erased meanwhile.
+        drop(self.current()?);
+        let mut view = self.view_mut();
+        for indexed in view.collections.values_mut().filter(|i| i.dirty) {
+            let c = &indexed.collection;
+            let (index_file, meta_file) = self.index_files(c);
             let io = |path: &Path| {
                 let path = path.to_path_buf();
                 move |source| GalleryError::Io { path, source }
@@ -207,26 +425,24 @@ impl Gallery {
                 }
                 _ => {}
             }
-            let saved = self.indexes[&c.id].save(&index_file).map_err(|e| {
+            let staged = PathBuf::from(format!(
+                "{}.{}.tmp",
+                index_file.display(),
+                std::process::id()
+            ));
+            let saved = indexed.index.save(&staged).map_err(|e| {
                 GalleryError::Invalid(format!("cannot save the index of '{}': {e}", c.name))
             })?;
             if saved {
-                let fingerprint = self.store.fingerprint(c.id).map_err(|e| self.db(e))?;
-                let meta_tmp = meta_file.with_extension("tmp");
-                std::fs::write(&meta_tmp, serde_json::json!(fingerprint).to_string())
+                HnswIndex::rename_saved(&staged, &index_file).map_err(io(&index_file))?;
+                let meta_tmp = staged.with_extension("json");
+                std::fs::write(&meta_tmp, serde_json::json!(indexed.fingerprint()).to_string())
                     .map_err(io(&meta_tmp))?;
                 std::fs::rename(&meta_tmp, &meta_file).map_err(io(&meta_file))?;
             }
-            self.dirty.remove(&c.id);
+            indexed.dirty = false;
         }
         Ok(())
-    }
-
-    fn db(&self, e: rusqlite::Error) -> GalleryError {
-        GalleryError::Database {
-            path: self.path.clone(),
-            reason: e.to_string(),
-        }
     }
 
     /// The gallery file.
@@ -234,8 +450,93 @@ impl Gallery {
         &self.path
     }
 
-    fn person_of(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
-        self.store
+    /// Samples whose stored embedding no longer matches its checksum (bit
+    /// rot, a damaged copy): they are left out of every search.
+    pub fn damaged_samples(&self) -> Result<Vec<i64>, GalleryError> {
+        Ok(self.current()?.damaged.iter().copied().collect())
+    }
+
+    /// Reads every stored embedding and checks it against its checksum
+    /// (an index loaded from its saved copy has not read them); damaged
+    /// samples are taken out of the indexes and returned, by id.
+    pub fn check(&self) -> Result<Vec<i64>, GalleryError> {
+        let damaged = self.with_reader(|store| store.damaged_ids().map_err(|e| self.db(e)))?;
+        drop(self.current()?);
+        let mut view = self.view_mut();
+        for &id in &damaged {
+            for indexed in view.collections.values_mut() {
+                if indexed.owners.remove(&id).is_some() {
+                    indexed.index.remove(id);
+                    indexed.dirty = true;
+                }
+            }
+            view.damaged.insert(id);
+        }
+        Ok(view.damaged.iter().copied().collect())
+    }
+
+    /// Moves every damaged sample out of the gallery: its id, collection,
+    /// person and the time go to the `quarantine` table (no embedding: the
+    /// damaged bytes are erased like any deleted sample), so the person can
+    /// be enrolled again. Returns `(sample id, collection, person key)`.
+    pub fn quarantine_damaged(&self) -> Result<Vec<(i64, String, String)>, GalleryError> {
+        let damaged = self.check()?;
+        if damaged.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(|store| {
+            let db = |e| database(&self.path, e);
+            let tx = store.conn.transaction().map_err(db)?;
+            let mut moved = Vec::new();
+            {
+                let mut find = tx
+                    .prepare(
+                        "SELECT c.name, p.key FROM samples s JOIN persons p ON p.id = s.person_id JOIN collections c ON c.id = p.collection_id WHERE s.id = ?1",
+                    )
+                    .map_err(db)?;
+                for &id in &damaged {
+                    let Some((collection, person)) = find
+                        .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                        .optional()
+                        .map_err(db)?
+                    else {
+                        continue;
+                    };
+                    tx.execute(
+                        "INSERT INTO quarantine (sample_id, collection, person, reason, quarantined_at) VALUES (?1, ?2, ?3, 'embedding fails its checksum', ?4)",
+                        params![id, collection, person, now()],
+                    )
+                    .map_err(db)?;
+                    tx.execute("DELETE FROM samples WHERE id = ?1", [id]).map_err(db)?;
+                    moved.push((id, collection, person));
+                }
+            }
+            tx.commit().map_err(db)?;
+            // Saved indexes may hold the samples' vectors from before the damage.
+            for indexed in self.view_ref().collections.values() {
+                if moved.iter().any(|(_, c, _)| *c == indexed.collection.name) {
+                    self.remove_saved_index(&indexed.collection);
+                }
+            }
+            store.purge_journal().map_err(db)?;
+            Ok(moved)
+        })
+    }
+
+    /// The collection `name` as indexed, after checking the caller's model.
+    fn checked(
+        &self,
+        view: &View,
+        collection: &str,
+        contract: &EmbeddingContract,
+    ) -> Result<Collection, GalleryError> {
+        let c = indexed(view, collection)?.collection.clone();
+        check_contract(&c, contract)?;
+        Ok(c)
+    }
+
+    fn person_of(&self, store: &Store, c: &Collection, key: &str) -> Result<Person, GalleryError> {
+        store
             .person(c.id, key)
             .map_err(|e| self.db(e))?
             .ok_or_else(|| GalleryError::NoSuchPerson {
@@ -244,95 +545,89 @@ impl Gallery {
             })
     }
 
-    /// The collection, after checking the caller's model is its model.
-    fn checked(
-        &self,
-        collection: &str,
-        contract: &EmbeddingContract,
-    ) -> Result<Collection, GalleryError> {
-        let c = self.collection(collection)?;
-        check_contract(&c, contract)?;
-        Ok(c)
-    }
-
     /// The nearest samples with their persons, best first; candidates of
     /// an index that only proposes are re-scored with their stored `f32`
     /// vectors.
     fn nearest(
         &self,
-        c: &Collection,
+        indexed: &Indexed,
         query: &[f32],
         k: usize,
     ) -> Result<Vec<PersonMatch>, GalleryError> {
-        let index = &self.indexes[&c.id];
-        let mut hits = if index.final_scores() {
-            index.search(query, k)
-        } else {
-            let ids: Vec<i64> = index
-                .search(query, k.max(RESCORED))
+        let index = &indexed.index;
+        self.with_reader(|store| {
+            let mut hits = if index.final_scores() {
+                index.search(query, k)
+            } else {
+                let ids: Vec<i64> = index
+                    .search(query, k.max(RESCORED))
+                    .iter()
+                    .map(|h| h.0)
+                    .collect();
+                let mut hits = Vec::with_capacity(ids.len());
+                for (id, stored) in store.embeddings(&ids).map_err(|e| self.db(e))? {
+                    let stored = stored.map_err(|sample| GalleryError::Damaged { sample })?;
+                    hits.push((id, cosine_similarity(query, &stored)));
+                }
+                hits
+            };
+            hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+            hits.truncate(k);
+            let owners = &indexed.owners;
+            let mut person_ids: Vec<i64> = hits
                 .iter()
-                .map(|h| h.0)
+                .filter_map(|h| owners.get(&h.0))
+                .copied()
                 .collect();
-            self.store
-                .embeddings(&ids)
+            person_ids.sort_unstable();
+            person_ids.dedup();
+            let names: HashMap<i64, (String, String)> = store
+                .person_names(&person_ids)
                 .map_err(|e| self.db(e))?
                 .into_iter()
-                .map(|(id, stored)| (id, cosine_similarity(query, &stored)))
-                .collect()
-        };
-        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
-        hits.truncate(k);
-        let owners = &self.owners[&c.id];
-        let mut person_ids: Vec<i64> = hits
-            .iter()
-            .filter_map(|h| owners.get(&h.0))
-            .copied()
-            .collect();
-        person_ids.sort_unstable();
-        person_ids.dedup();
-        let names: HashMap<i64, (String, String)> = self
-            .store
-            .person_names(&person_ids)
-            .map_err(|e| self.db(e))?
-            .into_iter()
-            .map(|(id, key, name)| (id, (key, name)))
-            .collect();
-        Ok(hits
-            .into_iter()
-            .filter_map(|(sample_id, score)| {
-                let (key, name) = names.get(owners.get(&sample_id)?)?.clone();
-                Some(PersonMatch {
-                    key,
-                    name,
-                    score,
-                    sample_id,
+                .map(|(id, key, name)| (id, (key, name)))
+                .collect();
+            Ok(hits
+                .into_iter()
+                .filter_map(|(sample_id, score)| {
+                    let (key, name) = names.get(owners.get(&sample_id)?)?.clone();
+                    Some(PersonMatch {
+                        key,
+                        name,
+                        score,
+                        sample_id,
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        })
     }
 
-    fn after_delete(&mut self, c: &Collection, ids: &[i64]) -> Result<(), GalleryError> {
-        self.dirty.insert(c.id);
-        // A saved index still holds the deleted vectors: erase it now (it is
-        // saved afresh on close).
+    /// After a delete: the saved index still holds the deleted vectors, so
+    /// it goes at once (it is saved afresh on close), and so do the freed
+    /// pages in the journal.
+    fn erase_traces(&self, store: &Store, c: &Collection) -> Result<(), GalleryError> {
         self.remove_saved_index(c);
-        if let Some(index) = self.indexes.get_mut(&c.id) {
-            for &id in ids {
-                index.remove(id);
-            }
-        }
-        if let Some(owners) = self.owners.get_mut(&c.id) {
-            for id in ids {
-                owners.remove(id);
-            }
-        }
-        self.store.purge_journal().map_err(|e| self.db(e))
+        store.prune_changes().map_err(|e| self.db(e))?;
+        store.purge_journal().map_err(|e| self.db(e))
     }
+}
+
+/// Inode of the gallery's `-wal` file, if it exists.
+fn journal_inode(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(PathBuf::from(wal)).ok().map(|m| m.ino())
+}
+
+fn indexed<'v>(view: &'v View, name: &str) -> Result<&'v Indexed, GalleryError> {
+    view.by_name(name)
+        .ok_or_else(|| GalleryError::NoSuchCollection(name.into()))
 }
 
 impl FaceGallery for Gallery {
     fn create_collection(
-        &mut self,
+        &self,
         name: &str,
         contract: &EmbeddingContract,
         index: IndexKind,
@@ -340,178 +635,183 @@ impl FaceGallery for Gallery {
         if name.trim().is_empty() {
             return Err(GalleryError::Invalid("a collection needs a name".into()));
         }
-        if self
-            .store
-            .collection(name)
-            .map_err(|e| self.db(e))?
-            .is_some()
-        {
-            return Err(GalleryError::CollectionExists(name.into()));
-        }
-        self.store
-            .conn
-            .execute(
-                "INSERT INTO collections (name, model_sha256, dimension, preprocessing, index_kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![name, contract.model_sha256, contract.dimension as i64, contract.preprocessing, index.to_string(), now()],
-            )
-            .map_err(|e| self.db(e))?;
-        let c = self.collection(name)?;
-        self.indexes
-            .insert(c.id, new_index(index, contract.dimension, 0)?);
-        self.owners.insert(c.id, HashMap::new());
-        Ok(c)
-    }
-
-    fn collection(&self, name: &str) -> Result<Collection, GalleryError> {
-        self.store
-            .collection(name)
-            .map_err(|e| self.db(e))?
+        crate::backend::check_new_contract(contract)?;
+        let id = self.write(|store| {
+            let inserted = store
+                .conn
+                .execute(
+                    "INSERT INTO collections (name, model_sha256, dimension, preprocessing, index_kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                    params![name, contract.model_sha256, contract.dimension as i64, contract.preprocessing, index.to_string(), now()],
+                )
+                .map_err(|e| self.db(e))?;
+            if inserted == 0 {
+                return Err(GalleryError::CollectionExists(name.into()));
+            }
+            Ok(store.conn.last_insert_rowid())
+        })?;
+        let view = self.current()?;
+        view.collections
+            .get(&id)
+            .map(|i| i.collection.clone())
+            // Dropped by another process in the meantime.
             .ok_or_else(|| GalleryError::NoSuchCollection(name.into()))
     }
 
+    fn collection(&self, name: &str) -> Result<Collection, GalleryError> {
+        Ok(indexed(&*self.current()?, name)?.collection.clone())
+    }
+
     fn collections(&self) -> Result<Vec<Collection>, GalleryError> {
-        self.store.collections().map_err(|e| self.db(e))
+        let mut all: Vec<Collection> = self
+            .current()?
+            .collections
+            .values()
+            .map(|i| i.collection.clone())
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
     }
 
     fn persons(&self, collection: &str) -> Result<Vec<Person>, GalleryError> {
         let c = self.collection(collection)?;
-        self.store.persons(c.id).map_err(|e| self.db(e))
+        self.with_reader(|store| store.persons(c.id).map_err(|e| self.db(e)))
     }
 
     fn person(&self, collection: &str, key: &str) -> Result<Person, GalleryError> {
-        self.person_of(&self.collection(collection)?, key)
+        let c = self.collection(collection)?;
+        self.with_reader(|store| self.person_of(store, &c, key))
     }
 
-    fn create_person(
-        &mut self,
-        collection: &str,
-        person: &PersonInfo,
-    ) -> Result<Person, GalleryError> {
+    fn create_person(&self, collection: &str, person: &PersonInfo) -> Result<Person, GalleryError> {
         let c = self.collection(collection)?;
         check_key(&person.key)?;
-        let inserted = self
-            .store
-            .conn
-            .execute(
-                "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                params![c.id, person.key, person.name, person.metadata.to_string(), now()],
-            )
-            .map_err(|e| self.db(e))?;
-        if inserted == 0 {
-            return Err(GalleryError::PersonExists {
-                collection: c.name,
-                person: person.key.clone(),
-            });
-        }
-        self.person_of(&c, &person.key)
+        self.write(|store| {
+            let inserted = store
+                .conn
+                .execute(
+                    "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    params![c.id, person.key, person.name, person.metadata.to_string(), now()],
+                )
+                .map_err(|e| self.db(e))?;
+            if inserted == 0 {
+                return Err(GalleryError::PersonExists {
+                    collection: c.name.clone(),
+                    person: person.key.clone(),
+                });
+            }
+            self.person_of(store, &c, &person.key)
+        })
     }
 
     fn update_person(
-        &mut self,
+        &self,
         collection: &str,
         key: &str,
         name: Option<&str>,
         metadata: Option<&serde_json::Value>,
     ) -> Result<Person, GalleryError> {
         let c = self.collection(collection)?;
-        let p = self.person_of(&c, key)?;
-        self.store
-            .conn
-            .execute(
-                "UPDATE persons SET name = COALESCE(?2, name), metadata = COALESCE(?3, metadata) WHERE id = ?1",
-                params![p.id, name, metadata.map(|m| m.to_string())],
-            )
-            .map_err(|e| self.db(e))?;
-        self.person_of(&c, key)
+        self.write(|store| {
+            let p = self.person_of(store, &c, key)?;
+            store
+                .conn
+                .execute(
+                    "UPDATE persons SET name = COALESCE(?2, name), metadata = COALESCE(?3, metadata) WHERE id = ?1",
+                    params![p.id, name, metadata.map(|m| m.to_string())],
+                )
+                .map_err(|e| self.db(e))?;
+            self.person_of(store, &c, key)
+        })
     }
 
     fn samples(&self, collection: &str, person: Option<&str>) -> Result<Vec<Sample>, GalleryError> {
         let c = self.collection(collection)?;
-        let person_id = match person {
-            Some(key) => Some(self.person_of(&c, key)?.id),
-            None => None,
-        };
-        self.store.samples(c.id, person_id).map_err(|e| self.db(e))
+        self.with_reader(|store| {
+            let person_id = match person {
+                Some(key) => Some(self.person_of(store, &c, key)?.id),
+                None => None,
+            };
+            store
+                .samples(c.id, person_id)
+                .map_err(|e| self.db(e))?
+                .map_err(|sample| GalleryError::Damaged { sample })
+        })
     }
 
     fn enroll_batch(
-        &mut self,
+        &self,
         collection: &str,
         contract: &EmbeddingContract,
         items: &[(&PersonInfo, &NewSample)],
     ) -> Result<Vec<i64>, GalleryError> {
-        let c = self.checked(collection, contract)?;
+        let c = self.checked(&*self.current()?, collection, contract)?;
         for (person, sample) in items {
             check_key(&person.key)?;
             check_vector(&c, &sample.embedding)?;
         }
-        let path = self.path.clone();
-        let db = |e: rusqlite::Error| GalleryError::Database {
-            path: path.clone(),
-            reason: e.to_string(),
-        };
-        let tx = self.store.conn.transaction().map_err(db)?;
-        let mut ids = Vec::with_capacity(items.len());
-        let mut owners = Vec::with_capacity(items.len());
-        {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (collection_id, key) DO UPDATE SET name = excluded.name, metadata = excluded.metadata
-                     RETURNING id",
-                )
-                .map_err(db)?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO samples (person_id, embedding, image_sha256, bbox, det_score, embedding_norm, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-                )
-                .map_err(db)?;
-            for (person, s) in items {
-                let person_id: i64 = upsert
-                    .query_row(
-                        params![
-                            c.id,
-                            person.key,
-                            person.name,
-                            person.metadata.to_string(),
-                            now()
-                        ],
-                        |r| r.get(0),
+        self.write(|store| {
+            let db = |e: rusqlite::Error| database(&self.path, e);
+            let tx = store.conn.transaction().map_err(db)?;
+            let mut ids = Vec::with_capacity(items.len());
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (collection_id, key) DO UPDATE SET name = excluded.name, metadata = excluded.metadata
+                         RETURNING id",
                     )
                     .map_err(db)?;
-                let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
-                let id: i64 = insert
-                    .query_row(
-                        params![
-                            person_id,
-                            to_blob(&s.embedding),
-                            s.image_sha256,
-                            bbox,
-                            s.det_score,
-                            s.embedding_norm,
-                            now()
-                        ],
-                        |r| r.get(0),
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO samples (person_id, embedding, checksum, image_sha256, bbox, det_score, embedding_norm, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
                     )
                     .map_err(db)?;
-                ids.push(id);
-                owners.push((id, person_id));
+                for (person, s) in items {
+                    let person_id: i64 = upsert
+                        .query_row(
+                            params![
+                                c.id,
+                                person.key,
+                                person.name,
+                                person.metadata.to_string(),
+                                now()
+                            ],
+                            |r| r.get(0),
+                        )
+                        .map_err(db)?;
+                    let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
+                    let blob = to_blob(&s.embedding);
+                    let sum = checksum(&blob);
+                    let id: i64 = insert
+                        .query_row(
+                            params![
+                                person_id,
+                                blob,
+                                sum,
+                                s.image_sha256,
+                                bbox,
+                                s.det_score,
+                                s.embedding_norm,
+                                now()
+                            ],
+                            |r| r.get(0),
+                        )
+                        .map_err(db)?;
+                    ids.push(id);
+                }
             }
-        }
-        tx.commit().map_err(db)?;
-        self.dirty.insert(c.id);
-        self.owners.entry(c.id).or_default().extend(owners);
-        let units: Vec<(i64, Vec<f32>)> = ids
-            .iter()
-            .zip(items)
-            .map(|(id, (_, s))| (*id, l2_normalized(&s.embedding)))
-            .collect();
-        self.indexes
-            .get_mut(&c.id)
-            .expect("every collection has an index")
-            .insert_many(&units);
-        Ok(ids)
+            // A collection dropped by another process since the check above
+            // cascades nothing into a commit: refuse rather than orphan rows.
+            let still_there: bool = tx
+                .query_row("SELECT COUNT(*) > 0 FROM collections WHERE id = ?1", [c.id], |r| r.get(0))
+                .map_err(db)?;
+            if !still_there {
+                return Err(GalleryError::NoSuchCollection(c.name.clone()));
+            }
+            tx.commit().map_err(db)?;
+            Ok(ids)
+        })
     }
 
     fn nearest_samples(
@@ -521,66 +821,65 @@ impl FaceGallery for Gallery {
         embedding: &[f32],
         k: usize,
     ) -> Result<Vec<PersonMatch>, GalleryError> {
-        let c = self.checked(collection, contract)?;
+        let view = self.current()?;
+        let c = self.checked(&view, collection, contract)?;
         check_vector(&c, embedding)?;
-        self.nearest(&c, &l2_normalized(embedding), k)
+        self.nearest(indexed(&view, collection)?, &l2_normalized(embedding), k)
     }
 
-    fn delete_sample(&mut self, collection: &str, sample: i64) -> Result<(), GalleryError> {
+    fn delete_sample(&self, collection: &str, sample: i64) -> Result<(), GalleryError> {
         let c = self.collection(collection)?;
-        let n = self
-            .store
-            .conn
-            .execute("DELETE FROM samples WHERE id = ?1 AND person_id IN (SELECT id FROM persons WHERE collection_id = ?2)", params![sample, c.id])
-            .map_err(|e| self.db(e))?;
-        if n == 0 {
-            return Err(GalleryError::NoSuchSample {
-                collection: c.name,
-                sample,
-            });
-        }
-        self.after_delete(&c, &[sample])
+        self.write(|store| {
+            let n = store
+                .conn
+                .execute("DELETE FROM samples WHERE id = ?1 AND person_id IN (SELECT id FROM persons WHERE collection_id = ?2)", params![sample, c.id])
+                .map_err(|e| self.db(e))?;
+            if n == 0 {
+                return Err(GalleryError::NoSuchSample {
+                    collection: c.name.clone(),
+                    sample,
+                });
+            }
+            self.erase_traces(store, &c)
+        })
     }
 
-    fn delete_person(&mut self, collection: &str, person: &str) -> Result<usize, GalleryError> {
+    fn delete_person(&self, collection: &str, person: &str) -> Result<usize, GalleryError> {
         let c = self.collection(collection)?;
-        let p = self.person_of(&c, person)?;
-        let ids: Vec<i64> = self
-            .store
-            .samples(c.id, Some(p.id))
-            .map_err(|e| self.db(e))?
-            .iter()
-            .map(|s| s.id)
-            .collect();
-        self.store
-            .conn
-            .execute("DELETE FROM persons WHERE id = ?1", [p.id])
-            .map_err(|e| self.db(e))?;
-        self.after_delete(&c, &ids)?;
-        Ok(ids.len())
+        self.write(|store| {
+            let p = self.person_of(store, &c, person)?;
+            store
+                .conn
+                .execute("DELETE FROM persons WHERE id = ?1", [p.id])
+                .map_err(|e| self.db(e))?;
+            self.erase_traces(store, &c)?;
+            Ok(p.samples)
+        })
     }
 
-    fn delete_collection(&mut self, collection: &str) -> Result<(), GalleryError> {
+    fn delete_collection(&self, collection: &str) -> Result<(), GalleryError> {
         let c = self.collection(collection)?;
-        self.store
-            .conn
-            .execute("DELETE FROM collections WHERE id = ?1", [c.id])
-            .map_err(|e| self.db(e))?;
-        self.indexes.remove(&c.id);
-        self.owners.remove(&c.id);
-        self.dirty.remove(&c.id);
-        self.remove_saved_index(&c);
-        self.store.purge_journal().map_err(|e| self.db(e))
+        self.write(|store| {
+            let n = store
+                .conn
+                .execute("DELETE FROM collections WHERE id = ?1", [c.id])
+                .map_err(|e| self.db(e))?;
+            if n == 0 {
+                return Err(GalleryError::NoSuchCollection(c.name.clone()));
+            }
+            self.erase_traces(store, &c)
+        })
     }
 
     fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError> {
-        let c = self.collection(collection)?;
-        let persons = self.store.person_count(c.id).map_err(|e| self.db(e))?;
-        let index = &self.indexes[&c.id];
+        let view = self.current()?;
+        let indexed = indexed(&view, collection)?;
+        let c = indexed.collection.clone();
+        let persons = self.with_reader(|store| store.person_count(c.id).map_err(|e| self.db(e)))?;
         Ok(GalleryStats {
             persons,
-            samples: index.len(),
-            index_bytes: index.memory_bytes(),
+            samples: indexed.index.len(),
+            index_bytes: indexed.index.memory_bytes(),
             collection: c,
         })
     }

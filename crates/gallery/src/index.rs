@@ -379,7 +379,11 @@ impl KeyedRows {
         }
         let saved_dim = u32::from_le_bytes(bytes[4..8].try_into().map_err(|_| bad())?) as usize;
         let n = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| bad())?) as usize;
-        if saved_dim != dim || bytes.len() != 16 + n * 8 + n * dim * 2 {
+        // Checked: the count comes from the file and may be anything.
+        let expected = n
+            .checked_mul(8 + dim * 2)
+            .and_then(|body| body.checked_add(16));
+        if saved_dim != dim || expected != Some(bytes.len()) {
             return Err(bad());
         }
         let (ids, data) = bytes[16..].split_at(n * 8);
@@ -455,6 +459,12 @@ impl HnswIndex {
                 ..KeyedRows::default()
             },
         })
+    }
+
+    /// Moves an index saved at `from` (both its files) to `to`.
+    pub fn rename_saved(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        std::fs::rename(vectors_path(from), vectors_path(to))?;
+        std::fs::rename(from, to)
     }
 
     /// Deletes the files [`VectorIndex::save`] wrote at `path`, if any.

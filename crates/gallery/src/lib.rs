@@ -1,6 +1,7 @@
 //! The identity gallery: collections of persons, each with face samples
 //! (embedding, source image hash, box, quality figures, time), stored in one
-//! SQLite file and searched through an in-memory index rebuilt at open.
+//! SQLite file and searched through in-memory indexes built at open and kept
+//! up to date with what this and any other process sharing the file writes.
 //!
 //! Every collection pins the [`EmbeddingContract`] of the model that made
 //! its vectors; enrolling or searching with another model is refused rather
@@ -16,7 +17,7 @@
 //!     dimension: 128,
 //!     preprocessing: "norm_crop 112; (x-0)/1; RGB".into(),
 //! };
-//! let mut gallery = Gallery::open("faces.db".as_ref())?;
+//! let gallery = Gallery::open("faces.db".as_ref())?;
 //! gallery.create_collection("staff", &contract, IndexKind::Exact)?;
 //! let alice = PersonInfo::new("alice");
 //! gallery.enroll("staff", &contract, &alice, &[NewSample::embedding(vec![0.1; 128])])?;
@@ -38,7 +39,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use backend::{FaceGallery, check_contract, check_vector};
+pub use backend::{
+    FaceGallery, MAX_DIMENSION, check_contract, check_key, check_new_contract, check_vector,
+};
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
 pub use images::{EnrollFilter, contract_of, enrollment_faces, enrollment_samples};
 pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
@@ -282,6 +285,14 @@ pub enum GalleryError {
         expected: usize,
         /// What was given.
         got: usize,
+    },
+    /// A stored sample whose embedding no longer matches its checksum.
+    #[error(
+        "sample {sample} is damaged: its stored embedding fails its checksum (see facekit gallery check)"
+    )]
+    Damaged {
+        /// The sample's id.
+        sample: i64,
     },
     /// An argument that cannot be used (empty key, non-finite values, …).
     #[error("{0}")]

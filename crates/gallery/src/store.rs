@@ -2,6 +2,14 @@
 //! committed write survives a crash or power loss), `secure_delete` (deleted
 //! biometric data is overwritten, not just unlinked) and a WAL checkpoint
 //! after deletes so no old page lingers in the journal.
+//!
+//! Several processes may hold one file. What another process changed is
+//! found without rereading the file: sample ids are `AUTOINCREMENT` (never
+//! reused, so new samples are those above the last id seen), and triggers
+//! log every erased sample and every created or dropped collection in
+//! `changes`; both counters live in `sqlite_sequence`, one tiny table read
+//! before each operation. Each embedding is stored with its CRC-32, checked
+//! whenever it is read.
 
 use std::path::Path;
 
@@ -9,9 +17,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{Collection, EmbeddingContract, GalleryError, IndexKind, Person, Sample};
 
+/// `PRAGMA user_version` of the current layout. 0: the first layout (sample
+/// ids reused, no change log, no checksums), migrated at open.
+const LAYOUT: i64 = 2;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS collections (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     model_sha256 TEXT NOT NULL,
     dimension INTEGER NOT NULL CHECK (dimension > 0),
@@ -28,18 +40,50 @@ CREATE TABLE IF NOT EXISTS persons (
     created_at INTEGER NOT NULL,
     UNIQUE (collection_id, key)
 );
-CREATE TABLE IF NOT EXISTS samples (
-    id INTEGER PRIMARY KEY,
+";
+
+const SAMPLES: &str = "
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     person_id INTEGER NOT NULL REFERENCES persons(id) ON DELETE CASCADE,
     embedding BLOB NOT NULL,
+    checksum INTEGER NOT NULL,
     image_sha256 TEXT,
     bbox TEXT,
     det_score REAL,
     embedding_norm REAL,
     created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS samples_by_person ON samples(person_id);
 ";
+
+/// The change log and the triggers that fill it (ids only: no biometric
+/// data). Cascaded deletes fire the sample trigger too.
+const CHANGES: &str = "
+CREATE INDEX IF NOT EXISTS samples_by_person ON samples(person_id);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    collection_id INTEGER,
+    sample_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    sample_id INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL,
+    person TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined_at INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS log_sample_erased AFTER DELETE ON samples
+BEGIN INSERT INTO changes (kind, sample_id) VALUES ('sample_erased', old.id); END;
+CREATE TRIGGER IF NOT EXISTS log_collection_created AFTER INSERT ON collections
+BEGIN INSERT INTO changes (kind, collection_id) VALUES ('collection_created', new.id); END;
+CREATE TRIGGER IF NOT EXISTS log_collection_dropped AFTER DELETE ON collections
+BEGIN INSERT INTO changes (kind, collection_id) VALUES ('collection_dropped', old.id); END;
+";
+
+/// Changes kept in the log; a process that fell further behind reloads
+/// everything (it notices the gap).
+const CHANGES_KEPT: i64 = 100_000;
 
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
@@ -51,37 +95,190 @@ pub(crate) fn to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// CRC-32 of an embedding blob, as stored beside it.
+pub(crate) fn checksum(blob: &[u8]) -> i64 {
+    i64::from(crc32fast::hash(blob))
+}
+
 fn from_blob(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
 }
 
-/// The SQLite file and the statements the gallery runs on it.
+/// An embedding read back, or the id of a sample whose stored bytes no
+/// longer match their checksum.
+fn checked_embedding(id: i64, blob: &[u8], sum: i64) -> Result<Vec<f32>, i64> {
+    if checksum(blob) != sum || blob.len() % 4 != 0 {
+        return Err(id);
+    }
+    Ok(from_blob(blob))
+}
+
+/// How far the file has moved: the last sample id and the last change
+/// logged. Equal versions mean nothing was added, erased, created or dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Versions {
+    pub samples: i64,
+    pub changes: i64,
+}
+
+/// One logged change.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Change {
+    SampleErased(i64),
+    CollectionCreated(i64),
+    CollectionDropped(i64),
+}
+
+/// A new sample as the index needs it.
+pub(crate) struct IndexedSample {
+    pub id: i64,
+    pub person_id: i64,
+    pub collection_id: i64,
+    /// `Err(id)` when the stored bytes are damaged.
+    pub embedding: Result<Vec<f32>, i64>,
+}
+
+/// One connection to the file and the statements the gallery runs on it.
 pub(crate) struct Store {
     pub conn: Connection,
 }
 
 impl Store {
+    /// Opens the file, creating or migrating its tables (the writer).
     pub fn open(path: &Path) -> Result<Self, GalleryError> {
-        let corrupt = |e: rusqlite::Error| GalleryError::Database {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let conn = Connection::open(path).map_err(corrupt)?;
+        let store = Self::connect(path)?;
+        store.prepare_layout().map_err(|e| database(path, e))?;
+        Ok(store)
+    }
+
+    /// Another connection to a file [`Store::open`] prepared (a reader).
+    pub fn connect(path: &Path) -> Result<Self, GalleryError> {
+        let conn = Connection::open(path).map_err(|e| database(path, e))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536;",
         )
-        .and_then(|_| conn.execute_batch(SCHEMA))
-        .map_err(corrupt)?;
+        .map_err(|e| database(path, e))?;
         Ok(Self { conn })
     }
 
-    pub fn collection(&self, name: &str) -> Result<Option<Collection>, rusqlite::Error> {
+    fn prepare_layout(&self) -> Result<(), rusqlite::Error> {
+        // The write lock first: two processes opening an old file at once
+        // must not both migrate it.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        tx.execute_batch(SCHEMA)?;
+        let has_samples: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'samples'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_samples {
+            tx.execute_batch(SAMPLES)?;
+        } else if version < LAYOUT {
+            migrate_samples(&tx)?;
+        }
+        tx.execute_batch(CHANGES)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))?;
+        tx.commit()
+    }
+
+    /// The file's current [`Versions`].
+    pub fn versions(&self) -> Result<Versions, rusqlite::Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, seq FROM sqlite_sequence WHERE name IN ('samples', 'changes')")?;
+        let mut v = Versions::default();
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            match row? {
+                (name, seq) if name == "samples" => v.samples = seq,
+                (_, seq) => v.changes = seq,
+            }
+        }
+        Ok(v)
+    }
+
+    /// The changes logged after `seq`, oldest first; `None` when some of
+    /// them were pruned (the caller must reload).
+    pub fn changes_since(&self, seq: i64) -> Result<Option<Vec<Change>>, rusqlite::Error> {
+        let oldest: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(seq) FROM changes", [], |r| r.get(0))?;
+        if oldest.is_some_and(|o| o > seq + 1) {
+            return Ok(None);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, collection_id, sample_id FROM changes WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([seq], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        })?;
+        let mut changes = Vec::new();
+        for row in rows {
+            changes.push(match row? {
+                (kind, _, Some(id)) if kind == "sample_erased" => Change::SampleErased(id),
+                (kind, Some(id), _) if kind == "collection_created" => Change::CollectionCreated(id),
+                (_, Some(id), _) => Change::CollectionDropped(id),
+                _ => continue,
+            });
+        }
+        Ok(Some(changes))
+    }
+
+    /// Keeps the change log to its last [`CHANGES_KEPT`] entries.
+    pub fn prune_changes(&self) -> Result<(), rusqlite::Error> {
+        self.conn
+            .execute(
+                "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ?1",
+                [CHANGES_KEPT],
+            )
+            .map(drop)
+    }
+
+    /// Samples with ids above `after` (of every collection), id order.
+    pub fn samples_after(&self, after: i64) -> Result<Vec<IndexedSample>, rusqlite::Error> {
+        self.indexed_samples(
+            "SELECT s.id, s.person_id, p.collection_id, s.embedding, s.checksum FROM samples s JOIN persons p ON p.id = s.person_id WHERE s.id > ?1 ORDER BY s.id",
+            after,
+        )
+    }
+
+    /// Every sample of one collection, id order.
+    pub fn collection_samples(&self, collection_id: i64) -> Result<Vec<IndexedSample>, rusqlite::Error> {
+        self.indexed_samples(
+            "SELECT s.id, s.person_id, p.collection_id, s.embedding, s.checksum FROM samples s JOIN persons p ON p.id = s.person_id WHERE p.collection_id = ?1 ORDER BY s.id",
+            collection_id,
+        )
+    }
+
+    fn indexed_samples(&self, sql: &str, arg: i64) -> Result<Vec<IndexedSample>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        stmt.query_map([arg], |r| {
+            let id = r.get(0)?;
+            let blob = r.get_ref(3)?.as_blob()?;
+            Ok(IndexedSample {
+                id,
+                person_id: r.get(1)?,
+                collection_id: r.get(2)?,
+                embedding: checked_embedding(id, blob, r.get(4)?),
+            })
+        })?
+        .collect()
+    }
+
+    pub fn collection_by_id(&self, id: i64) -> Result<Option<Collection>, rusqlite::Error> {
         self.conn
             .query_row(
-                "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at FROM collections WHERE name = ?1",
-                [name],
+                "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at FROM collections WHERE id = ?1",
+                [id],
                 collection_row,
             )
             .optional()
@@ -120,38 +317,62 @@ impl Store {
             .optional()
     }
 
-    /// Every sample of a collection (or of one person), in id order.
+    /// Every sample of a collection (or of one person), in id order; the
+    /// inner `Err` names a sample whose stored bytes are damaged.
     pub fn samples(
         &self,
         collection_id: i64,
         person_id: Option<i64>,
-    ) -> Result<Vec<Sample>, rusqlite::Error> {
+    ) -> Result<Result<Vec<Sample>, i64>, rusqlite::Error> {
         let mut stmt = self.conn.prepare(
-            "SELECT s.id, p.key, s.embedding, s.image_sha256, s.bbox, s.det_score, s.embedding_norm, s.created_at
+            "SELECT s.id, p.key, s.embedding, s.checksum, s.image_sha256, s.bbox, s.det_score, s.embedding_norm, s.created_at
              FROM samples s JOIN persons p ON p.id = s.person_id
              WHERE p.collection_id = ?1 AND (?2 IS NULL OR p.id = ?2) ORDER BY s.id",
         )?;
-        stmt.query_map(params![collection_id, person_id], |r| {
-            let bbox: Option<String> = r.get(4)?;
-            Ok(Sample {
-                id: r.get(0)?,
+        let rows = stmt.query_map(params![collection_id, person_id], |r| {
+            let id = r.get(0)?;
+            let embedding = match checked_embedding(id, r.get_ref(2)?.as_blob()?, r.get(3)?) {
+                Ok(e) => e,
+                Err(damaged) => return Ok(Err(damaged)),
+            };
+            let bbox: Option<String> = r.get(5)?;
+            Ok(Ok(Sample {
+                id,
                 person: r.get(1)?,
-                embedding: from_blob(&r.get::<_, Vec<u8>>(2)?),
-                image_sha256: r.get(3)?,
+                embedding,
+                image_sha256: r.get(4)?,
                 bbox: bbox.and_then(|b| serde_json::from_str(&b).ok()),
-                det_score: r.get(5)?,
-                embedding_norm: r.get(6)?,
-                created_at: r.get(7)?,
-            })
-        })?
-        .collect()
+                det_score: r.get(6)?,
+                embedding_norm: r.get(7)?,
+                created_at: r.get(8)?,
+            }))
+        })?;
+        let mut samples = Vec::new();
+        for row in rows {
+            match row? {
+                Ok(s) => samples.push(s),
+                Err(id) => return Ok(Err(id)),
+            }
+        }
+        Ok(Ok(samples))
+    }
+
+    /// Ids of every sample whose stored embedding fails its checksum.
+    pub fn damaged_ids(&self) -> Result<Vec<i64>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare("SELECT id, embedding, checksum FROM samples")?;
+        let rows = stmt.query_map([], |r| {
+            let id = r.get(0)?;
+            Ok(checked_embedding(id, r.get_ref(1)?.as_blob()?, r.get(2)?).err())
+        })?;
+        rows.filter_map(Result::transpose).collect()
     }
 
     /// `(sample id, embedding)` for a set of ids, in one query (per-id
-    /// lookups cost more than the search itself).
-    pub fn embeddings(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<f32>)>, rusqlite::Error> {
-        self.by_ids("SELECT id, embedding FROM samples WHERE id IN", ids, |r| {
-            Ok((r.get(0)?, from_blob(&r.get::<_, Vec<u8>>(1)?)))
+    /// lookups cost more than the search itself); damaged ones are `Err`.
+    pub fn embeddings(&self, ids: &[i64]) -> Result<Vec<(i64, Result<Vec<f32>, i64>)>, rusqlite::Error> {
+        self.by_ids("SELECT id, embedding, checksum FROM samples WHERE id IN", ids, |r| {
+            let id = r.get(0)?;
+            Ok((id, checked_embedding(id, r.get_ref(1)?.as_blob()?, r.get(2)?)))
         })
     }
 
@@ -189,20 +410,50 @@ impl Store {
             .collect()
     }
 
-    /// `(count, max id, sum of ids)` of a collection's samples: a cheap
-    /// fingerprint telling whether a saved index still matches the file.
-    pub fn fingerprint(&self, collection_id: i64) -> Result<(i64, i64, i64), rusqlite::Error> {
-        self.conn.query_row(
-            "SELECT COUNT(s.id), COALESCE(MAX(s.id), 0), COALESCE(SUM(s.id), 0) FROM samples s JOIN persons p ON p.id = s.person_id WHERE p.collection_id = ?1",
-            [collection_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-    }
-
     /// Removes freed pages from the WAL as well (deleted data must not linger).
     pub fn purge_journal(&self) -> Result<(), rusqlite::Error> {
         self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
     }
+}
+
+pub(crate) fn database(path: &Path, e: rusqlite::Error) -> GalleryError {
+    GalleryError::Database {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Moves the first layout's samples (reusable ids, no checksums) into the
+/// current table, keeping every id; `AUTOINCREMENT` then continues above
+/// the largest.
+fn migrate_samples(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(&SAMPLES.replace("CREATE TABLE samples", "CREATE TABLE samples_v2"))?;
+    {
+        let mut read = tx.prepare(
+            "SELECT id, person_id, embedding, image_sha256, bbox, det_score, embedding_norm, created_at FROM samples",
+        )?;
+        let mut write = tx.prepare(
+            "INSERT INTO samples_v2 (id, person_id, embedding, checksum, image_sha256, bbox, det_score, embedding_norm, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut rows = read.query([])?;
+        while let Some(r) = rows.next()? {
+            let blob: Vec<u8> = r.get(2)?;
+            write.execute(params![
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                blob,
+                checksum(&blob),
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<f64>>(5)?,
+                r.get::<_, Option<f64>>(6)?,
+                r.get::<_, i64>(7)?,
+            ])?;
+        }
+    }
+    tx.execute_batch(
+        "DROP INDEX IF EXISTS samples_by_person; DROP TABLE samples; ALTER TABLE samples_v2 RENAME TO samples;",
+    )
 }
 
 fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {

@@ -58,7 +58,7 @@ pub(crate) fn export<G: FaceGallery + ?Sized>(
             serde_json::to_string(&header).expect("serialisable")
         )
         .map_err(io)?;
-        let persons: std::collections::HashMap<String, PersonInfo> = gallery
+        let mut persons: std::collections::HashMap<String, PersonInfo> = gallery
             .persons(collection)?
             .into_iter()
             .map(|p| {
@@ -72,6 +72,18 @@ pub(crate) fn export<G: FaceGallery + ?Sized>(
             .collect();
         let samples = gallery.samples(collection, None)?;
         for s in &samples {
+            // A person enrolled (by another caller) between the two reads.
+            if !persons.contains_key(&s.person) {
+                let p = gallery.person(collection, &s.person)?;
+                persons.insert(
+                    s.person.clone(),
+                    PersonInfo {
+                        key: p.key,
+                        name: p.name,
+                        metadata: p.metadata,
+                    },
+                );
+            }
             let record = ExportRecord {
                 person: persons[&s.person].clone(),
                 sample: NewSample {

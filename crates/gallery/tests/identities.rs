@@ -27,7 +27,7 @@ fn first_photo_enrolled_rest_identified() {
     let contract = contract_of(&analyzer).unwrap();
     assert_eq!(contract.dimension, 128);
     let db = tempfile::tempdir().unwrap();
-    let mut gallery = Gallery::open(&db.path().join("g.db")).unwrap();
+    let gallery = Gallery::open(&db.path().join("g.db")).unwrap();
     let filter = EnrollFilter::default();
 
     let (mut probes, mut correct, mut no_face) = (0, 0, 0);

@@ -96,14 +96,33 @@ pub fn read_file(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>, DecodeEr
         path: path.to_path_buf(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > limits.max_file_bytes {
-        return Err(DecodeError::FileTooLarge {
-            bytes: len,
-            limit: limits.max_file_bytes,
-        });
+    let meta = std::fs::metadata(path).map_err(io)?;
+    // Devices and pipes report no length and may never end (/dev/zero).
+    if !meta.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
     }
-    std::fs::read(path).map_err(io)
+    let too_large = |bytes| DecodeError::FileTooLarge {
+        bytes,
+        limit: limits.max_file_bytes,
+    };
+    if meta.len() > limits.max_file_bytes {
+        return Err(too_large(meta.len()));
+    }
+    // Bounded read: the file may grow after the check.
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(limits.max_file_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Decodes an encoded image held in memory.
@@ -138,11 +157,48 @@ fn check_size(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), Deco
     Ok(())
 }
 
+/// Most scans a JPEG may have. Ordinary progressive files have about 10;
+/// each scan makes libjpeg pass over the whole image again, so a crafted
+/// file of thousands of tiny scans would hold a core for minutes.
+pub const MAX_JPEG_SCANS: usize = 100;
+
+/// Scans (SOS markers) of a JPEG stream, walking its segments (so a
+/// thumbnail inside an APP segment does not count), stopping past `limit`.
+fn jpeg_scans(bytes: &[u8], limit: usize) -> usize {
+    let mut scans = 0;
+    let mut i = 2;
+    while i + 1 < bytes.len() && scans <= limit {
+        if bytes[i] != 0xFF {
+            i += 1; // entropy-coded data
+            continue;
+        }
+        match bytes[i + 1] {
+            // Stuffed byte, restart marker, fill byte: still inside a scan.
+            0x00 | 0xD0..=0xD7 | 0xFF | 0x01 => i += if bytes[i + 1] == 0xFF { 1 } else { 2 },
+            0xD9 => break,
+            marker => {
+                if marker == 0xDA {
+                    scans += 1;
+                }
+                let Some(len) = bytes.get(i + 2..i + 4) else { break };
+                i += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+            }
+        }
+    }
+    scans
+}
+
 fn decode_jpeg(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
     let corrupt = |reason: String| DecodeError::Corrupt {
         format: "JPEG",
         reason,
     };
+    let scans = jpeg_scans(bytes, MAX_JPEG_SCANS);
+    if scans > MAX_JPEG_SCANS {
+        return Err(corrupt(format!(
+            "more than {MAX_JPEG_SCANS} scans (refused: decoding them would take too long)"
+        )));
+    }
     // libjpeg reports fatal errors by unwinding out of its error handler; the
     // mozjpeg crate turns them into a Rust unwind that we catch here.
     let result = catch_unwind(AssertUnwindSafe(

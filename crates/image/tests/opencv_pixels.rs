@@ -67,6 +67,23 @@ fn corrupt_and_empty_files_give_clear_errors() {
     assert!(!err.to_string().is_empty());
     let err = decode_file(&shared("images/does-not-exist.jpg"), &limits).unwrap_err();
     assert!(err.to_string().contains("does-not-exist.jpg"), "{err}");
+    // Thousands of scans: refused before libjpeg spends minutes on them.
+    let t1 = std::fs::read(shared("images/t1.jpg")).unwrap();
+    let header_end = t1.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let mut crafted = t1[..header_end].to_vec();
+    for _ in 0..5000 {
+        crafted.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x12, 0x34]);
+    }
+    crafted.extend_from_slice(&[0xFF, 0xD9]);
+    let started = std::time::Instant::now();
+    let err = decode_bytes(&crafted, &limits).unwrap_err();
+    assert!(err.to_string().contains("scans"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // A device that never ends is refused, not read.
+    let started = std::time::Instant::now();
+    let err = decode_file(std::path::Path::new("/dev/zero"), &limits).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
 }
 
 #[test]

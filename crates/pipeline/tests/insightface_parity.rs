@@ -219,12 +219,15 @@ fn compare_face(
     }
 }
 
+/// `images`: the decodable images the golden set holds (README's figure),
+/// all of which must be compared.
 fn check_pack(
     reference: &str,
     detector: &str,
     others: &[&str],
     det_size: DetSize,
     embeddings: bool,
+    images: usize,
 ) {
     let (analyzer, _dir) = analyzer(detector, others, det_size);
     let mut worst = Worst {
@@ -282,11 +285,7 @@ fn check_pack(
         }
     }
     eprintln!("parity {reference}: {worst:?}");
-    assert!(
-        worst.images > 100,
-        "too few images compared: {}",
-        worst.images
-    );
+    assert_eq!(worst.images, images, "images compared");
     assert!(
         worst.ill_conditioned_poses * 100 <= worst.faces,
         "{} of {} poses differ",
@@ -309,6 +308,7 @@ fn scrfd500m_sface() {
         &[SFACE],
         DetSize::fixed(640, 640),
         true,
+        283,
     );
 }
 
@@ -320,6 +320,7 @@ fn scrfd2_5g_sface() {
         &[SFACE],
         DetSize::fixed(640, 640),
         true,
+        283,
     );
 }
 
@@ -331,6 +332,7 @@ fn scrfd500m_sface_auto() {
         &[SFACE],
         DetSize::Auto,
         true,
+        119,
     );
 }
 
@@ -348,6 +350,7 @@ fn scrfd500m_synthetic_full_pack() {
         ],
         DetSize::fixed(640, 640),
         true,
+        119,
     );
 }
 
@@ -359,6 +362,7 @@ fn scrfd500m_synthetic_mxnet_embeddings() {
         &["synthetic/synthetic_arcface_mxnet.onnx"],
         DetSize::fixed(640, 640),
         true,
+        119,
     );
 }
 

@@ -135,12 +135,20 @@ fn graph_of(model: &[u8]) -> Result<&[u8], GraphError> {
     Err(GraphError::NoGraph)
 }
 
+/// Deepest nesting of subgraphs (If/Loop bodies) walked; real models nest a
+/// few levels, and each level is a stack frame here.
+const MAX_SUBGRAPH_DEPTH: usize = 32;
+
 /// Adds every name consumed by a node of `graph`, including nodes of nested
-/// subgraphs (which may read outer-scope values).
+/// subgraphs (which may read outer-scope values), `depth` levels down.
 fn collect_consumed(
     graph: &[u8],
     out: &mut std::collections::HashSet<String>,
+    depth: usize,
 ) -> Result<(), GraphError> {
+    if depth > MAX_SUBGRAPH_DEPTH {
+        return Err(GraphError::Malformed("subgraphs nest deeper than 32 levels"));
+    }
     for f in fields(graph) {
         let f = f?;
         let (GRAPH_NODE, Value::Bytes(node)) = (f.number, f.value) else {
@@ -158,7 +166,7 @@ fn collect_consumed(
                         if let (ATTRIBUTE_GRAPH | ATTRIBUTE_GRAPHS, Value::Bytes(sub)) =
                             (af.number, af.value)
                         {
-                            collect_consumed(sub, out)?;
+                            collect_consumed(sub, out, depth + 1)?;
                         }
                     }
                 }
@@ -195,7 +203,7 @@ impl GraphInfo {
             }
         }
         let mut consumed = std::collections::HashSet::new();
-        collect_consumed(graph, &mut consumed)?;
+        collect_consumed(graph, &mut consumed, 0)?;
         info.unused_inputs = inputs
             .into_iter()
             .filter(|n| !consumed.contains(n) && !initializers.contains(n))
@@ -305,6 +313,25 @@ pub(crate) mod tests {
         let info = GraphInfo::scan(&stripped).unwrap();
         assert!(info.unused_inputs.is_empty());
         assert_eq!(info.leading_node_names, vec!["_minusscalar0"]);
+    }
+
+    /// A graph whose one node holds a graph attribute holding a node … 1,000
+    /// levels deep: a clear error, not a stack overflow.
+    #[test]
+    fn deeply_nested_subgraphs_are_refused() {
+        let mut graph = Vec::new();
+        for _ in 0..1_000 {
+            let mut attribute = Vec::new();
+            put(&mut attribute, ATTRIBUTE_GRAPH, &graph);
+            let mut node = Vec::new();
+            put(&mut node, NODE_ATTRIBUTE, &attribute);
+            graph = Vec::new();
+            put(&mut graph, GRAPH_NODE, &node);
+        }
+        let mut model = Vec::new();
+        put(&mut model, MODEL_GRAPH, &graph);
+        let err = GraphInfo::scan(&model).unwrap_err();
+        assert!(err.to_string().contains("nest deeper"), "{err}");
     }
 
     #[test]

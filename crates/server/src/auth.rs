@@ -8,7 +8,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -53,15 +53,18 @@ pub async fn authenticate(
             None => None,
         };
         let Some(key) = key else {
-            // Read what the client is still sending (within the body limit)
-            // before answering: closing on an unread body resets the
-            // connection, and many clients then lose the 401 itself.
-            let limit = state.config.limits.max_body_bytes;
-            let _ = axum::body::to_bytes(req.into_body(), limit).await;
-            return Err(ApiError::new(
+            let refused = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "a valid API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (unknown or revoked keys are refused)",
+            );
+            // Decided from the headers; at most a small part of the body is
+            // read (and dropped) so the client sees the 401, not a reset.
+            return Ok(crate::admission::answer_unread(
+                req.into_body(),
+                UNAUTHENTICATED_DRAIN,
+                std::time::Duration::from_secs_f64(state.config.limits.header_timeout_secs),
+                refused.into_response(),
             ));
         };
         Caller {
@@ -72,6 +75,9 @@ pub async fn authenticate(
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }
+
+/// Most body bytes read from a request refused for want of a key.
+const UNAUTHENTICATED_DRAIN: usize = 1 << 20;
 
 fn require(parts: &Parts, role: Role) -> Result<(), ApiError> {
     let caller = parts

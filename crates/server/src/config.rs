@@ -64,6 +64,15 @@ pub struct Limits {
     pub request_timeout_secs: f64,
     /// `Retry-After` seconds sent with an overload 503 (default 1).
     pub retry_after_secs: u64,
+    /// Open connections at once; more are closed when accepted (default 1024).
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request's headers before it
+    /// is closed (default 10): idle and slow-loris connections go.
+    pub header_timeout_secs: f64,
+    /// Request body bytes that may be in flight (read, parsed, decoded) at
+    /// once, reserved from each request's declared length before its body
+    /// is read; past it the answer is 503 (default 64 MiB).
+    pub max_inflight_body_bytes: usize,
 }
 
 impl Default for Limits {
@@ -77,6 +86,9 @@ impl Default for Limits {
             queue: 64,
             request_timeout_secs: 30.0,
             retry_after_secs: 1,
+            max_connections: 1024,
+            header_timeout_secs: 10.0,
+            max_inflight_body_bytes: 64 << 20,
         }
     }
 }

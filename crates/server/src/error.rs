@@ -70,9 +70,16 @@ impl ApiError {
         )
     }
 
-    /// 500: a fault of the server, not of the request.
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    /// 500: a fault of the server, not of the request. The cause goes to
+    /// the server's log (it may name the server's files); the client is
+    /// told only that it happened.
+    pub fn internal(cause: impl Into<String>) -> Self {
+        tracing::error!(cause = %cause.into(), "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to handle this request; the cause is in its log",
+        )
     }
 
     /// 503 with `Retry-After`: the inference queue is full.
@@ -167,6 +174,10 @@ impl From<GalleryError> for ApiError {
                 message,
             ),
             GalleryError::Pipeline(e) => e.into(),
+            GalleryError::Damaged { .. } => {
+                tracing::error!(cause = %message, "damaged gallery sample");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "damaged_sample", message)
+            }
             GalleryError::Database { .. } | GalleryError::Io { .. } => Self::internal(message),
             GalleryError::Remote { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -12,9 +12,10 @@ use base64::Engine;
 #[cfg(test)]
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::params::{self, Param};
 
 /// Fields that carry an image (base64 in JSON, a file in multipart).
 const IMAGE_FIELDS: [&str; 3] = ["image", "image1", "image2"];
@@ -39,12 +40,6 @@ impl<P> Payload<P> {
     }
 }
 
-/// A multipart text field or query value as JSON: numbers, booleans and
-/// arrays keep their type, anything else is a string.
-fn loose_value(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
-}
-
 fn base64_image(field: &str, text: &str) -> Result<Bytes, ApiError> {
     // Accept data URLs as browsers produce them.
     let data = match text.split_once(";base64,") {
@@ -65,10 +60,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let mut params = Map::new();
+        let mut params = Vec::new();
         let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(req.uri())?;
         for (k, v) in pairs {
-            params.insert(k, loose_value(&v));
+            params.push((k, Param::text(&v)));
         }
         let content_type = req
             .headers()
@@ -99,7 +94,7 @@ where
                                 "multipart field '{name}' is not UTF-8 text"
                             ))
                         })?;
-                        params.insert(name, loose_value(text));
+                        params.push((name, Param::text(text)));
                     }
                 }
             }
@@ -124,9 +119,7 @@ where
                         Value::String(text) if IMAGE_FIELDS.contains(&name.as_str()) => {
                             images.insert(name.clone(), base64_image(&name, &text)?);
                         }
-                        other => {
-                            params.insert(name, other);
-                        }
+                        other => params.push((name, Param::json(other))),
                     }
                 }
             }
@@ -145,7 +138,7 @@ where
                 ));
             }
         }
-        let params = serde_json::from_value(Value::Object(params))
+        let params = params::deserialize(params)
             .map_err(|e| ApiError::bad_request(format!("invalid parameters: {e}")))?;
         Ok(Self { images, params })
     }

@@ -145,17 +145,30 @@ impl KeyStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         }
-        let fresh = !path.exists();
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // Created owner-only before SQLite opens it: SQLite gives the -wal
+        // and -shm files the database file's permissions.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| fail(&e))?;
+        }
         let conn = Connection::open(path).map_err(|e| fail(&e))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;",
         )
         .and_then(|_| conn.execute_batch(SCHEMA))
         .map_err(|e| fail(&e))?;
-        if fresh {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| fail(&e))?;
+        // Files left by an older version may be readable by others.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| fail(&e))?;
+            }
         }
         Ok(Self {
             path: path.to_path_buf(),
@@ -311,5 +324,19 @@ mod tests {
             store.create(" ", Role::Admin),
             Err(KeyError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn the_key_file_and_its_journal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        let store = KeyStore::open(&path).unwrap();
+        store.create("ops", Role::Admin).unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+        }
     }
 }

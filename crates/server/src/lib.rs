@@ -21,18 +21,20 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod auth;
 mod config;
 mod error;
 mod input;
 pub mod keys;
 mod metrics;
+mod params;
 mod pool;
 mod routes;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -43,6 +45,7 @@ use axum::response::{IntoResponse, Response};
 use facekit_gallery::{EmbeddingContract, FaceGallery, GalleryError, contract_of};
 use facekit_image::{DecodeLimits, decode_bytes};
 use facekit_pipeline::{FaceAnalyzer, ImageFaces};
+use facekit_service::FaceService;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -74,12 +77,16 @@ pub(crate) struct AppState {
     analyzer: FaceAnalyzer,
     /// The recognizer's embedding contract (`None`: the pack has no recognizer).
     contract: Option<EmbeddingContract>,
-    gallery: Mutex<Box<dyn FaceGallery + Send>>,
+    /// The gallery operations (shared with the CLI); no lock of the
+    /// server's around them: searches run in parallel.
+    service: FaceService,
     keys: Arc<KeyStore>,
     pool: InferencePool,
     metrics: Arc<Metrics>,
     config: ServerConfig,
     decode_limits: DecodeLimits,
+    /// Body bytes that may still be admitted, in KiB ([`admission`]).
+    body_budget: Arc<tokio::sync::Semaphore>,
     ready: AtomicBool,
 }
 
@@ -106,11 +113,6 @@ impl AppState {
         })
     }
 
-    fn lock_gallery(&self) -> MutexGuard<'_, Box<dyn FaceGallery + Send>> {
-        // Gallery writes are transactions: a panic elsewhere leaves it consistent.
-        self.gallery.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Runs a key-store operation off the async threads.
     async fn with_keys<T: Send + 'static>(
         &self,
@@ -126,10 +128,10 @@ impl AppState {
     /// Runs a gallery operation off the async threads.
     async fn gallery<T: Send + 'static>(
         self: &Arc<Self>,
-        op: impl FnOnce(&mut dyn FaceGallery) -> Result<T, GalleryError> + Send + 'static,
+        op: impl FnOnce(&FaceService) -> Result<T, GalleryError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let state = self.clone();
-        tokio::task::spawn_blocking(move || op(state.lock_gallery().as_mut()))
+        tokio::task::spawn_blocking(move || op(&state.service))
             .await
             .map_err(|e| ApiError::internal(format!("a gallery operation failed: {e}")))?
             .map_err(ApiError::from)
@@ -184,6 +186,20 @@ async fn deadline(State(state): State<Arc<AppState>>, req: Request, next: Next) 
     }
 }
 
+/// Longest client request id echoed back; a longer one (or one with
+/// characters outside visible ASCII) is replaced by a fresh id.
+const MAX_REQUEST_ID: usize = 128;
+
+async fn drop_unusable_request_id(mut req: Request) -> Request {
+    let usable = req.headers().get("x-request-id").is_none_or(|v| {
+        v.len() <= MAX_REQUEST_ID && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    });
+    if !usable {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("the server hit a bug handling this request").into_response()
 }
@@ -194,7 +210,7 @@ impl Server {
     /// (pixels, faces per image).
     pub fn new(
         analyzer: FaceAnalyzer,
-        gallery: Box<dyn FaceGallery + Send>,
+        gallery: Box<dyn FaceGallery>,
         keys: KeyStore,
         config: ServerConfig,
     ) -> Result<Self, ServerError> {
@@ -230,11 +246,12 @@ impl Server {
         let state = Arc::new(AppState {
             analyzer,
             contract,
-            gallery: Mutex::new(gallery),
+            service: FaceService::new(Arc::from(gallery)),
             keys: Arc::new(keys),
             pool,
             metrics,
             decode_limits,
+            body_budget: admission::body_budget(limits.max_inflight_body_bytes),
             ready: AtomicBool::new(true),
             config,
         });
@@ -244,12 +261,16 @@ impl Server {
 
     fn router(state: &Arc<AppState>) -> Router {
         let request_id = HeaderName::from_static("x-request-id");
+        // Outermost first: the deadline covers authentication and reading
+        // the body; who calls and what it may cost are decided from the
+        // headers before the body is read.
         let v1 = routes::v1()
-            .layer(middleware::from_fn_with_state(state.clone(), deadline))
+            .layer(middleware::from_fn_with_state(state.clone(), admission::admit))
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 auth::authenticate,
-            ));
+            ))
+            .layer(middleware::from_fn_with_state(state.clone(), deadline));
         routes::public()
             .merge(v1)
             .fallback(routes::not_found)
@@ -268,12 +289,18 @@ impl Server {
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("");
-                        tracing::info_span!("request", method = %req.method(), path = req.uri().path(), id)
+                        // The route template, not the path: paths carry person keys.
+                        let route = req
+                            .extensions()
+                            .get::<MatchedPath>()
+                            .map_or("unmatched", |p| p.as_str());
+                        tracing::info_span!("request", method = %req.method(), route, id)
                     })
                     .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+            .layer(middleware::map_request(drop_unusable_request_id))
             .with_state(state.clone())
     }
 
@@ -304,20 +331,29 @@ impl Server {
             stopper.graceful_shutdown(Some(grace));
         });
         let service = self.app.clone().into_make_service();
+        let limits = &self.state.config.limits;
+        let header_timeout = Duration::from_secs_f64(limits.header_timeout_secs);
+        let max_connections = limits.max_connections;
+        // Headers within the timeout, the first request included (hyper's
+        // protocol detection has no timeout of its own).
+        macro_rules! bounded {
+            ($server:expr) => {{
+                let mut server = $server
+                    .map(|acceptor| admission::ConnectionLimit::new(acceptor, max_connections))
+                    .first_request_timeout(header_timeout)
+                    .handle(handle);
+                server.http_builder().http1().header_read_timeout(header_timeout);
+                server
+            }};
+        }
         match (&self.state.config.tls_cert, &self.state.config.tls_key) {
             (Some(cert), Some(key)) => {
                 let tls = tls_config(cert, key)?;
-                axum_server::from_tcp_rustls(listener, tls)?
-                    .handle(handle)
+                bounded!(axum_server::from_tcp_rustls(listener, tls)?)
                     .serve(service)
                     .await?
             }
-            (None, None) => {
-                axum_server::from_tcp(listener)?
-                    .handle(handle)
-                    .serve(service)
-                    .await?
-            }
+            (None, None) => bounded!(axum_server::from_tcp(listener)?).serve(service).await?,
             _ => {
                 return Err(ServerError::Tls(
                     "give both a certificate and a key, or neither".into(),

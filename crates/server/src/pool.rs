@@ -49,6 +49,12 @@ impl InferencePool {
         }
     }
 
+    /// Whether every worker is busy and the queue is full (a new job
+    /// would be turned away).
+    pub fn is_full(&self) -> bool {
+        self.admission.available_permits() == 0
+    }
+
     /// Runs `job` on a worker, or answers 503 when the pool and its queue
     /// are full. The job runs to the end even if the caller stops waiting,
     /// holding its worker, so the pool stays bounded.

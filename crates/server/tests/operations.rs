@@ -224,3 +224,173 @@ fn auth_can_be_turned_off_explicitly() {
         201
     );
 }
+
+/// Raw HTTP/1.1 over TCP, for what ordinary clients never do (stall,
+/// declare a body and not send it).
+mod raw {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    pub fn connect(url: &str) -> TcpStream {
+        let stream = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+    }
+
+    /// Everything the server sends until it closes (or 20 s pass), and how long it took.
+    pub fn read_all(stream: &mut TcpStream) -> (String, Duration) {
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    }
+
+    /// One response (head and its `content-length` body), and how long it took.
+    pub fn read_response(stream: &mut TcpStream) -> (String, Duration) {
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(head_end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&out[..head_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if out.len() >= head_end + 4 + length {
+                    break;
+                }
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    }
+
+    /// Sends headers declaring a body of `length` bytes, and no body.
+    pub fn declare_body(stream: &mut TcpStream, token: &str, length: usize) {
+        write!(
+            stream,
+            "POST /v1/detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: image/jpeg\r\nContent-Length: {length}\r\n\r\n"
+        )
+        .unwrap();
+    }
+}
+
+/// What a request may cost is decided from its headers: over the bytes in
+/// flight it is 503 at once, with its body never sent.
+#[test]
+fn a_body_over_the_bytes_in_flight_is_refused_before_it_is_sent() {
+    let s = start(|config, _| {
+        config.limits.max_inflight_body_bytes = 1 << 20;
+        config.limits.max_body_bytes = 4 << 20;
+    });
+    let mut stream = raw::connect(&s.url);
+    raw::declare_body(&mut stream, &s.reader, 2 << 20);
+    let (answer, took) = raw::read_response(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after") && answer.contains("overloaded"), "{answer}");
+    assert!(took.as_secs() < 5, "answered after {took:?}");
+    // Within the budget, the same request goes through to the decoder.
+    let small = s.send("POST", "/v1/detect", Some(&s.reader), "image/jpeg", &photo(GROUP));
+    assert_eq!(small.status, 200, "{}", small.text);
+    // A declared length over the body limit: 413 at once.
+    let mut stream = raw::connect(&s.url);
+    raw::declare_body(&mut stream, &s.reader, 64 << 20);
+    let (answer, _) = raw::read_response(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+/// A body that never arrives is cut off by the request timeout, and
+/// headers that never finish by the header timeout; neither holds the
+/// connection.
+#[test]
+fn stalled_bodies_and_headers_are_cut_off() {
+    let s = start(|config, _| {
+        config.limits.request_timeout_secs = 1.0;
+        config.limits.header_timeout_secs = 1.0;
+    });
+    let mut stream = raw::connect(&s.url);
+    raw::declare_body(&mut stream, &s.reader, 1000);
+    let (answer, took) = raw::read_response(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 503") && answer.contains("timeout"), "{answer}");
+    assert!(took.as_secs() < 10, "answered after {took:?}");
+    // Slow loris: headers a byte at a time, never finished.
+    let mut stream = raw::connect(&s.url);
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        use std::io::Write;
+        if stream.write_all(&[*byte]).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    if !closed {
+        let (answer, _) = raw::read_response(&mut stream);
+        assert!(!answer.contains("200 OK"), "{answer}");
+    }
+    assert!(started.elapsed().as_secs() < 15);
+    assert!(s.healthy());
+}
+
+/// Over the connection limit, a new connection is closed when accepted;
+/// once others close, connections are served again.
+#[test]
+fn connections_over_the_limit_are_closed() {
+    let s = start(|config, _| config.limits.max_connections = 2);
+    let idle: Vec<_> = (0..2).map(|_| raw::connect(&s.url)).collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut third = raw::connect(&s.url);
+    {
+        use std::io::Write;
+        let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    let (answer, _) = raw::read_all(&mut third);
+    assert!(answer.is_empty(), "served over the limit: {answer}");
+    drop(idle);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(s.healthy());
+}
+
+/// Parameters from the query string are typed by their field: a numeric
+/// person key stays a string key.
+#[test]
+fn a_numeric_person_key_from_a_form_or_query_is_a_key() {
+    let s = start(|_, _| {});
+    let created = s.post_json("/v1/collections", &s.admin, &json!({"name": "staff"}));
+    assert_eq!(created.status, 201, "{}", created.text);
+    let boundary = "b0undary";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n12345\r\n--{boundary}--\r\n"
+    );
+    let reply = s.send(
+        "POST",
+        "/v1/collections/staff/persons",
+        Some(&s.writer),
+        &format!("multipart/form-data; boundary={boundary}"),
+        form.as_bytes(),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.json["key"], "12345");
+    let reply = s.send(
+        "POST",
+        "/v1/collections/staff/persons?key=67890&name=007",
+        Some(&s.writer),
+        "application/json",
+        b"{}",
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!((&reply.json["key"], &reply.json["name"]), (&json!("67890"), &json!("007")));
+}

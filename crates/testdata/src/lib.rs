@@ -171,15 +171,25 @@ pub fn with_milvus(test: &str, body: impl FnOnce(&str)) {
         started.success(),
         "could not start Milvus: scripts/milvus.sh needs root (ip netns); or set FACEKIT_MILVUS_URL to a running Milvus"
     );
-    let inside = std::process::Command::new("ip")
+    let mut inside = std::process::Command::new("ip")
         .args(["netns", "exec", &ns])
         .arg(std::env::current_exe().expect("test binary"))
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env("FACEKIT_MILVUS_URL", "milvus://127.0.0.1:19530")
-        .status()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .expect("run the test inside the Milvus namespace");
-    assert!(
-        inside.success(),
-        "{test} failed against Milvus (output above)"
-    );
+    // Echo the run and check that the filter matched exactly this test:
+    // a filter that matched nothing would "pass" with 0 tests run.
+    let mut ran_one = false;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(
+        inside.stdout.take().expect("piped"),
+    )) {
+        let line = line.expect("test output");
+        ran_one |= line.starts_with("test result: ok. 1 passed");
+        println!("{line}");
+    }
+    let status = inside.wait().expect("the test inside the Milvus namespace");
+    assert!(status.success(), "{test} failed against Milvus (output above)");
+    assert!(ran_one, "the filter '{test}' ran no test inside the Milvus namespace");
 }

@@ -7,9 +7,10 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use facekit_gallery::{
     Collection, EmbeddingContract, EnrollFilter, GalleryStats, IndexKind, NewSample, Person,
-    PersonInfo, PersonMatch, Sample, check_contract, enrollment_samples,
+    PersonInfo, Sample, check_contract, enrollment_samples,
 };
 use facekit_pipeline::FaceRecord;
+use facekit_service::FaceMatches;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -150,17 +151,6 @@ pub struct SearchRequest {
     pub threshold: Option<f32>,
 }
 
-/// One face's candidates.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FaceMatches {
-    /// The face (absent when searching by embedding).
-    pub face: Option<FaceRecord>,
-    /// Up to `top_k` persons, best first.
-    pub matches: Vec<PersonMatch>,
-    /// The top match if it reaches the threshold; null means unknown.
-    pub best: Option<PersonMatch>,
-}
-
 /// Who the faces are.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdentifyResponse {
@@ -218,7 +208,7 @@ async fn probe_contract(
     probe: &Probe,
 ) -> Result<EmbeddingContract, ApiError> {
     let name = collection.to_string();
-    let c = state.gallery(move |g| g.collection(&name)).await?;
+    let c = state.gallery(move |s| s.gallery().collection(&name)).await?;
     if matches!(probe, Probe::Image(_)) {
         check_contract(&c, state.require_recognizer()?)?;
     }
@@ -246,7 +236,7 @@ pub async fn create_collection(
         None => state.require_recognizer()?.clone(),
     };
     let created = state
-        .gallery(move |g| g.create_collection(&name, &contract, index))
+        .gallery(move |s| s.create_collection(&name, &contract, index))
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -259,7 +249,7 @@ pub async fn list_collections(
     _: Reader,
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<CollectionList>, ApiError> {
-    let collections = state.gallery(|g| g.collections()).await?;
+    let collections = state.gallery(|s| s.gallery().collections()).await?;
     Ok(Json(CollectionList { collections }))
 }
 
@@ -273,7 +263,7 @@ pub async fn get_collection(
     State(state): State<Arc<AppState>>,
     PathOf(collection): PathOf<String>,
 ) -> Result<Json<GalleryStats>, ApiError> {
-    Ok(Json(state.gallery(move |g| g.stats(&collection)).await?))
+    Ok(Json(state.gallery(move |s| s.gallery().stats(&collection)).await?))
 }
 
 /// Delete a collection and erase everything in it.
@@ -287,7 +277,7 @@ pub async fn delete_collection(
     PathOf(collection): PathOf<String>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .gallery(move |g| g.delete_collection(&collection))
+        .gallery(move |s| s.delete_collection(&collection))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -315,7 +305,7 @@ pub async fn create_person(
         info.metadata = metadata;
     }
     let person = state
-        .gallery(move |g| g.create_person(&collection, &info))
+        .gallery(move |s| s.create_person(&collection, &info))
         .await?;
     Ok((StatusCode::CREATED, Json(person)))
 }
@@ -333,7 +323,7 @@ pub async fn list_persons(
 ) -> Result<Json<PersonList>, ApiError> {
     let page = payload.params;
     let limit = page.limit.min(1000);
-    let persons = state.gallery(move |g| g.persons(&collection)).await?;
+    let persons = state.gallery(move |s| s.gallery().persons(&collection)).await?;
     Ok(Json(PersonList {
         total: persons.len(),
         persons: persons.into_iter().skip(page.offset).take(limit).collect(),
@@ -352,7 +342,7 @@ pub async fn get_person(
 ) -> Result<Json<Person>, ApiError> {
     Ok(Json(
         state
-            .gallery(move |g| g.person(&collection, &person))
+            .gallery(move |s| s.gallery().person(&collection, &person))
             .await?,
     ))
 }
@@ -371,8 +361,8 @@ pub async fn update_person(
     let body = payload.params;
     Ok(Json(
         state
-            .gallery(move |g| {
-                g.update_person(
+            .gallery(move |s| {
+                s.update_person(
                     &collection,
                     &person,
                     body.name.as_deref(),
@@ -394,7 +384,7 @@ pub async fn delete_person(
     PathOf((collection, person)): PathOf<(String, String)>,
 ) -> Result<Json<Deleted>, ApiError> {
     let faces_deleted = state
-        .gallery(move |g| g.delete_person(&collection, &person))
+        .gallery(move |s| s.delete_person(&collection, &person))
         .await?;
     Ok(Json(Deleted { faces_deleted }))
 }
@@ -415,7 +405,7 @@ pub async fn enroll(
     let probe = probe(&payload, &payload.params.embedding)?;
     let contract = probe_contract(&state, &collection, &probe).await?;
     let (c, p) = (collection.clone(), person.clone());
-    let existing = state.gallery(move |g| g.person(&c, &p)).await?;
+    let existing = state.gallery(move |s| s.gallery().person(&c, &p)).await?;
     let info = PersonInfo {
         key: existing.key,
         name: existing.name,
@@ -447,8 +437,8 @@ pub async fn enroll(
     };
     let person = info.key.clone();
     let (ids, samples) = state
-        .gallery(move |g| {
-            let ids = g.enroll(&collection, &contract, &info, &samples)?;
+        .gallery(move |s| {
+            let ids = s.enroll(&collection, &contract, &info, &samples)?;
             Ok((ids, samples))
         })
         .await?;
@@ -476,7 +466,7 @@ pub async fn list_faces(
     payload: Payload<FaceListing>,
 ) -> Result<Json<FaceList>, ApiError> {
     let mut faces = state
-        .gallery(move |g| g.samples(&collection, Some(&person)))
+        .gallery(move |s| s.gallery().samples(&collection, Some(&person)))
         .await?;
     if !payload.params.embeddings {
         faces.iter_mut().for_each(|f| f.embedding.clear());
@@ -495,7 +485,7 @@ pub async fn delete_face(
     PathOf((collection, face_id)): PathOf<(String, i64)>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .gallery(move |g| g.delete_sample(&collection, face_id))
+        .gallery(move |s| s.delete_sample(&collection, face_id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -526,31 +516,20 @@ pub async fn identify(
     let faces = state
         .pool
         .run("identify", move || {
-            let probes: Vec<(Option<FaceRecord>, Vec<f32>)> = match probe {
-                Probe::Embedding(e) => vec![(None, e)],
-                Probe::Image(image) => worker
-                    .analyze(&image, false)?
-                    .faces
-                    .into_iter()
-                    .filter_map(|f| {
-                        let record = FaceRecord::new(&f, false);
-                        f.embedding.map(|e| (Some(record), e))
-                    })
-                    .collect(),
-            };
-            let gallery = worker.lock_gallery();
-            probes
-                .into_iter()
-                .map(|(face, embedding)| {
-                    let found =
-                        gallery.identify(&collection, &contract, &embedding, top_k, threshold)?;
-                    Ok(FaceMatches {
-                        face,
-                        matches: found.matches,
-                        best: found.best,
-                    })
-                })
-                .collect::<Result<Vec<_>, ApiError>>()
+            let service = &worker.service;
+            Ok(match probe {
+                Probe::Embedding(e) => vec![service.identify_embedding(
+                    &collection,
+                    &contract,
+                    &e,
+                    top_k,
+                    threshold,
+                )?],
+                Probe::Image(image) => {
+                    let photo = worker.analyze(&image, false)?;
+                    service.identify_faces(&collection, &contract, &photo.faces, top_k, threshold)?
+                }
+            })
         })
         .await?;
     Ok(Json(IdentifyResponse { threshold, faces }))
@@ -576,28 +555,22 @@ pub async fn verify(
     let (face, verification) = state
         .pool
         .run("verify", move || {
-            let (face, embedding) = match probe {
-                Probe::Embedding(e) => (None, e),
+            let service = &worker.service;
+            Ok(match probe {
+                Probe::Embedding(e) => (
+                    None,
+                    service
+                        .gallery()
+                        .verify(&collection, &contract, &person, &e, threshold)?,
+                ),
                 Probe::Image(image) => {
-                    let face = worker
-                        .analyze(&image, false)?
-                        .largest()
+                    let photo = worker.analyze(&image, false)?;
+                    let found = service
+                        .verify_largest(&collection, &contract, &person, photo, threshold)?
                         .ok_or_else(|| ApiError::no_face("the image"))?;
-                    let embedding = face
-                        .embedding
-                        .clone()
-                        .ok_or_else(|| ApiError::no_face("the image (no landmarks to align)"))?;
-                    (Some(FaceRecord::new(&face, false)), embedding)
+                    (Some(found.face), found.verification)
                 }
-            };
-            let found = worker.lock_gallery().verify(
-                &collection,
-                &contract,
-                &person,
-                &embedding,
-                threshold,
-            )?;
-            Ok((face, found))
+            })
         })
         .await?;
     Ok(Json(VerifyResponse {

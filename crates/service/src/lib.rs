@@ -1,0 +1,291 @@
+//! The gallery service: the one implementation of "enroll these faces",
+//! "who is every face of this photo", "is this that person" and the
+//! deletes, which the CLI, the HTTP server and the Python package call
+//! instead of each composing gallery calls of their own. It holds a shared
+//! [`FaceGallery`] (the embedded SQLite store or Milvus): searches run in
+//! parallel on every thread that calls them, writes to one collection are
+//! serialised here (so a backend without transactions across calls, such
+//! as Milvus, never interleaves two writers of one collection), and no lock
+//! of the service is held while another collection is written or searched.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use facekit_gallery::{EmbeddingContract, Gallery, IndexKind, NewSample, PersonInfo};
+//! use facekit_service::FaceService;
+//! let contract = EmbeddingContract {
+//!     model_sha256: "0ba9fbfa…".into(),
+//!     dimension: 4,
+//!     preprocessing: "norm_crop 112".into(),
+//! };
+//! let service = FaceService::new(Arc::new(Gallery::open("faces.db".as_ref())?));
+//! service.create_collection("staff", &contract, IndexKind::Exact)?;
+//! let ann = PersonInfo::new("ann");
+//! service.enroll("staff", &contract, &ann, &[NewSample::embedding(vec![1.0, 0.0, 0.0, 0.0])])?;
+//! let found = service.identify_embedding("staff", &contract, &[0.9, 0.1, 0.0, 0.0], 5, 0.3)?;
+//! assert_eq!(found.best.unwrap().key, "ann");
+//! # Ok::<(), facekit_gallery::GalleryError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use facekit_gallery::{
+    Collection, EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, Person,
+    PersonInfo, PersonMatch, Verification,
+};
+use facekit_pipeline::{Face, FaceRecord, ImageFaces};
+use serde::Serialize;
+
+pub use facekit_gallery_milvus::open_gallery;
+
+/// One face's candidates.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FaceMatches {
+    /// The face (absent when searching by embedding).
+    pub face: Option<FaceRecord>,
+    /// Up to `top_k` persons, best first.
+    pub matches: Vec<PersonMatch>,
+    /// The top match if it reaches the threshold; null means unknown.
+    pub best: Option<PersonMatch>,
+}
+
+/// A face compared with one person.
+#[derive(Debug, Clone)]
+pub struct FaceVerification {
+    /// The face compared.
+    pub face: FaceRecord,
+    /// Its score and decision.
+    pub verification: Verification,
+}
+
+/// The gallery operations every interface shares.
+pub struct FaceService {
+    gallery: Arc<dyn FaceGallery>,
+    /// One lock per collection name, taken by writes only.
+    writers: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for FaceService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaceService").finish_non_exhaustive()
+    }
+}
+
+impl FaceService {
+    /// A service over a gallery backend.
+    pub fn new(gallery: Arc<dyn FaceGallery>) -> Self {
+        Self {
+            gallery,
+            writers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens the gallery at `address` (a file path or `milvus://…`).
+    pub fn open(address: &str) -> Result<Self, GalleryError> {
+        Ok(Self::new(Arc::from(open_gallery(address)?)))
+    }
+
+    /// The backend, for reads that need no coordination (lists, counts).
+    pub fn gallery(&self) -> &dyn FaceGallery {
+        self.gallery.as_ref()
+    }
+
+    /// Runs a write to `collection` while no other write of this service
+    /// to the same collection runs.
+    fn writing<T>(&self, collection: &str, op: impl FnOnce(&dyn FaceGallery) -> T) -> T {
+        let lock = self
+            .writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(collection.to_string())
+            .or_default()
+            .clone();
+        // A writer that panicked left the backend consistent (its writes
+        // are transactions): the lock only orders writers.
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        op(self.gallery.as_ref())
+    }
+
+    /// Creates a collection pinned to `contract`.
+    pub fn create_collection(
+        &self,
+        name: &str,
+        contract: &EmbeddingContract,
+        index: IndexKind,
+    ) -> Result<Collection, GalleryError> {
+        self.writing(name, |g| g.create_collection(name, contract, index))
+    }
+
+    /// Deletes a collection and erases everything in it.
+    pub fn delete_collection(&self, name: &str) -> Result<(), GalleryError> {
+        self.writing(name, |g| g.delete_collection(name))
+    }
+
+    /// Creates a person without samples.
+    pub fn create_person(&self, collection: &str, person: &PersonInfo) -> Result<Person, GalleryError> {
+        self.writing(collection, |g| g.create_person(collection, person))
+    }
+
+    /// Changes a person's name and/or metadata.
+    pub fn update_person(
+        &self,
+        collection: &str,
+        key: &str,
+        name: Option<&str>,
+        metadata: Option<&serde_json::Value>,
+    ) -> Result<Person, GalleryError> {
+        self.writing(collection, |g| g.update_person(collection, key, name, metadata))
+    }
+
+    /// Adds samples to one person (created on first use); the ids, once committed.
+    pub fn enroll(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        person: &PersonInfo,
+        samples: &[NewSample],
+    ) -> Result<Vec<i64>, GalleryError> {
+        self.writing(collection, |g| g.enroll(collection, contract, person, samples))
+    }
+
+    /// Adds samples of any persons in one transaction.
+    pub fn enroll_batch(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        items: &[(&PersonInfo, &NewSample)],
+    ) -> Result<Vec<i64>, GalleryError> {
+        self.writing(collection, |g| g.enroll_batch(collection, contract, items))
+    }
+
+    /// Deletes a person and erases their samples; how many went.
+    pub fn delete_person(&self, collection: &str, key: &str) -> Result<usize, GalleryError> {
+        self.writing(collection, |g| g.delete_person(collection, key))
+    }
+
+    /// Deletes one sample, erasing it.
+    pub fn delete_sample(&self, collection: &str, sample: i64) -> Result<(), GalleryError> {
+        self.writing(collection, |g| g.delete_sample(collection, sample))
+    }
+
+    /// The top-k persons for one embedding.
+    pub fn identify_embedding(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        embedding: &[f32],
+        top_k: usize,
+        threshold: f32,
+    ) -> Result<FaceMatches, GalleryError> {
+        let found = self
+            .gallery
+            .identify(collection, contract, embedding, top_k, threshold)?;
+        Ok(FaceMatches {
+            face: None,
+            matches: found.matches,
+            best: found.best,
+        })
+    }
+
+    /// Who is every face of a photo: the top-k persons of each face that
+    /// has an embedding, in the photo's order (empty when none has).
+    pub fn identify_faces(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        faces: &[Face],
+        top_k: usize,
+        threshold: f32,
+    ) -> Result<Vec<FaceMatches>, GalleryError> {
+        faces
+            .iter()
+            .filter_map(|f| f.embedding.as_deref().map(|e| (f, e)))
+            .map(|(face, embedding)| {
+                let mut found =
+                    self.identify_embedding(collection, contract, embedding, top_k, threshold)?;
+                found.face = Some(FaceRecord::new(face, false));
+                Ok(found)
+            })
+            .collect()
+    }
+
+    /// Is the largest face of a photo that person? `None` when the photo
+    /// has no face with an embedding.
+    pub fn verify_largest(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        person: &str,
+        photo: ImageFaces,
+        threshold: f32,
+    ) -> Result<Option<FaceVerification>, GalleryError> {
+        let Some(face) = ImageFaces {
+            faces: photo
+                .faces
+                .into_iter()
+                .filter(|f| f.embedding.is_some())
+                .collect(),
+            ..photo
+        }
+        .largest() else {
+            return Ok(None);
+        };
+        let embedding = face.embedding.as_deref().unwrap_or_default();
+        let verification = self
+            .gallery
+            .verify(collection, contract, person, embedding, threshold)?;
+        Ok(Some(FaceVerification {
+            face: FaceRecord::new(&face, false),
+            verification,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use facekit_gallery::conformance::{contract, vector};
+    use facekit_gallery::{Gallery, IndexKind, NewSample, PersonInfo};
+
+    use super::*;
+
+    #[test]
+    fn writes_of_many_threads_all_land_and_searches_see_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = Arc::new(FaceService::new(Arc::new(
+            Gallery::open(&dir.path().join("g.db")).unwrap(),
+        )));
+        let c = contract(16);
+        for name in ["a", "b"] {
+            service.create_collection(name, &c, IndexKind::Exact).unwrap();
+        }
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (service, c) = (service.clone(), c.clone());
+                s.spawn(move || {
+                    let collection = if t % 2 == 0 { "a" } else { "b" };
+                    for i in 0..10 {
+                        let key = format!("p{t}_{i}");
+                        service
+                            .enroll(collection, &c, &PersonInfo::new(&key), &[NewSample::embedding(vector(t + 4 * (i % 3), 0.1))])
+                            .unwrap();
+                        let found = service
+                            .identify_embedding(collection, &c, &vector(t, 0.1), 3, 0.0)
+                            .unwrap();
+                        assert!(!found.matches.is_empty());
+                    }
+                });
+            }
+        });
+        for name in ["a", "b"] {
+            assert_eq!(service.gallery().stats(name).unwrap().samples, 20);
+            assert_eq!(service.gallery().persons(name).unwrap().len(), 20);
+        }
+        assert_eq!(service.delete_person("a", "p0_0").unwrap(), 1);
+        let left = service.identify_embedding("a", &c, &vector(0, 0.1), 50, 0.0).unwrap();
+        assert!(left.matches.iter().all(|m| m.key != "p0_0"));
+        assert_eq!(left.matches.len(), 19);
+    }
+}
