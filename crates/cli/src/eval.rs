@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use facekit_eval::{
-    CalibrationBook, CfpProtocol, applied_procedure, FarResult, ImageMode, PairSet, VerificationReport, VerifyOptions,
-    WiderOptions, calibrate, detect_wider, read_bin, read_cfp, read_ground_truth, read_lfw_pairs,
-    verify, write_detection_report, write_verification_report,
+    CalibrationBook, CfpProtocol, FarResult, ImageMode, PairSet, VerificationReport, VerifyOptions,
+    WiderOptions, applied_procedure, calibrate, detect_wider, read_bin, read_cfp,
+    read_ground_truth, read_lfw_pairs, verify, write_detection_report, write_verification_report,
 };
 use facekit_models::facekit_home;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -127,7 +127,13 @@ pub fn run(command: EvalCommand) -> Result<bool> {
             common,
         } => {
             // Scored as compare, identify and serve score: no flip test.
-            let report = run_verify(&PairSource { no_flip: true, ..set }, &common)?;
+            let report = run_verify(
+                &PairSource {
+                    no_flip: true,
+                    ..set
+                },
+                &common,
+            )?;
             if report.settings.embedding.mode != ImageMode::Detect {
                 eprintln!(
                     "facekit: warning: calibrated in {} mode; compare, identify and serve detect faces, so --far will not use these thresholds",

@@ -8,8 +8,8 @@ use facekit_gallery::{
     EnrollFilter, FaceGallery, IndexKind, NewSample, PersonInfo, contract_of, enrollment_faces,
     parse_header, parse_record,
 };
-use facekit_service::{FaceService, open_gallery};
 use facekit_models::facekit_home;
+use facekit_service::{FaceService, open_gallery};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -124,7 +124,13 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                 |path| Ok(analyzer.analyze_file(path)?),
                 |path, found| {
                     let mut faces = Vec::new();
-                    for m in service.identify_faces(&collection, &contract, &found.faces, top_k, threshold)? {
+                    for m in service.identify_faces(
+                        &collection,
+                        &contract,
+                        &found.faces,
+                        top_k,
+                        threshold,
+                    )? {
                         let mut record = serde_json::to_value(&m.face)?;
                         record["best"] = serde_json::to_value(&m.best)?;
                         record["matches"] = serde_json::to_value(&m.matches)?;
@@ -243,16 +249,25 @@ fn check(address: Option<&str>, quarantine: bool) -> Result<bool> {
     if quarantine {
         let moved = gallery.quarantine_damaged()?;
         for (sample, collection, person) in &moved {
-            print(&json!({"sample": sample, "collection": collection, "person": person, "quarantined": true}))?;
+            print(
+                &json!({"sample": sample, "collection": collection, "person": person, "quarantined": true}),
+            )?;
         }
-        eprintln!("facekit: {} damaged samples moved to quarantine", moved.len());
+        eprintln!(
+            "facekit: {} damaged samples moved to quarantine",
+            moved.len()
+        );
         return Ok(true);
     }
     let damaged = gallery.check()?;
     for sample in &damaged {
         print(&json!({"sample": sample, "damaged": true}))?;
     }
-    eprintln!("facekit: {} damaged samples in {}", damaged.len(), path.display());
+    eprintln!(
+        "facekit: {} damaged samples in {}",
+        damaged.len(),
+        path.display()
+    );
     Ok(damaged.is_empty())
 }
 
@@ -324,12 +339,7 @@ impl<W: Write> Write for LineProgress<'_, W> {
 
 /// Reads an export into `collection`, committing `batch` samples per
 /// transaction and printing each sample's id only after its commit.
-fn import(
-    service: &FaceService,
-    collection: &str,
-    file: &Path,
-    batch: usize,
-) -> Result<bool> {
+fn import(service: &FaceService, collection: &str, file: &Path, batch: usize) -> Result<bool> {
     let reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {

@@ -555,7 +555,16 @@ fn eval_verify_calibrate_compare_and_detect() {
     // 300 impostor pairs: FAR 1e-2 can be calibrated, 1e-3 cannot.
     let calibrate = |far: &str, mode: &str| {
         run(&[
-            "eval", "calibrate", "--bin", bin, "--models", &pack, "--far", far, "--mode", mode,
+            "eval",
+            "calibrate",
+            "--bin",
+            bin,
+            "--models",
+            &pack,
+            "--far",
+            far,
+            "--mode",
+            mode,
         ])
     };
     let out = calibrate("1e-3", "aligned");
@@ -571,7 +580,10 @@ fn eval_verify_calibrate_compare_and_detect() {
     let out = run(&["compare", t1, t1, "--models", &pack, "--far", "1e-2"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("aligned; single embedding") && err.contains("detect; single embedding"), "{err}");
+    assert!(
+        err.contains("aligned; single embedding") && err.contains("detect; single embedding"),
+        "{err}"
+    );
     // Calibrated as compare scores: detected faces, no flip.
     let out = calibrate("1e-2", "detect");
     assert_ok(&out);

@@ -221,7 +221,9 @@ fn call(method: &str, url: &str, body: Option<(&str, Vec<u8>)>) -> (u16, serde_j
         .into();
     let response = match (method, body) {
         ("GET", _) => agent.get(url).call(),
-        (_, Some((content_type, bytes))) => agent.post(url).content_type(content_type).send(&bytes[..]),
+        (_, Some((content_type, bytes))) => {
+            agent.post(url).content_type(content_type).send(&bytes[..])
+        }
         _ => agent.post(url).send_empty(),
     };
     let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
@@ -261,8 +263,17 @@ fn the_cli_and_two_servers_share_one_gallery_file() {
     let db = db.to_str().unwrap();
     let keys = dir.path().join("keys.db");
     let server_args = [
-        "--bind", "127.0.0.1:0", "--db", db, "--keys", keys.to_str().unwrap(), "--no-auth",
-        "--models", models, "--workers", "1",
+        "--bind",
+        "127.0.0.1:0",
+        "--db",
+        db,
+        "--keys",
+        keys.to_str().unwrap(),
+        "--no-auth",
+        "--models",
+        models,
+        "--workers",
+        "1",
     ];
     let (first, url1) = serve(&server_args);
     let (second, url2) = serve(&server_args);
@@ -274,13 +285,27 @@ fn the_cli_and_two_servers_share_one_gallery_file() {
         }
         facekit(&all)
     };
-    let bbt = |file: &str| shared(&format!("identities/face_api_bbt/{file}")).display().to_string();
+    let bbt = |file: &str| {
+        shared(&format!("identities/face_api_bbt/{file}"))
+            .display()
+            .to_string()
+    };
     let mut statuses = Vec::new();
 
     json_line(&cli(&["create", "bbt"]));
     for person in ["amy", "penny", "raj"] {
-        let out = cli(&["enroll", "bbt", &bbt(&format!("{person}/{person}1.png")), "--person", person]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = cli(&[
+            "enroll",
+            "bbt",
+            &bbt(&format!("{person}/{person}1.png")),
+            "--person",
+            person,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // Both servers list it and identify from it straight away (no restart,
     // well within a second).
@@ -288,8 +313,18 @@ fn the_cli_and_two_servers_share_one_gallery_file() {
     for url in [&url1, &url2] {
         let (status, body) = call("GET", &format!("{url}/v1/collections"), None);
         statuses.push(status);
-        assert!(body["collections"].as_array().unwrap().iter().any(|c| c["name"] == "bbt"), "{body}");
-        assert_eq!(identified(url, "identities/face_api_bbt/amy/amy2.png", &mut statuses)[0], "amy");
+        assert!(
+            body["collections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == "bbt"),
+            "{body}"
+        );
+        assert_eq!(
+            identified(url, "identities/face_api_bbt/amy/amy2.png", &mut statuses)[0],
+            "amy"
+        );
     }
     assert!(started.elapsed() < Duration::from_secs(10));
 
@@ -304,11 +339,21 @@ fn the_cli_and_two_servers_share_one_gallery_file() {
     let (status, body) = call(
         "POST",
         &format!("{url1}/v1/collections/bbt/persons/sheldon/faces"),
-        Some(("image/png", std::fs::read(bbt("sheldon/sheldon1.png")).unwrap())),
+        Some((
+            "image/png",
+            std::fs::read(bbt("sheldon/sheldon1.png")).unwrap(),
+        )),
     );
     statuses.push(status);
     assert_eq!(status, 201, "{body}");
-    assert_eq!(identified(&url2, "identities/face_api_bbt/sheldon/sheldon2.png", &mut statuses)[0], "sheldon");
+    assert_eq!(
+        identified(
+            &url2,
+            "identities/face_api_bbt/sheldon/sheldon2.png",
+            &mut statuses
+        )[0],
+        "sheldon"
+    );
     let out = cli(&["identify", "bbt", &bbt("sheldon/sheldon2.png")]);
     let line = json_line(&out);
     assert_eq!(line["faces"][0]["matches"][0]["key"], "sheldon", "{line}");
@@ -317,7 +362,10 @@ fn the_cli_and_two_servers_share_one_gallery_file() {
     json_line(&cli(&["delete", "bbt", "--person", "amy"]));
     for url in [&url1, &url2] {
         let keys = identified(url, "identities/face_api_bbt/amy/amy2.png", &mut statuses);
-        assert!(!keys.iter().any(|k| k == "amy"), "{url} still returns amy: {keys:?}");
+        assert!(
+            !keys.iter().any(|k| k == "amy"),
+            "{url} still returns amy: {keys:?}"
+        );
     }
     // Dropped by the CLI: a clear 404 from both, never a 500.
     json_line(&cli(&["delete", "bbt"]));

@@ -45,7 +45,11 @@ pub struct Calibration {
 pub fn procedure(mode: crate::ImageMode, flip: bool) -> String {
     format!(
         "{mode}; {}; cosine",
-        if flip { "flip-summed" } else { "single embedding" }
+        if flip {
+            "flip-summed"
+        } else {
+            "single embedding"
+        }
     )
 }
 
@@ -101,13 +105,21 @@ impl CalibrationBook {
         far: f64,
         procedure: &str,
     ) -> Result<&Calibration, EvalError> {
-        let of_model = || self.entries.iter().filter(|e| e.model_sha256 == model_sha256);
+        let of_model = || {
+            self.entries
+                .iter()
+                .filter(|e| e.model_sha256 == model_sha256)
+        };
         if let Some(e) = of_model().find(|e| same_far(e.far, far) && e.procedure == procedure) {
             return Ok(e);
         }
         let known: Vec<String> = of_model()
             .map(|e| {
-                let how = if e.procedure.is_empty() { "procedure not recorded" } else { &e.procedure };
+                let how = if e.procedure.is_empty() {
+                    "procedure not recorded"
+                } else {
+                    &e.procedure
+                };
                 format!("{:e} ({how})", e.far)
             })
             .collect();
@@ -162,7 +174,9 @@ mod tests {
         assert_eq!(book.entries.len(), 2);
         let applied = applied_procedure();
         assert_eq!(
-            book.threshold(&"ab".repeat(32), 1e-3, &applied).unwrap().threshold,
+            book.threshold(&"ab".repeat(32), 1e-3, &applied)
+                .unwrap()
+                .threshold,
             0.35
         );
         let err = book
@@ -179,6 +193,9 @@ mod tests {
             .threshold(&"ab".repeat(32), 1e-3, &flipped)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("flip-summed") && err.contains("single embedding"), "{err}");
+        assert!(
+            err.contains("flip-summed") && err.contains("single embedding"),
+            "{err}"
+        );
     }
 }

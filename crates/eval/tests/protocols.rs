@@ -72,7 +72,11 @@ fn crafted_ground_truth_files_are_clear_errors() {
         "0--Parade/0_Parade_marchingband_1_465.jpg\n1000000000000000000\n1 2 3 4 0 0 0 0 0 0\n",
     )
     .unwrap();
-    std::fs::write(dir.path().join("difficulty_gt_index.json"), r#"{"subsets": {}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("difficulty_gt_index.json"),
+        r#"{"subsets": {}}"#,
+    )
+    .unwrap();
     let err = facekit_eval::read_ground_truth(dir.path()).unwrap_err();
     assert!(err.to_string().contains("ends inside a face list"), "{err}");
 
@@ -83,7 +87,9 @@ fn crafted_ground_truth_files_are_clear_errors() {
         let mut damaged = real[..cut.min(real.len())].to_vec();
         // Scramble the element bytes after the 128-byte header.
         for b in damaged.iter_mut().skip(136) {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             *b ^= (state >> 56) as u8 & 0x0F;
         }
         std::fs::write(mat_dir.path().join("wider_face_val.mat"), &damaged).unwrap();
@@ -203,7 +209,10 @@ fn wider_ap_from_mat_and_text_ground_truth_agree() {
     eprintln!("{:?}", mat.ap);
     // The figures the README quotes (rounded to 3 places).
     for (ap, quoted) in mat.ap.iter().zip([0.970, 0.937, 0.890]) {
-        assert!((ap.ap - quoted).abs() <= 0.0005, "{ap:?}, README says {quoted}");
+        assert!(
+            (ap.ap - quoted).abs() <= 0.0005,
+            "{ap:?}, README says {quoted}"
+        );
     }
     // Harder settings count more faces.
     assert!(mat.ap[0].faces < mat.ap[1].faces && mat.ap[1].faces < mat.ap[2].faces);

@@ -307,7 +307,11 @@ fn the_official_catalog_is_complete() {
         std::fs::read_to_string(facekit_testdata::models_dir().join("PROVENANCE.md")).unwrap();
     for pack in OFFICIAL_PACKS {
         for (file, hash) in pack.files {
-            assert!(provenance.contains(hash), "{file} of {}: {hash} is not in PROVENANCE.md", pack.name);
+            assert!(
+                provenance.contains(hash),
+                "{file} of {}: {hash} is not in PROVENANCE.md",
+                pack.name
+            );
         }
     }
     // The official files in ../shared (PROVENANCE.md) hash to what the
@@ -321,7 +325,11 @@ fn the_official_catalog_is_complete() {
         for name in packs {
             let pack = facekit_fetch::official_pack(name).unwrap();
             let pinned = pack.files.iter().find(|(f, _)| *f == file);
-            assert_eq!(pinned.map(|(_, h)| *h), Some(actual.as_str()), "{file} in {name}");
+            assert_eq!(
+                pinned.map(|(_, h)| *h),
+                Some(actual.as_str()),
+                "{file} in {name}"
+            );
         }
     }
 }

@@ -49,7 +49,10 @@ pub struct Report {
 pub fn fuzz(target_name: &str, duration: Duration, out: Option<&Path>) -> anyhow::Result<Report> {
     let mut target = target(target_name)?;
     let seeds = target.seeds()?;
-    anyhow::ensure!(!seeds.is_empty(), "no seed inputs for {target_name} in ../shared");
+    anyhow::ensure!(
+        !seeds.is_empty(),
+        "no seed inputs for {target_name} in ../shared"
+    );
     if let Some(dir) = out {
         std::fs::create_dir_all(dir)?;
     }
@@ -100,7 +103,12 @@ pub fn fuzz(target_name: &str, duration: Duration, out: Option<&Path>) -> anyhow
     Ok(report)
 }
 
-fn save(out: Option<&Path>, target: &str, n: usize, input: &[u8]) -> anyhow::Result<Option<PathBuf>> {
+fn save(
+    out: Option<&Path>,
+    target: &str,
+    n: usize,
+    input: &[u8],
+) -> anyhow::Result<Option<PathBuf>> {
     let Some(dir) = out else { return Ok(None) };
     let path = dir.join(format!("{target}-finding-{n}.bin"));
     std::fs::write(&path, input)?;

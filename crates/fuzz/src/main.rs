@@ -14,7 +14,11 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let target = args.first().ok_or_else(usage)?;
-    let seconds: f64 = args.get(1).ok_or_else(usage)?.parse().map_err(|_| usage())?;
+    let seconds: f64 = args
+        .get(1)
+        .ok_or_else(usage)?
+        .parse()
+        .map_err(|_| usage())?;
     let out = args.get(2).map(PathBuf::from);
     let targets: Vec<&str> = if target == "all" {
         facekit_fuzz::TARGETS.to_vec()

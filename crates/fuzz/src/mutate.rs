@@ -8,7 +8,18 @@ pub struct Mutator {
 }
 
 /// Values that sit on boundaries of lengths and counts.
-const INTERESTING: [u32; 10] = [0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF];
+const INTERESTING: [u32; 10] = [
+    0,
+    1,
+    0x7F,
+    0x80,
+    0xFF,
+    0x7FFF,
+    0xFFFF,
+    0x7FFF_FFFF,
+    0x8000_0000,
+    0xFFFF_FFFF,
+];
 
 impl Mutator {
     /// A mutator whose choices follow from `seed`.
@@ -17,7 +28,7 @@ impl Mutator {
     }
 
     /// The next random number (xorshift64*).
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state ^= self.state >> 12;
         self.state ^= self.state << 25;
         self.state ^= self.state >> 27;
@@ -25,7 +36,11 @@ impl Mutator {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next_u64() % n as u64) as usize
+        }
     }
 
     /// A seed, edited one to eight times.
@@ -47,19 +62,23 @@ impl Mutator {
             }
             1 if len > 0 => {
                 let at = self.below(len);
-                data[at] = self.next() as u8;
+                data[at] = self.next_u64() as u8;
             }
             2 if len >= 4 => {
                 let at = self.below(len - 3);
                 let v = INTERESTING[self.below(INTERESTING.len())];
-                let bytes = if self.next() & 1 == 0 { v.to_le_bytes() } else { v.to_be_bytes() };
+                let bytes = if self.next_u64() & 1 == 0 {
+                    v.to_le_bytes()
+                } else {
+                    v.to_be_bytes()
+                };
                 let width = [1, 2, 4][self.below(3)];
                 data[at..at + width].copy_from_slice(&bytes[..width]);
             }
             3 => {
                 let at = self.below(len + 1);
                 let n = 1 + self.below(64);
-                let bytes: Vec<u8> = (0..n).map(|_| self.next() as u8).collect();
+                let bytes: Vec<u8> = (0..n).map(|_| self.next_u64() as u8).collect();
                 data.splice(at..at, bytes);
             }
             4 if len > 1 => {

@@ -69,7 +69,9 @@ impl Target for Onnx {
     fn seeds(&mut self) -> anyhow::Result<Vec<Vec<u8>>> {
         let models = facekit_testdata::models_dir();
         let mut seeds = files_under(&models.join("synthetic"), 4 << 20)?;
-        seeds.push(std::fs::read(models.join("face_detection_yunet_2023mar.onnx"))?);
+        seeds.push(std::fs::read(
+            models.join("face_detection_yunet_2023mar.onnx"),
+        )?);
         seeds.push(std::fs::read(models.join("det_500m.onnx"))?);
         Ok(seeds)
     }
@@ -150,7 +152,9 @@ impl FileTarget for Wider {
     }
 
     fn run(&self, dir: &Path, data: &[u8]) -> std::io::Result<()> {
-        let Some((&tag, body)) = data.split_first() else { return Ok(()) };
+        let Some((&tag, body)) = data.split_first() else {
+            return Ok(());
+        };
         for entry in std::fs::read_dir(dir)? {
             std::fs::remove_file(entry?.path())?;
         }
@@ -158,7 +162,12 @@ impl FileTarget for Wider {
             std::fs::write(dir.join("wider_face_val_bbx_gt.txt"), body)?;
             std::fs::write(dir.join("difficulty_gt_index.json"), r#"{"subsets": {}}"#)?;
         } else {
-            for mat in ["wider_face_val.mat", "wider_easy_val.mat", "wider_medium_val.mat", "wider_hard_val.mat"] {
+            for mat in [
+                "wider_face_val.mat",
+                "wider_easy_val.mat",
+                "wider_medium_val.mat",
+                "wider_hard_val.mat",
+            ] {
                 std::fs::write(dir.join(mat), body)?;
             }
         }
@@ -181,12 +190,15 @@ impl Http {
         let pack = facekit_testdata::scrfd500m_sface_pack();
         let mut options = AnalyzeOptions::default();
         options.runtime.intra_threads = Some(1);
-        let analyzer = FaceAnalyzer::from_pack(pack.path().to_str().context("pack path")?, options)?;
+        let analyzer =
+            FaceAnalyzer::from_pack(pack.path().to_str().context("pack path")?, options)?;
         let dir = tempfile::tempdir()?;
         let gallery = Gallery::open(&dir.path().join("gallery.db"))?;
         let keys = KeyStore::open(&dir.path().join("keys.db"))?;
-        let mut config = ServerConfig::default();
-        config.auth = false;
+        let mut config = ServerConfig {
+            auth: false,
+            ..ServerConfig::default()
+        };
         config.limits.workers = 1;
         config.limits.request_timeout_secs = 10.0;
         let server = Server::new(analyzer, Box::new(gallery), keys, config)?;

@@ -14,7 +14,11 @@ fn every_target_survives_a_short_run() {
             report.executions, report.seconds, report.slowest_ms
         );
         // Each target must really have run: its seeds and mutants of them.
-        assert!(report.executions > 20, "{target} ran only {} inputs", report.executions);
+        assert!(
+            report.executions > 20,
+            "{target} ran only {} inputs",
+            report.executions
+        );
         failures.extend(report.findings.iter().map(|f| format!("{target}: {f}")));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

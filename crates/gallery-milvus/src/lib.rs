@@ -757,11 +757,7 @@ impl FaceGallery for MilvusGallery {
         self.person_of(&self.collection(collection)?, key)
     }
 
-    fn create_person(
-        &self,
-        collection: &str,
-        person: &PersonInfo,
-    ) -> Result<Person, GalleryError> {
+    fn create_person(&self, collection: &str, person: &PersonInfo) -> Result<Person, GalleryError> {
         let c = self.collection(collection)?;
         check_key(&person.key)?;
         let (_, persons) = milvus_names(collection);

@@ -33,7 +33,9 @@ pub fn check_new_contract(c: &EmbeddingContract) -> Result<(), GalleryError> {
     } else {
         return Ok(());
     };
-    Err(GalleryError::Invalid(format!("embedding contract: {problem}")))
+    Err(GalleryError::Invalid(format!(
+        "embedding contract: {problem}"
+    )))
 }
 
 /// Refuses a caller whose model is not the collection's.
@@ -105,11 +107,7 @@ pub trait FaceGallery: Send + Sync {
     fn person(&self, collection: &str, key: &str) -> Result<Person, GalleryError>;
 
     /// Creates a person without samples; refuses a key already taken.
-    fn create_person(
-        &self,
-        collection: &str,
-        person: &PersonInfo,
-    ) -> Result<Person, GalleryError>;
+    fn create_person(&self, collection: &str, person: &PersonInfo) -> Result<Person, GalleryError>;
 
     /// Changes a person's display name and/or metadata.
     fn update_person(

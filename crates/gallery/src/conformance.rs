@@ -210,7 +210,11 @@ pub fn deletes_remove_samples_persons_and_collections(
 
 /// Contracts no collection can honour, and vectors that cannot be
 /// normalised, are refused with a clear error.
-pub fn unusable_contracts_and_vectors_are_refused(g: &dyn FaceGallery, kind: IndexKind, name: &str) {
+pub fn unusable_contracts_and_vectors_are_refused(
+    g: &dyn FaceGallery,
+    kind: IndexKind,
+    name: &str,
+) {
     for (dimension, sha) in [(0, "ab"), (1_000_000_000, "ab"), (16, "")] {
         let bad = EmbeddingContract {
             model_sha256: sha.into(),
@@ -230,21 +234,25 @@ pub fn unusable_contracts_and_vectors_are_refused(g: &dyn FaceGallery, kind: Ind
     let err = g
         .identify(name, &contract(16), &vector(0, 0.0), 1, 0.0)
         .unwrap_err();
-    assert!(matches!(err, GalleryError::ContractMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, GalleryError::ContractMismatch { .. }),
+        "{err}"
+    );
     let huge = vec![1e38f32; 16];
     let err = g
-        .enroll(name, &odd, &PersonInfo::new("x"), &[NewSample::embedding(huge)])
+        .enroll(
+            name,
+            &odd,
+            &PersonInfo::new("x"),
+            &[NewSample::embedding(huge)],
+        )
         .unwrap_err();
     assert!(matches!(err, GalleryError::Invalid(_)), "{err}");
     g.delete_collection(name).unwrap();
 }
 
 /// Persons exist without samples, keep their details, and count samples.
-pub fn persons_are_created_updated_and_counted(
-    g: &dyn FaceGallery,
-    kind: IndexKind,
-    name: &str,
-) {
+pub fn persons_are_created_updated_and_counted(g: &dyn FaceGallery, kind: IndexKind, name: &str) {
     let c = contract(16);
     g.create_collection(name, &c, kind).unwrap();
     let mut ann = PersonInfo::new("ann");

@@ -223,7 +223,10 @@ impl Gallery {
 
     /// Runs a write on the writer connection, then brings the indexes up to
     /// date with it (and with anything other processes wrote before it).
-    fn write<T>(&self, op: impl FnOnce(&mut Store) -> Result<T, GalleryError>) -> Result<T, GalleryError> {
+    fn write<T>(
+        &self,
+        op: impl FnOnce(&mut Store) -> Result<T, GalleryError>,
+    ) -> Result<T, GalleryError> {
         let result = {
             let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
             op(&mut writer)?
@@ -397,8 +400,7 @@ impl Gallery {
             owners,
             dirty: false,
         };
-        (indexed.fingerprint() == saved && indexed.index.len() as i64 == saved.0)
-            .then_some(indexed)
+        (indexed.fingerprint() == saved && indexed.index.len() as i64 == saved.0).then_some(indexed)
     }
 
     /// Saves the indexes that are slow to rebuild (HNSW) of every collection
@@ -436,8 +438,11 @@ impl Gallery {
             if saved {
                 HnswIndex::rename_saved(&staged, &index_file).map_err(io(&index_file))?;
                 let meta_tmp = staged.with_extension("json");
-                std::fs::write(&meta_tmp, serde_json::json!(indexed.fingerprint()).to_string())
-                    .map_err(io(&meta_tmp))?;
+                std::fs::write(
+                    &meta_tmp,
+                    serde_json::json!(indexed.fingerprint()).to_string(),
+                )
+                .map_err(io(&meta_tmp))?;
                 std::fs::rename(&meta_tmp, &meta_file).map_err(io(&meta_file))?;
             }
             indexed.dirty = false;

@@ -106,10 +106,14 @@ fn from_blob(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// An embedding read back, or (`Err`) the id of a sample whose stored
+/// bytes no longer match their checksum.
+pub(crate) type Checked = Result<Vec<f32>, i64>;
+
 /// An embedding read back, or the id of a sample whose stored bytes no
 /// longer match their checksum.
-fn checked_embedding(id: i64, blob: &[u8], sum: i64) -> Result<Vec<f32>, i64> {
-    if checksum(blob) != sum || blob.len() % 4 != 0 {
+fn checked_embedding(id: i64, blob: &[u8], sum: i64) -> Checked {
+    if checksum(blob) != sum || !blob.len().is_multiple_of(4) {
         return Err(id);
     }
     Ok(from_blob(blob))
@@ -137,7 +141,7 @@ pub(crate) struct IndexedSample {
     pub person_id: i64,
     pub collection_id: i64,
     /// `Err(id)` when the stored bytes are damaged.
-    pub embedding: Result<Vec<f32>, i64>,
+    pub embedding: Checked,
 }
 
 /// One connection to the file and the statements the gallery runs on it.
@@ -189,9 +193,9 @@ impl Store {
 
     /// The file's current [`Versions`].
     pub fn versions(&self) -> Result<Versions, rusqlite::Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name, seq FROM sqlite_sequence WHERE name IN ('samples', 'changes')")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, seq FROM sqlite_sequence WHERE name IN ('samples', 'changes')",
+        )?;
         let mut v = Versions::default();
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
             match row? {
@@ -225,7 +229,9 @@ impl Store {
         for row in rows {
             changes.push(match row? {
                 (kind, _, Some(id)) if kind == "sample_erased" => Change::SampleErased(id),
-                (kind, Some(id), _) if kind == "collection_created" => Change::CollectionCreated(id),
+                (kind, Some(id), _) if kind == "collection_created" => {
+                    Change::CollectionCreated(id)
+                }
                 (_, Some(id), _) => Change::CollectionDropped(id),
                 _ => continue,
             });
@@ -252,7 +258,10 @@ impl Store {
     }
 
     /// Every sample of one collection, id order.
-    pub fn collection_samples(&self, collection_id: i64) -> Result<Vec<IndexedSample>, rusqlite::Error> {
+    pub fn collection_samples(
+        &self,
+        collection_id: i64,
+    ) -> Result<Vec<IndexedSample>, rusqlite::Error> {
         self.indexed_samples(
             "SELECT s.id, s.person_id, p.collection_id, s.embedding, s.checksum FROM samples s JOIN persons p ON p.id = s.person_id WHERE p.collection_id = ?1 ORDER BY s.id",
             collection_id,
@@ -359,7 +368,9 @@ impl Store {
 
     /// Ids of every sample whose stored embedding fails its checksum.
     pub fn damaged_ids(&self) -> Result<Vec<i64>, rusqlite::Error> {
-        let mut stmt = self.conn.prepare("SELECT id, embedding, checksum FROM samples")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, embedding, checksum FROM samples")?;
         let rows = stmt.query_map([], |r| {
             let id = r.get(0)?;
             Ok(checked_embedding(id, r.get_ref(1)?.as_blob()?, r.get(2)?).err())
@@ -369,11 +380,18 @@ impl Store {
 
     /// `(sample id, embedding)` for a set of ids, in one query (per-id
     /// lookups cost more than the search itself); damaged ones are `Err`.
-    pub fn embeddings(&self, ids: &[i64]) -> Result<Vec<(i64, Result<Vec<f32>, i64>)>, rusqlite::Error> {
-        self.by_ids("SELECT id, embedding, checksum FROM samples WHERE id IN", ids, |r| {
-            let id = r.get(0)?;
-            Ok((id, checked_embedding(id, r.get_ref(1)?.as_blob()?, r.get(2)?)))
-        })
+    pub fn embeddings(&self, ids: &[i64]) -> Result<Vec<(i64, Checked)>, rusqlite::Error> {
+        self.by_ids(
+            "SELECT id, embedding, checksum FROM samples WHERE id IN",
+            ids,
+            |r| {
+                let id = r.get(0)?;
+                Ok((
+                    id,
+                    checked_embedding(id, r.get_ref(1)?.as_blob()?, r.get(2)?),
+                ))
+            },
+        )
     }
 
     /// `(person id, key, name)` for a set of person ids.

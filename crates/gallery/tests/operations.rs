@@ -152,12 +152,22 @@ fn two_handles_on_one_file_see_each_others_writes_and_erasures() {
         a.create_collection(&name, &c, kind).unwrap();
         // Created elsewhere: known at once, never a panic.
         assert_eq!(b.collection(&name).unwrap().index, kind);
-        a.enroll(&name, &c, &PersonInfo::new("ann"), &[NewSample::embedding(vector(0, 0.1))])
-            .unwrap();
+        a.enroll(
+            &name,
+            &c,
+            &PersonInfo::new("ann"),
+            &[NewSample::embedding(vector(0, 0.1))],
+        )
+        .unwrap();
         let found = b.identify(&name, &c, &vector(0, 0.1), 1, 0.5).unwrap();
         assert_eq!(found.best.unwrap().key, "ann");
-        b.enroll(&name, &c, &PersonInfo::new("bob"), &[NewSample::embedding(vector(1, 0.1))])
-            .unwrap();
+        b.enroll(
+            &name,
+            &c,
+            &PersonInfo::new("bob"),
+            &[NewSample::embedding(vector(1, 0.1))],
+        )
+        .unwrap();
         assert_eq!(a.stats(&name).unwrap().samples, 2);
         // Erased by one, gone from the other's searches.
         a.delete_person(&name, "ann").unwrap();
@@ -170,7 +180,10 @@ fn two_handles_on_one_file_see_each_others_writes_and_erasures() {
             a.identify(&name, &c, &vector(1, 0.1), 1, 0.0),
             Err(GalleryError::NoSuchCollection(_))
         ));
-        assert!(matches!(a.stats(&name), Err(GalleryError::NoSuchCollection(_))));
+        assert!(matches!(
+            a.stats(&name),
+            Err(GalleryError::NoSuchCollection(_))
+        ));
     }
 }
 
@@ -181,16 +194,18 @@ fn a_handle_that_missed_an_erasure_does_not_save_the_erased_vector() {
     let path = dir.path().join("g.db");
     let c = contract(16);
     let marker: Vec<f32> = (0..16).map(|i| 4321.5 + i as f32).collect();
-    let needle: Vec<u8> = marker
-        .iter()
-        .flat_map(|x| half_bits(*x))
-        .collect();
+    let needle: Vec<u8> = marker.iter().flat_map(|x| half_bits(*x)).collect();
     let a = Gallery::open(&path).unwrap();
     a.create_collection("staff", &c, IndexKind::Hnsw).unwrap();
     let b = Gallery::open(&path).unwrap();
     enroll_one(&a, &c, "ann", vector(0, 0.0));
     let ids = a
-        .enroll("staff", &c, &PersonInfo::new("bob"), &[NewSample::embedding(marker)])
+        .enroll(
+            "staff",
+            &c,
+            &PersonInfo::new("bob"),
+            &[NewSample::embedding(marker)],
+        )
         .unwrap();
     assert_eq!(b.stats("staff").unwrap().samples, 2);
     // The f16 copy is normalised: look for the normalised marker's bits.
@@ -241,10 +256,16 @@ fn a_first_layout_file_is_migrated_with_its_ids() {
             [&c.model_sha256, &c.preprocessing],
         )
         .unwrap();
-        conn.execute("INSERT INTO persons VALUES (1, 1, 'ann', 'Ann', '{}', 0)", [])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO persons VALUES (1, 1, 'ann', 'Ann', '{}', 0)",
+            [],
+        )
+        .unwrap();
         for (id, axis) in [(3, 0), (7, 1)] {
-            let blob: Vec<u8> = vector(axis, 0.0).iter().flat_map(|x| x.to_le_bytes()).collect();
+            let blob: Vec<u8> = vector(axis, 0.0)
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect();
             conn.execute(
                 "INSERT INTO samples VALUES (?1, 1, ?2, NULL, NULL, NULL, NULL, 0)",
                 rusqlite::params![id, blob],
@@ -254,13 +275,23 @@ fn a_first_layout_file_is_migrated_with_its_ids() {
     }
     let c = contract(16);
     let g = Gallery::open(&path).unwrap();
-    let ids: Vec<i64> = g.samples("staff", None).unwrap().iter().map(|s| s.id).collect();
+    let ids: Vec<i64> = g
+        .samples("staff", None)
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(ids, [3, 7]);
     let found = g.identify("staff", &c, &vector(1, 0.0), 1, 0.5).unwrap();
     assert_eq!(found.best.unwrap().sample_id, 7);
     g.delete_sample("staff", 7).unwrap();
     let next = g
-        .enroll("staff", &c, &PersonInfo::new("ann"), &[NewSample::embedding(vector(2, 0.0))])
+        .enroll(
+            "staff",
+            &c,
+            &PersonInfo::new("ann"),
+            &[NewSample::embedding(vector(2, 0.0))],
+        )
         .unwrap();
     assert!(next[0] > 7, "id {} reused after migration", next[0]);
     drop(g);
@@ -282,8 +313,13 @@ fn a_damaged_embedding_is_detected_and_never_served() {
         let g = Gallery::open(&path).unwrap();
         g.create_collection("staff", &c, IndexKind::Exact).unwrap();
         enroll_one(&g, &c, "ann", vector(0, 0.0));
-        g.enroll("staff", &c, &PersonInfo::new("bob"), &[NewSample::embedding(marker)])
-            .unwrap()[0]
+        g.enroll(
+            "staff",
+            &c,
+            &PersonInfo::new("bob"),
+            &[NewSample::embedding(marker)],
+        )
+        .unwrap()[0]
     };
     let mut bytes = std::fs::read(&path).unwrap();
     let at = bytes
@@ -297,7 +333,10 @@ fn a_damaged_embedding_is_detected_and_never_served() {
     let found = g.identify("staff", &c, &vector(0, 0.0), 5, 0.0).unwrap();
     assert!(found.matches.iter().all(|m| m.sample_id != damaged_id));
     let err = g.export("staff", &mut Vec::new()).unwrap_err();
-    assert!(matches!(err, GalleryError::Damaged { sample } if sample == damaged_id), "{err}");
+    assert!(
+        matches!(err, GalleryError::Damaged { sample } if sample == damaged_id),
+        "{err}"
+    );
 }
 
 /// `check` reads every embedding, even those an index loaded from its saved
@@ -313,11 +352,19 @@ fn check_finds_damage_behind_a_saved_index_and_quarantine_moves_it_out() {
         let g = Gallery::open(&path).unwrap();
         g.create_collection("staff", &c, IndexKind::Hnsw).unwrap();
         enroll_one(&g, &c, "ann", vector(0, 0.0));
-        g.enroll("staff", &c, &PersonInfo::new("bob"), &[NewSample::embedding(marker)])
-            .unwrap()[0]
+        g.enroll(
+            "staff",
+            &c,
+            &PersonInfo::new("bob"),
+            &[NewSample::embedding(marker)],
+        )
+        .unwrap()[0]
     };
     let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.windows(needle.len()).position(|w| w == needle.as_slice()).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+        .unwrap();
     bytes[at] ^= 0x01;
     std::fs::write(&path, &bytes).unwrap();
     let g = Gallery::open(&path).unwrap();
@@ -327,7 +374,10 @@ fn check_finds_damage_behind_a_saved_index_and_quarantine_moves_it_out() {
     let found = g.identify("staff", &c, &vector(0, 0.0), 5, 0.0).unwrap();
     assert!(found.matches.iter().all(|m| m.sample_id != damaged_id));
     let moved = g.quarantine_damaged().unwrap();
-    assert_eq!(moved, [(damaged_id, "staff".to_string(), "bob".to_string())]);
+    assert_eq!(
+        moved,
+        [(damaged_id, "staff".to_string(), "bob".to_string())]
+    );
     assert!(g.check().unwrap().is_empty());
     assert_eq!(g.stats("staff").unwrap().samples, 1);
     assert_eq!(g.person("staff", "bob").unwrap().samples, 0);
@@ -345,7 +395,15 @@ fn a_deleted_journal_is_reported_at_the_next_write() {
     enroll_one(&g, &c, "ann", vector(0, 0.0));
     std::fs::remove_file(dir.path().join("g.db-wal")).unwrap();
     let err = g
-        .enroll("staff", &c, &PersonInfo::new("bob"), &[NewSample::embedding(vector(1, 0.0))])
+        .enroll(
+            "staff",
+            &c,
+            &PersonInfo::new("bob"),
+            &[NewSample::embedding(vector(1, 0.0))],
+        )
         .unwrap_err();
-    assert!(err.to_string().contains("-wal was deleted or replaced"), "{err}");
+    assert!(
+        err.to_string().contains("-wal was deleted or replaced"),
+        "{err}"
+    );
 }

@@ -180,7 +180,9 @@ fn jpeg_scans(bytes: &[u8], limit: usize) -> usize {
                 if marker == 0xDA {
                     scans += 1;
                 }
-                let Some(len) = bytes.get(i + 2..i + 4) else { break };
+                let Some(len) = bytes.get(i + 2..i + 4) else {
+                    break;
+                };
                 i += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
             }
         }

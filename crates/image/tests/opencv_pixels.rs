@@ -72,7 +72,9 @@ fn corrupt_and_empty_files_give_clear_errors() {
     let header_end = t1.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
     let mut crafted = t1[..header_end].to_vec();
     for _ in 0..5000 {
-        crafted.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x12, 0x34]);
+        crafted.extend_from_slice(&[
+            0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x12, 0x34,
+        ]);
     }
     crafted.extend_from_slice(&[0xFF, 0xD9]);
     let started = std::time::Instant::now();

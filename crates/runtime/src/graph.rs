@@ -147,7 +147,9 @@ fn collect_consumed(
     depth: usize,
 ) -> Result<(), GraphError> {
     if depth > MAX_SUBGRAPH_DEPTH {
-        return Err(GraphError::Malformed("subgraphs nest deeper than 32 levels"));
+        return Err(GraphError::Malformed(
+            "subgraphs nest deeper than 32 levels",
+        ));
     }
     for f in fields(graph) {
         let f = f?;

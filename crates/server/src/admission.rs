@@ -30,7 +30,14 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// Route suffixes whose handlers run the models.
-const INFERENCE_ROUTES: [&str; 6] = ["/detect", "/embed", "/compare", "/faces", "/identify", "/verify"];
+const INFERENCE_ROUTES: [&str; 6] = [
+    "/detect",
+    "/embed",
+    "/compare",
+    "/faces",
+    "/identify",
+    "/verify",
+];
 
 /// Answers a request whose body will not be used, at once, and reads and
 /// drops up to `cap` bytes of that body in the background (within
@@ -85,7 +92,10 @@ pub async fn admit(State(state): State<Arc<AppState>>, req: Request, next: Next)
         let error = ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the body declares {n} bytes; the limit is {}", limits.max_body_bytes),
+            format!(
+                "the body declares {n} bytes; the limit is {}",
+                limits.max_body_bytes
+            ),
         );
         return refuse(req, error);
     }
@@ -150,7 +160,8 @@ where
 {
     type Stream = A::Stream;
     type Service = A::Service;
-    type Future = Pin<Box<dyn std::future::Future<Output = std::io::Result<(A::Stream, A::Service)>> + Send>>;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = std::io::Result<(A::Stream, A::Service)>> + Send>>;
 
     fn accept(&self, stream: I, service: S) -> Self::Future {
         let permit = self.permits.clone().try_acquire_owned();

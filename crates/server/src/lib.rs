@@ -33,8 +33,8 @@ mod pool;
 mod routes;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -265,7 +265,10 @@ impl Server {
         // the body; who calls and what it may cost are decided from the
         // headers before the body is read.
         let v1 = routes::v1()
-            .layer(middleware::from_fn_with_state(state.clone(), admission::admit))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                admission::admit,
+            ))
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 auth::authenticate,
@@ -342,7 +345,10 @@ impl Server {
                     .map(|acceptor| admission::ConnectionLimit::new(acceptor, max_connections))
                     .first_request_timeout(header_timeout)
                     .handle(handle);
-                server.http_builder().http1().header_read_timeout(header_timeout);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(header_timeout);
                 server
             }};
         }
@@ -353,7 +359,11 @@ impl Server {
                     .serve(service)
                     .await?
             }
-            (None, None) => bounded!(axum_server::from_tcp(listener)?).serve(service).await?,
+            (None, None) => {
+                bounded!(axum_server::from_tcp(listener)?)
+                    .serve(service)
+                    .await?
+            }
             _ => {
                 return Err(ServerError::Tls(
                     "give both a certificate and a key, or neither".into(),

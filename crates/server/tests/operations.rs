@@ -234,7 +234,9 @@ mod raw {
 
     pub fn connect(url: &str) -> TcpStream {
         let stream = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         stream
     }
 
@@ -249,7 +251,10 @@ mod raw {
             }
             out.extend_from_slice(&buf[..n]);
         }
-        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            started.elapsed(),
+        )
     }
 
     /// One response (head and its `content-length` body), and how long it took.
@@ -274,7 +279,10 @@ mod raw {
                 Ok(n) => out.extend_from_slice(&buf[..n]),
             }
         }
-        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            started.elapsed(),
+        )
     }
 
     /// Sends headers declaring a body of `length` bytes, and no body.
@@ -299,10 +307,19 @@ fn a_body_over_the_bytes_in_flight_is_refused_before_it_is_sent() {
     raw::declare_body(&mut stream, &s.reader, 2 << 20);
     let (answer, took) = raw::read_response(&mut stream);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.contains("retry-after") && answer.contains("overloaded"), "{answer}");
+    assert!(
+        answer.contains("retry-after") && answer.contains("overloaded"),
+        "{answer}"
+    );
     assert!(took.as_secs() < 5, "answered after {took:?}");
     // Within the budget, the same request goes through to the decoder.
-    let small = s.send("POST", "/v1/detect", Some(&s.reader), "image/jpeg", &photo(GROUP));
+    let small = s.send(
+        "POST",
+        "/v1/detect",
+        Some(&s.reader),
+        "image/jpeg",
+        &photo(GROUP),
+    );
     assert_eq!(small.status, 200, "{}", small.text);
     // A declared length over the body limit: 413 at once.
     let mut stream = raw::connect(&s.url);
@@ -323,7 +340,10 @@ fn stalled_bodies_and_headers_are_cut_off() {
     let mut stream = raw::connect(&s.url);
     raw::declare_body(&mut stream, &s.reader, 1000);
     let (answer, took) = raw::read_response(&mut stream);
-    assert!(answer.starts_with("HTTP/1.1 503") && answer.contains("timeout"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("timeout"),
+        "{answer}"
+    );
     assert!(took.as_secs() < 10, "answered after {took:?}");
     // Slow loris: headers a byte at a time, never finished.
     let mut stream = raw::connect(&s.url);
@@ -392,5 +412,8 @@ fn a_numeric_person_key_from_a_form_or_query_is_a_key() {
         b"{}",
     );
     assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!((&reply.json["key"], &reply.json["name"]), (&json!("67890"), &json!("007")));
+    assert_eq!(
+        (&reply.json["key"], &reply.json["name"]),
+        (&json!("67890"), &json!("007"))
+    );
 }

@@ -123,7 +123,11 @@ impl FaceService {
     }
 
     /// Creates a person without samples.
-    pub fn create_person(&self, collection: &str, person: &PersonInfo) -> Result<Person, GalleryError> {
+    pub fn create_person(
+        &self,
+        collection: &str,
+        person: &PersonInfo,
+    ) -> Result<Person, GalleryError> {
         self.writing(collection, |g| g.create_person(collection, person))
     }
 
@@ -135,7 +139,9 @@ impl FaceService {
         name: Option<&str>,
         metadata: Option<&serde_json::Value>,
     ) -> Result<Person, GalleryError> {
-        self.writing(collection, |g| g.update_person(collection, key, name, metadata))
+        self.writing(collection, |g| {
+            g.update_person(collection, key, name, metadata)
+        })
     }
 
     /// Adds samples to one person (created on first use); the ids, once committed.
@@ -146,7 +152,9 @@ impl FaceService {
         person: &PersonInfo,
         samples: &[NewSample],
     ) -> Result<Vec<i64>, GalleryError> {
-        self.writing(collection, |g| g.enroll(collection, contract, person, samples))
+        self.writing(collection, |g| {
+            g.enroll(collection, contract, person, samples)
+        })
     }
 
     /// Adds samples of any persons in one transaction.
@@ -259,7 +267,9 @@ mod tests {
         )));
         let c = contract(16);
         for name in ["a", "b"] {
-            service.create_collection(name, &c, IndexKind::Exact).unwrap();
+            service
+                .create_collection(name, &c, IndexKind::Exact)
+                .unwrap();
         }
         std::thread::scope(|s| {
             for t in 0..4 {
@@ -269,7 +279,12 @@ mod tests {
                     for i in 0..10 {
                         let key = format!("p{t}_{i}");
                         service
-                            .enroll(collection, &c, &PersonInfo::new(&key), &[NewSample::embedding(vector(t + 4 * (i % 3), 0.1))])
+                            .enroll(
+                                collection,
+                                &c,
+                                &PersonInfo::new(&key),
+                                &[NewSample::embedding(vector(t + 4 * (i % 3), 0.1))],
+                            )
                             .unwrap();
                         let found = service
                             .identify_embedding(collection, &c, &vector(t, 0.1), 3, 0.0)
@@ -284,7 +299,9 @@ mod tests {
             assert_eq!(service.gallery().persons(name).unwrap().len(), 20);
         }
         assert_eq!(service.delete_person("a", "p0_0").unwrap(), 1);
-        let left = service.identify_embedding("a", &c, &vector(0, 0.1), 50, 0.0).unwrap();
+        let left = service
+            .identify_embedding("a", &c, &vector(0, 0.1), 50, 0.0)
+            .unwrap();
         assert!(left.matches.iter().all(|m| m.key != "p0_0"));
         assert_eq!(left.matches.len(), 19);
     }

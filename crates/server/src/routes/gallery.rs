@@ -208,7 +208,9 @@ async fn probe_contract(
     probe: &Probe,
 ) -> Result<EmbeddingContract, ApiError> {
     let name = collection.to_string();
-    let c = state.gallery(move |s| s.gallery().collection(&name)).await?;
+    let c = state
+        .gallery(move |s| s.gallery().collection(&name))
+        .await?;
     if matches!(probe, Probe::Image(_)) {
         check_contract(&c, state.require_recognizer()?)?;
     }
@@ -263,7 +265,11 @@ pub async fn get_collection(
     State(state): State<Arc<AppState>>,
     PathOf(collection): PathOf<String>,
 ) -> Result<Json<GalleryStats>, ApiError> {
-    Ok(Json(state.gallery(move |s| s.gallery().stats(&collection)).await?))
+    Ok(Json(
+        state
+            .gallery(move |s| s.gallery().stats(&collection))
+            .await?,
+    ))
 }
 
 /// Delete a collection and erase everything in it.
@@ -323,7 +329,9 @@ pub async fn list_persons(
 ) -> Result<Json<PersonList>, ApiError> {
     let page = payload.params;
     let limit = page.limit.min(1000);
-    let persons = state.gallery(move |s| s.gallery().persons(&collection)).await?;
+    let persons = state
+        .gallery(move |s| s.gallery().persons(&collection))
+        .await?;
     Ok(Json(PersonList {
         total: persons.len(),
         persons: persons.into_iter().skip(page.offset).take(limit).collect(),
@@ -527,7 +535,13 @@ pub async fn identify(
                 )?],
                 Probe::Image(image) => {
                     let photo = worker.analyze(&image, false)?;
-                    service.identify_faces(&collection, &contract, &photo.faces, top_k, threshold)?
+                    service.identify_faces(
+                        &collection,
+                        &contract,
+                        &photo.faces,
+                        top_k,
+                        threshold,
+                    )?
                 }
             })
         })
