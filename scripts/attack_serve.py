@@ -14,6 +14,7 @@ Prints one JSON line of figures; exits 1 when a check fails.
 """
 
 import json
+import multiprocessing
 import socket
 import sys
 import threading
@@ -52,22 +53,45 @@ def request(path, body=None, token=TOKEN, content_type="image/jpeg", timeout=60)
         return "reset"
 
 
-class Health(threading.Thread):
-    """Times /healthz every 50 ms until stopped."""
+def _health_loop(stop, results):
+    times, failures = [], 0
+    while not stop.is_set():
+        started = time.monotonic()
+        if request("/healthz", token=None, timeout=10) != 200:
+            failures += 1
+        times.append(time.monotonic() - started)
+        if len(times) % 20 == 0:
+            results.put((times, failures))
+            times = []
+        time.sleep(0.05)
+    results.put((times, failures))
+
+
+class Health:
+    """Times /healthz every 50 ms in a process of its own (the attack's
+    threads would otherwise delay it in this one), until stopped."""
 
     def __init__(self):
-        super().__init__(daemon=True)
-        self.times, self.failures, self.stop = [], 0, threading.Event()
+        self.stop, self.results = multiprocessing.Event(), multiprocessing.Queue()
+        self.process = multiprocessing.Process(target=_health_loop, args=(self.stop, self.results), daemon=True)
+        self.times, self.failures = [], 0
 
-    def run(self):
-        while not self.stop.is_set():
-            started = time.monotonic()
-            if request("/healthz", token=None, timeout=10) != 200:
-                self.failures += 1
-            self.times.append(time.monotonic() - started)
-            time.sleep(0.05)
+    def start(self):
+        self.process.start()
+
+    def collect(self):
+        while not self.results.empty():
+            times, failures = self.results.get()
+            self.times += times
+            self.failures = max(self.failures, failures)
+
+    def finish(self):
+        self.stop.set()
+        self.process.join(timeout=30)
+        self.collect()
 
     def p99_ms(self):
+        self.collect()
         t = sorted(self.times)
         return 1000 * t[min(len(t) - 1, int(len(t) * 0.99))] if t else None
 
@@ -128,8 +152,7 @@ def attack():
     real += [request("/v1/detect", PHOTO) for _ in range(5)]
     for t in loris:
         t.join(timeout=60)
-    health.stop.set()
-    health.join()
+    health.finish()
     peak = rss_mb("VmHWM")
     figures = {
         "mode": "attack",
@@ -141,12 +164,13 @@ def attack():
         "slow_closed_after_s_max": round(max(closed), 1) if closed else None,
         "healthz_p99_ms": round(health.p99_ms(), 1),
         "healthz_p99_ms_during_bodies": round(bodies_health, 1) if bodies_health else None,
+        "healthz_probes": len(health.times),
         "healthz_failures": health.failures,
     }
     checks = {
         "peak_under_500_mb": peak < 500,
         "slow_connections_closed": len(closed) == 200,
-        "healthz_p99_under_100_ms": health.p99_ms() < 100 and health.failures == 0,
+        "healthz_p99_under_100_ms": health.p99_ms() < 100 and bodies_health < 100 and health.failures == 0,
         "real_requests_200_or_503": all(s in (200, 503) for s in real),
         "no_5xx_but_503": all(s in (200, 401, 413, 422, 503, "reset") for s in statuses),
     }

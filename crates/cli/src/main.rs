@@ -13,6 +13,14 @@ mod gallery;
 mod output;
 mod serve;
 
+/// mimalloc instead of glibc's malloc: the server allocates request
+/// bodies of megabytes on many threads, and glibc's per-thread arenas keep
+/// such freed blocks (its mmap threshold rises after the first free), so
+/// resident memory ratchets up under load; measured with
+/// `scripts/attack-serve.sh` (see the README's HTTP section).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -539,6 +539,14 @@ fn eval_verify_calibrate_compare_and_detect() {
     let line = &stdout_lines(&out)[0];
     assert_eq!(line["pairs"], 600);
     assert_eq!(line["mode"], "aligned");
+    for folds in ["0", "1", "601"] {
+        let out = run(&[
+            "eval", "verify", "--bin", bin, "--models", &pack, "--folds", folds,
+        ]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("folds: give 2 to 600"), "{err}");
+    }
     assert!(line["accuracy"].as_f64().unwrap() > 0.8, "{line}");
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())

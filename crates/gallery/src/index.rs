@@ -568,6 +568,17 @@ impl VectorIndex for HnswIndex {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_saved_vectors_file_with_an_impossible_count_is_refused() {
+        let mut bytes = b"FKV1".to_vec();
+        bytes.extend_from_slice(&512u32.to_le_bytes());
+        bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+        bytes.extend_from_slice(&[0; 64]);
+        assert!(KeyedRows::from_bytes(&bytes, 512).is_err());
+        bytes[8..16].copy_from_slice(&(1u64 << 61).to_le_bytes());
+        assert!(KeyedRows::from_bytes(&bytes, 512).is_err());
+    }
+
     fn unit(v: &[f32]) -> Vec<f32> {
         facekit_core::l2_normalized(v)
     }

@@ -51,6 +51,8 @@ pub use transfer::{EXPORT_FORMAT, ExportHeader, ExportRecord, parse_header, pars
 /// under the same contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// A misspelt field is an error, not a contract silently missing it.
+#[serde(deny_unknown_fields)]
 pub struct EmbeddingContract {
     /// SHA-256 of the recognition model file.
     pub model_sha256: String,

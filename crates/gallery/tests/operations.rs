@@ -300,18 +300,16 @@ fn a_first_layout_file_is_migrated_with_its_ids() {
     assert_eq!(g.stats("staff").unwrap().samples, 2);
 }
 
-/// Flipped bits in a stored embedding are found by its checksum: the
-/// sample is left out of searches, reported, and an export refuses it.
-#[test]
-fn a_damaged_embedding_is_detected_and_never_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g.db");
+/// A closed gallery file with ann's sample and bob's `marker` sample in
+/// "staff" (index `kind`), then one bit of bob's stored bytes flipped
+/// (`byte` into the embedding); bob's sample id.
+fn damaged_gallery(path: &std::path::Path, kind: IndexKind, marker_base: f32, byte: usize) -> i64 {
     let c = contract(16);
-    let marker: Vec<f32> = (0..16).map(|i| 777.25 + i as f32).collect();
+    let marker: Vec<f32> = (0..16).map(|i| marker_base + i as f32).collect();
     let needle: Vec<u8> = marker.iter().flat_map(|x| x.to_le_bytes()).collect();
     let damaged_id = {
-        let g = Gallery::open(&path).unwrap();
-        g.create_collection("staff", &c, IndexKind::Exact).unwrap();
+        let g = Gallery::open(path).unwrap();
+        g.create_collection("staff", &c, kind).unwrap();
         enroll_one(&g, &c, "ann", vector(0, 0.0));
         g.enroll(
             "staff",
@@ -321,13 +319,24 @@ fn a_damaged_embedding_is_detected_and_never_served() {
         )
         .unwrap()[0]
     };
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
     let at = bytes
         .windows(needle.len())
         .position(|w| w == needle.as_slice())
         .expect("the embedding is in the closed file");
-    bytes[at + 5] ^= 0x10;
-    std::fs::write(&path, &bytes).unwrap();
+    bytes[at + byte] ^= 0x10;
+    std::fs::write(path, &bytes).unwrap();
+    damaged_id
+}
+
+/// Flipped bits in a stored embedding are found by its checksum: the
+/// sample is left out of searches, reported, and an export refuses it.
+#[test]
+fn a_damaged_embedding_is_detected_and_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let c = contract(16);
+    let damaged_id = damaged_gallery(&path, IndexKind::Exact, 777.25, 5);
     let g = Gallery::open(&path).unwrap();
     assert_eq!(g.damaged_samples().unwrap(), [damaged_id]);
     let found = g.identify("staff", &c, &vector(0, 0.0), 5, 0.0).unwrap();
@@ -346,27 +355,7 @@ fn check_finds_damage_behind_a_saved_index_and_quarantine_moves_it_out() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
     let c = contract(16);
-    let marker: Vec<f32> = (0..16).map(|i| 555.75 + i as f32).collect();
-    let needle: Vec<u8> = marker.iter().flat_map(|x| x.to_le_bytes()).collect();
-    let damaged_id = {
-        let g = Gallery::open(&path).unwrap();
-        g.create_collection("staff", &c, IndexKind::Hnsw).unwrap();
-        enroll_one(&g, &c, "ann", vector(0, 0.0));
-        g.enroll(
-            "staff",
-            &c,
-            &PersonInfo::new("bob"),
-            &[NewSample::embedding(marker)],
-        )
-        .unwrap()[0]
-    };
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle.as_slice())
-        .unwrap();
-    bytes[at] ^= 0x01;
-    std::fs::write(&path, &bytes).unwrap();
+    let damaged_id = damaged_gallery(&path, IndexKind::Hnsw, 555.75, 0);
     let g = Gallery::open(&path).unwrap();
     // The saved index was loaded: nothing was read, nothing is known yet.
     assert!(g.damaged_samples().unwrap().is_empty());

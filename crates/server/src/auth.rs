@@ -58,11 +58,12 @@ pub async fn authenticate(
                 "unauthenticated",
                 "a valid API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>' (unknown or revoked keys are refused)",
             );
-            // Decided from the headers; at most a small part of the body is
-            // read (and dropped) so the client sees the 401, not a reset.
+            // Decided from the headers; the body (up to the body limit) is
+            // read and dropped frame by frame, never kept, so that a client
+            // still sending sees the 401 rather than a reset.
             return Ok(crate::admission::answer_unread(
                 req.into_body(),
-                UNAUTHENTICATED_DRAIN,
+                state.config.limits.max_body_bytes,
                 std::time::Duration::from_secs_f64(state.config.limits.header_timeout_secs),
                 refused.into_response(),
             ));
@@ -75,9 +76,6 @@ pub async fn authenticate(
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }
-
-/// Most body bytes read from a request refused for want of a key.
-const UNAUTHENTICATED_DRAIN: usize = 1 << 20;
 
 fn require(parts: &Parts, role: Role) -> Result<(), ApiError> {
     let caller = parts

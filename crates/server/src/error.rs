@@ -213,7 +213,14 @@ macro_rules! from_rejection {
                 let code = match status {
                     StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-                    s if s.is_server_error() => "internal",
+                    // A body that ends before its declared length, or breaks
+                    // off, is the client's doing, not the server's.
+                    s if s.is_server_error() => {
+                        return Self::bad_request(format!(
+                            "the request body could not be read (it ended early or broke off): {}",
+                            r.body_text()
+                        ));
+                    }
                     _ => "bad_request",
                 };
                 Self::new(status, code, r.body_text())

@@ -417,3 +417,23 @@ fn a_numeric_person_key_from_a_form_or_query_is_a_key() {
         (&json!("67890"), &json!("007"))
     );
 }
+
+/// A multipart body that ends before its declared length is the client's
+/// fault: 400, not 500.
+#[test]
+fn a_body_shorter_than_declared_is_a_400() {
+    use std::io::Write;
+    let s = start(|_, _| {});
+    let mut stream = raw::connect(&s.url);
+    let part = "--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n\r\nnot all of it";
+    write!(
+        stream,
+        "POST /v1/detect HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000\r\n\r\n{part}",
+        s.reader
+    )
+    .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let (answer, _) = raw::read_response(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(s.healthy());
+}
