@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what facekit needs beyond crates, into project-local folders:
-#  - nasm (assembler for libjpeg-turbo's SIMD decoder), from the system packages;
+#  - nasm (assembler for libjpeg-turbo's SIMD decoder) and strace (the
+#    crash-safety test traces syncs), from the system packages;
 #  - libonnxruntime.so from PyPI's onnxruntime wheel, into .facekit/runtime/.
 # Idempotent: does nothing that is already done. Prints the ORT_DYLIB_PATH to use.
 set -euo pipefail
@@ -8,15 +9,19 @@ ORT_VERSION=1.32.0
 root=$(cd "$(dirname "$0")/.." && pwd)
 runtime_dir="$root/.facekit/runtime"
 
-if ! command -v nasm >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing nasm" >&2
-    apt-get install -y -q nasm >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nasm >/dev/null; }
-  else
-    echo "setup: nasm is missing; install it (e.g. 'sudo apt-get install nasm') and run again" >&2
-    exit 1
+# nasm builds libjpeg-turbo's SIMD decoder; strace lets the crash-safety
+# test check that every acknowledged write was synced to disk first.
+for tool in nasm strace; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing $tool" >&2
+      apt-get install -y -q "$tool" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "$tool" >/dev/null; }
+    else
+      echo "setup: $tool is missing; install it (e.g. 'sudo apt-get install $tool') and run again" >&2
+      exit 1
+    fi
   fi
-fi
+done
 
 if [ ! -f "$runtime_dir/libonnxruntime.so" ] || [ "$(cat "$runtime_dir/VERSION" 2>/dev/null)" != "$ORT_VERSION" ]; then
   echo "setup: installing libonnxruntime $ORT_VERSION from PyPI into $runtime_dir" >&2

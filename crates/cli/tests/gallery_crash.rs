@@ -132,3 +132,62 @@ fn kill_9_mid_import_loses_no_acknowledged_sample() {
         )
         .unwrap();
 }
+
+/// `kill -9` cannot catch a missing fsync (the page cache outlives the
+/// process; a power cut would not), so the order itself is checked: traced
+/// with strace, every acknowledgement line is written after a sync of the
+/// gallery's files since the one before. With `synchronous=OFF` or
+/// `NORMAL` (no sync per commit in WAL mode) this fails.
+#[test]
+fn every_acknowledgement_follows_a_sync_to_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("synced.db");
+    let input = dir.path().join("import.jsonl");
+    let header = ExportHeader {
+        facekit_gallery: 1,
+        collection: "synced".into(),
+        contract: contract(),
+        index: IndexKind::Exact,
+    };
+    let mut lines = vec![serde_json::to_string(&header).unwrap()];
+    for i in 0..20 {
+        let record = serde_json::json!({"person": PersonInfo::new(&format!("p{i}")), "embedding": embedding(i)});
+        lines.push(record.to_string());
+    }
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let trace = dir.path().join("trace.txt");
+    let status = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,write",
+            "-e",
+            "signal=none",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_facekit"))
+        .args(["gallery", "--db", db.to_str().unwrap(), "import", "synced"])
+        .arg(&input)
+        .args(["--batch", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("strace (installed by scripts/setup.sh)");
+    assert!(status.success());
+    let (mut synced, mut acks) = (false, 0);
+    for line in std::fs::read_to_string(&trace).unwrap().lines() {
+        if (line.contains(" fsync(") || line.contains(" fdatasync(")) && line.ends_with("= 0") {
+            synced = true;
+        } else if line.contains(" write(1, \"{\\\"person\\\"") {
+            assert!(
+                synced,
+                "acknowledgement {acks} was written before any sync since the previous one:\n{line}"
+            );
+            synced = false;
+            acks += 1;
+        }
+    }
+    assert_eq!(acks, 20, "acknowledgements seen in the trace");
+}
