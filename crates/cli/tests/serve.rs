@@ -275,8 +275,19 @@ fn the_cli_and_two_servers_share_one_gallery_file() {
         "--workers",
         "1",
     ];
+    // Killed if the test fails before it stops them.
+    struct Servers(Vec<Child>);
+    impl Drop for Servers {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
     let (first, url1) = serve(&server_args);
     let (second, url2) = serve(&server_args);
+    let mut servers = Servers(vec![first, second]);
     let cli = |args: &[&str]| {
         let mut all = vec!["gallery", "--db", db];
         all.extend_from_slice(args);
@@ -379,7 +390,7 @@ fn the_cli_and_two_servers_share_one_gallery_file() {
         statuses.push(status);
     }
     assert!(statuses.iter().all(|&s| s < 500), "{statuses:?}");
-    for child in [first, second] {
+    for child in std::mem::take(&mut servers.0) {
         assert!(terminate(child).0.success());
     }
 }
