@@ -101,6 +101,16 @@ impl View {
             .values()
             .find(|i| i.collection.name == name)
     }
+
+    /// Takes a sample out of whichever index holds it.
+    fn forget(&mut self, id: i64) {
+        for indexed in self.collections.values_mut() {
+            if indexed.owners.remove(&id).is_some() {
+                indexed.index.remove(id);
+                indexed.dirty = true;
+            }
+        }
+    }
 }
 
 /// One collection's index.
@@ -115,6 +125,20 @@ struct Indexed {
 }
 
 impl Indexed {
+    /// Adds `(sample id, person id, unit vector)`s to the index and the
+    /// owner map.
+    fn add(&mut self, units: Vec<(i64, i64, Vec<f32>)>) {
+        if units.is_empty() {
+            return;
+        }
+        self.owners
+            .extend(units.iter().map(|(id, person, _)| (*id, *person)));
+        let units: Vec<(i64, Vec<f32>)> =
+            units.into_iter().map(|(id, _, unit)| (id, unit)).collect();
+        self.index.insert_many(&units);
+        self.dirty = true;
+    }
+
     /// `(count, largest id, id sum)` of the indexed samples: with ids that
     /// are never reused, any insert or erasure changes it.
     fn fingerprint(&self) -> (i64, i64, i64) {
@@ -307,12 +331,7 @@ impl Gallery {
                 }
                 Change::SampleErased(id) => {
                     view.damaged.remove(&id);
-                    for indexed in view.collections.values_mut() {
-                        if indexed.owners.remove(&id).is_some() {
-                            indexed.index.remove(id);
-                            indexed.dirty = true;
-                        }
-                    }
+                    view.forget(id);
                 }
             }
         }
@@ -329,16 +348,7 @@ impl Gallery {
                 .filter(|s| !indexed.owners.contains_key(&s.id))
                 .collect();
             let units = units_of(&indexed.collection, samples, &mut view.damaged);
-            if units.is_empty() {
-                continue;
-            }
-            indexed
-                .owners
-                .extend(units.iter().map(|(id, person, _)| (*id, *person)));
-            let units: Vec<(i64, Vec<f32>)> =
-                units.into_iter().map(|(id, _, unit)| (id, unit)).collect();
-            indexed.index.insert_many(&units);
-            indexed.dirty = true;
+            indexed.add(units);
         }
         tx.finish().map_err(db)?;
         view.seen = now;
@@ -354,17 +364,15 @@ impl Gallery {
     ) -> Result<Indexed, GalleryError> {
         let samples = store.collection_samples(c.id).map_err(|e| self.db(e))?;
         let units = units_of(c, samples, damaged);
-        let mut index = new_index(c.index, c.contract.dimension, units.len())?;
-        let owners = units.iter().map(|(id, person, _)| (*id, *person)).collect();
-        let units: Vec<(i64, Vec<f32>)> = units.into_iter().map(|(id, _, u)| (id, u)).collect();
-        index.insert_many(&units);
-        Ok(Indexed {
+        let mut indexed = Indexed {
             collection: c.clone(),
-            index,
-            owners,
+            index: new_index(c.index, c.contract.dimension, units.len())?,
+            owners: HashMap::new(),
             // A rebuilt HNSW graph is worth saving for the next open.
             dirty: true,
-        })
+        };
+        indexed.add(units);
+        Ok(indexed)
     }
 
     /// Where a collection's saved index and its fingerprint live.
@@ -469,12 +477,7 @@ impl Gallery {
         drop(self.current()?);
         let mut view = self.view_mut();
         for &id in &damaged {
-            for indexed in view.collections.values_mut() {
-                if indexed.owners.remove(&id).is_some() {
-                    indexed.index.remove(id);
-                    indexed.dirty = true;
-                }
-            }
+            view.forget(id);
             view.damaged.insert(id);
         }
         Ok(view.damaged.iter().copied().collect())
