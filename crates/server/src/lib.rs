@@ -52,7 +52,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use config::{Limits, ServerConfig};
 pub use error::ApiError;
-pub use routes::ApiDoc;
+pub use routes::document;
 
 use keys::KeyStore;
 use metrics::Metrics;
@@ -264,7 +264,8 @@ impl Server {
         // Outermost first: the deadline covers authentication and reading
         // the body; who calls and what it may cost are decided from the
         // headers before the body is read.
-        let v1 = routes::v1()
+        let (public, v1, _) = routes::routers();
+        let v1 = v1
             .layer(middleware::from_fn_with_state(
                 state.clone(),
                 admission::admit,
@@ -274,7 +275,7 @@ impl Server {
                 auth::authenticate,
             ))
             .layer(middleware::from_fn_with_state(state.clone(), deadline));
-        routes::public()
+        public
             .merge(v1)
             .fallback(routes::not_found)
             .method_not_allowed_fallback(routes::method_not_allowed)

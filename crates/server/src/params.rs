@@ -146,8 +146,18 @@ impl<'de> de::Deserializer<'de> for Text {
         visitor.visit_some(self)
     }
 
+    /// `true`/`false` in any case: form encoders of some languages write
+    /// Python's `True`.
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match &self.0 {
+            Value::String(s) if s.eq_ignore_ascii_case("true") => visitor.visit_bool(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => visitor.visit_bool(false),
+            _ => self.parsed().deserialize_bool(visitor),
+        }
+    }
+
     typed_from_text! {
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
         deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
         deserialize_u128 deserialize_f32 deserialize_f64 deserialize_seq deserialize_map
     }
@@ -198,7 +208,7 @@ mod tests {
             ("key".to_string(), Param::text("12345")),
             ("top_k".to_string(), Param::text("3")),
             ("threshold".to_string(), Param::text("0.5")),
-            ("all_faces".to_string(), Param::text("true")),
+            ("all_faces".to_string(), Param::text("True")),
             ("embedding".to_string(), Param::text("[1, 2.5]")),
             ("metadata".to_string(), Param::text(r#"{"team": "ops"}"#)),
         ];

@@ -18,6 +18,7 @@ use crate::input::Payload;
 /// or query parameters with a raw image body).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(example = json!({"image": "/9j/4AAQSkZJRgABAQ…", "embeddings": false}))]
 pub struct DetectRequest {
     /// The image, base64 (JSON bodies only).
     pub image: Option<String>,
@@ -50,6 +51,7 @@ pub struct FacesResponse {
 /// Compare parameters: two images.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(example = json!({"image1": "/9j/4AAQSkZJRgABAQ…", "image2": "/9j/4AAQSkZJRgABAQ…"}))]
 pub struct CompareRequest {
     /// First image, base64 (JSON bodies only).
     pub image1: Option<String>,
@@ -91,8 +93,8 @@ fn faces_response(decoded: ImageFaces, embeddings: bool) -> FacesResponse {
 /// models give; embeddings on request.
 #[utoipa::path(post, path = "/v1/detect", tag = "analysis",
     request_body(content = DetectRequest, description = "JSON with a base64 `image`, multipart/form-data with an `image` file, or a raw image/* body"),
-    responses((status = 200, body = FacesResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = FacesResponse), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no usable face where one is needed", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn detect(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -112,8 +114,8 @@ pub async fn detect(
 /// Detect and embed every face (no attribute models).
 #[utoipa::path(post, path = "/v1/embed", tag = "analysis",
     request_body(content = EmbedRequest, description = "JSON with a base64 `image`, multipart/form-data with an `image` file, or a raw image/* body"),
-    responses((status = 200, body = FacesResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = FacesResponse), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no usable face where one is needed", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn embed(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -132,8 +134,8 @@ pub async fn embed(
 /// Compare the largest faces of two images.
 #[utoipa::path(post, path = "/v1/compare", tag = "analysis",
     request_body(content = CompareRequest, description = "JSON with base64 `image1` and `image2`, or multipart/form-data with `image1` and `image2` files"),
-    responses((status = 200, body = CompareResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = CompareResponse), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no usable face where one is needed", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn compare(
     _: Reader,
     State(state): State<Arc<AppState>>,

@@ -27,6 +27,7 @@ pub struct PathOf<T>(pub T);
 /// A new collection.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "staff", "index": "exact"}))]
 pub struct CreateCollection {
     /// Unique name.
     pub name: String,
@@ -48,10 +49,13 @@ pub struct CollectionList {
 /// Paging of a list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
-    /// Items to skip.
+    /// Items to skip (default 0).
+    #[param(minimum = 0, example = 0)]
     pub offset: usize,
     /// Most items returned (default 100, at most 1000).
+    #[param(minimum = 0, maximum = 1000, example = 100)]
     pub limit: usize,
 }
 
@@ -76,6 +80,7 @@ pub struct PersonList {
 /// A new person, or changes to one (`key` is ignored when updating).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "alice", "name": "Alice Example", "metadata": {"team": "ops"}}))]
 pub struct PersonBody {
     /// Identifier, unique in the collection (creation only).
     pub key: Option<String>,
@@ -89,6 +94,7 @@ pub struct PersonBody {
 /// A face to enroll: an image (largest face) or a precomputed embedding.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(example = json!({"image": "/9j/4AAQSkZJRgABAQ…", "min_size": 32}))]
 pub struct EnrollRequest {
     /// The image, base64 (JSON bodies only).
     pub image: Option<String>,
@@ -125,8 +131,9 @@ pub struct EnrolledFace {
 /// Options of a face listing.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FaceListing {
-    /// Include the stored embeddings.
+    /// Include the stored embeddings (default false).
     pub embeddings: bool,
 }
 
@@ -140,6 +147,7 @@ pub struct FaceList {
 /// A search: an image (every face) or an embedding.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(example = json!({"image": "/9j/4AAQSkZJRgABAQ…", "top_k": 3, "threshold": 0.3}))]
 pub struct SearchRequest {
     /// The image, base64 (JSON bodies only).
     pub image: Option<String>,
@@ -221,8 +229,8 @@ const COLLECTION: &str = "/v1/collections/{collection}";
 
 /// Create a collection pinned to an embedding contract.
 #[utoipa::path(post, path = "/v1/collections", tag = "collections", request_body = CreateCollection,
-    responses((status = 201, body = Collection), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 201, body = Collection), (status = 409, description = "`conflict`: a collection of that name exists", body = ErrorBody), (status = 422, description = "`invalid_argument`: a value out of range (a wrong embedding dimension, a NaN, an empty key)", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
 pub async fn create_collection(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -245,8 +253,8 @@ pub async fn create_collection(
 
 /// List collections.
 #[utoipa::path(get, path = "/v1/collections", tag = "collections",
-    responses((status = 200, body = CollectionList), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = CollectionList)),
+    security(("api_key" = ["reader"])))]
 pub async fn list_collections(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -258,8 +266,8 @@ pub async fn list_collections(
 /// A collection with its counts.
 #[utoipa::path(get, path = COLLECTION, tag = "collections",
     params(("collection" = String, Path)),
-    responses((status = 200, body = GalleryStats), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = GalleryStats), (status = 404, description = "`not_found`: no such collection", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn get_collection(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -275,8 +283,8 @@ pub async fn get_collection(
 /// Delete a collection and erase everything in it.
 #[utoipa::path(delete, path = COLLECTION, tag = "collections",
     params(("collection" = String, Path)),
-    responses((status = 204), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 204), (status = 404, description = "`not_found`: no such collection", body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
 pub async fn delete_collection(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -291,8 +299,8 @@ pub async fn delete_collection(
 /// Create a person (without faces).
 #[utoipa::path(post, path = "/v1/collections/{collection}/persons", tag = "persons",
     params(("collection" = String, Path)), request_body = PersonBody,
-    responses((status = 201, body = Person), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 201, body = Person), (status = 404, description = "`not_found`: no such collection", body = ErrorBody), (status = 409, description = "`conflict`: a person with that key exists", body = ErrorBody), (status = 422, description = "`invalid_argument`: a value out of range (a wrong embedding dimension, a NaN, an empty key)", body = ErrorBody)),
+    security(("api_key" = ["writer"])))]
 pub async fn create_person(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -319,8 +327,8 @@ pub async fn create_person(
 /// List persons, by key.
 #[utoipa::path(get, path = "/v1/collections/{collection}/persons", tag = "persons",
     params(("collection" = String, Path), Page),
-    responses((status = 200, body = PersonList), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = PersonList), (status = 404, description = "`not_found`: no such collection", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn list_persons(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -341,8 +349,8 @@ pub async fn list_persons(
 /// A person.
 #[utoipa::path(get, path = "/v1/collections/{collection}/persons/{person}", tag = "persons",
     params(("collection" = String, Path), ("person" = String, Path)),
-    responses((status = 200, body = Person), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = Person), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn get_person(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -358,8 +366,8 @@ pub async fn get_person(
 /// Change a person's name and/or metadata.
 #[utoipa::path(patch, path = "/v1/collections/{collection}/persons/{person}", tag = "persons",
     params(("collection" = String, Path), ("person" = String, Path)), request_body = PersonBody,
-    responses((status = 200, body = Person), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = Person), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 422, description = "`invalid_argument`: a value out of range (a wrong embedding dimension, a NaN, an empty key)", body = ErrorBody)),
+    security(("api_key" = ["writer"])))]
 pub async fn update_person(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -384,8 +392,8 @@ pub async fn update_person(
 /// Delete a person and erase their faces.
 #[utoipa::path(delete, path = "/v1/collections/{collection}/persons/{person}", tag = "persons",
     params(("collection" = String, Path), ("person" = String, Path)),
-    responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = Deleted), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody)),
+    security(("api_key" = ["writer"])))]
 pub async fn delete_person(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -402,8 +410,8 @@ pub async fn delete_person(
 #[utoipa::path(post, path = "/v1/collections/{collection}/persons/{person}/faces", tag = "faces",
     params(("collection" = String, Path), ("person" = String, Path)),
     request_body(content = EnrollRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
-    responses((status = 201, body = EnrollResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 201, body = EnrollResponse), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face passes the size and score filters; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    security(("api_key" = ["writer"])))]
 pub async fn enroll(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -465,8 +473,8 @@ pub async fn enroll(
 /// List a person's faces.
 #[utoipa::path(get, path = "/v1/collections/{collection}/persons/{person}/faces", tag = "faces",
     params(("collection" = String, Path), ("person" = String, Path), FaceListing),
-    responses((status = 200, body = FaceList), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = FaceList), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn list_faces(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -485,8 +493,8 @@ pub async fn list_faces(
 /// Delete one face sample, erasing it.
 #[utoipa::path(delete, path = "/v1/collections/{collection}/faces/{face_id}", tag = "faces",
     params(("collection" = String, Path), ("face_id" = i64, Path)),
-    responses((status = 204), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 204), (status = 404, description = "`not_found`: no such collection or face", body = ErrorBody)),
+    security(("api_key" = ["writer"])))]
 pub async fn delete_face(
     _: Writer,
     State(state): State<Arc<AppState>>,
@@ -502,8 +510,8 @@ pub async fn delete_face(
 #[utoipa::path(post, path = "/v1/collections/{collection}/identify", tag = "search",
     params(("collection" = String, Path)),
     request_body(content = SearchRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
-    responses((status = 200, body = IdentifyResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = IdentifyResponse), (status = 404, description = "`not_found`: no such collection", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn identify(
     _: Reader,
     State(state): State<Arc<AppState>>,
@@ -554,8 +562,8 @@ pub async fn identify(
 #[utoipa::path(post, path = "/v1/collections/{collection}/persons/{person}/verify", tag = "search",
     params(("collection" = String, Path), ("person" = String, Path)),
     request_body(content = SearchRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
-    responses((status = 200, body = VerifyResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = VerifyResponse), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face in the image; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    security(("api_key" = ["reader"])))]
 pub async fn verify(
     _: Reader,
     State(state): State<Arc<AppState>>,

@@ -18,6 +18,7 @@ use crate::routes::gallery::PathOf;
 /// A key to create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "front desk", "role": "reader"}))]
 pub struct CreateKey {
     /// What it is for.
     pub name: String,
@@ -43,8 +44,8 @@ pub struct KeyList {
 
 /// Create an API key.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = CreateKey,
-    responses((status = 201, body = CreatedKey), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 201, body = CreatedKey), (status = 422, description = "`invalid_argument`: a value out of range (a wrong embedding dimension, a NaN, an empty key)", body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
 pub async fn create_key(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -57,8 +58,8 @@ pub async fn create_key(
 
 /// List API keys (never their secrets).
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
-    responses((status = 200, body = KeyList), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = KeyList)),
+    security(("api_key" = ["admin"])))]
 pub async fn list_keys(
     _: Admin,
     State(state): State<Arc<AppState>>,
@@ -70,8 +71,8 @@ pub async fn list_keys(
 /// Revoke an API key; it is refused from the next request on.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path)),
-    responses((status = 200, body = ApiKey), (status = "4XX", body = ErrorBody)),
-    security(("api_key" = [])))]
+    responses((status = 200, body = ApiKey), (status = 404, description = "`not_found`: no such key", body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
 pub async fn revoke_key(
     _: Admin,
     State(state): State<Arc<AppState>>,

@@ -1,22 +1,26 @@
-//! The routes, the OpenAPI document generated from their annotations, and
-//! the public endpoints (health, readiness, metrics, the document).
+//! The routes and the OpenAPI document, both built from the handlers'
+//! annotations, and the public endpoints (health, readiness, metrics, the
+//! document).
 
 pub mod analysis;
+mod document;
 pub mod gallery;
 pub mod keys;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -64,9 +68,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json")))]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi() -> impl IntoResponse {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| document().to_string());
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
 }
 
 /// An unknown path.
@@ -95,70 +104,61 @@ impl Modify for BearerKeys {
     }
 }
 
-/// The OpenAPI 3 document, generated from the handlers' annotations.
+/// What the document says of the whole API (its paths come from the routers).
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "facekit", description = "Face detection, recognition and a face gallery over HTTP. `/v1` needs an API key (`Authorization: Bearer <key>` or `X-API-Key`) whose role allows the call: reader (analysis, search, reading the gallery), writer (also persons and faces), admin (also collections and keys). Errors are `{\"error\": {\"code\", \"message\"}}`; every response has an `x-request-id` header."),
-    paths(
-        healthz, readyz, metrics, openapi,
-        analysis::detect, analysis::embed, analysis::compare,
-        gallery::create_collection, gallery::list_collections, gallery::get_collection, gallery::delete_collection,
-        gallery::create_person, gallery::list_persons, gallery::get_person, gallery::update_person, gallery::delete_person,
-        gallery::enroll, gallery::list_faces, gallery::delete_face,
-        gallery::identify, gallery::verify,
-        keys::create_key, keys::list_keys, keys::revoke_key,
-    ),
+    info(title = "facekit", description = "Face detection, recognition and a face gallery over HTTP. `/v1` needs an API key (`Authorization: Bearer <key>` or `X-API-Key`) whose role allows the call: reader (analysis, search, reading the gallery), writer (also persons and faces), admin (also collections and keys); each operation names its role. Images come as a multipart/form-data file, a base64 string in a JSON body, or the raw body (`Content-Type: image/*`, parameters in the query string). Errors are `{\"error\": {\"code\", \"message\"}}`; every response has an `x-request-id` header."),
     modifiers(&BearerKeys)
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
-/// The `/v1` routes (authenticated by the caller of this function).
-pub fn v1() -> Router<Arc<AppState>> {
-    use analysis::*;
-    use gallery::*;
-    use keys::*;
-    Router::new()
-        .route("/v1/detect", post(detect))
-        .route("/v1/embed", post(embed))
-        .route("/v1/compare", post(compare))
-        .route(
-            "/v1/collections",
-            post(create_collection).get(list_collections),
-        )
-        .route(
-            "/v1/collections/{collection}",
-            get(get_collection).delete(delete_collection),
-        )
-        .route(
-            "/v1/collections/{collection}/persons",
-            post(create_person).get(list_persons),
-        )
-        .route(
-            "/v1/collections/{collection}/persons/{person}",
-            get(get_person).patch(update_person).delete(delete_person),
-        )
-        .route(
-            "/v1/collections/{collection}/persons/{person}/faces",
-            post(enroll).get(list_faces),
-        )
-        .route(
-            "/v1/collections/{collection}/faces/{face_id}",
-            delete(delete_face),
-        )
-        .route("/v1/collections/{collection}/identify", post(identify))
-        .route(
-            "/v1/collections/{collection}/persons/{person}/verify",
-            post(verify),
-        )
-        .route("/v1/keys", post(create_key).get(list_keys))
-        .route("/v1/keys/{id}", delete(revoke_key))
+/// The routers and the document, built together from the handlers'
+/// annotations (utoipa-axum), so that no route is served undocumented and
+/// no documented route is missing: the public routes, the `/v1` routes
+/// (authenticated by the caller of this function), and the document.
+pub fn routers() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, Value) {
+    let (public, public_doc) = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .split_for_parts();
+    let (v1, v1_doc) = OpenApiRouter::new()
+        .routes(routes!(analysis::detect))
+        .routes(routes!(analysis::embed))
+        .routes(routes!(analysis::compare))
+        .routes(routes!(
+            gallery::create_collection,
+            gallery::list_collections
+        ))
+        .routes(routes!(gallery::get_collection, gallery::delete_collection))
+        .routes(routes!(gallery::create_person, gallery::list_persons))
+        .routes(routes!(
+            gallery::get_person,
+            gallery::update_person,
+            gallery::delete_person
+        ))
+        .routes(routes!(gallery::enroll, gallery::list_faces))
+        .routes(routes!(gallery::delete_face))
+        .routes(routes!(gallery::identify))
+        .routes(routes!(gallery::verify))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::revoke_key))
+        .split_for_parts();
+    let mut doc = ApiDoc::openapi();
+    doc.merge(public_doc);
+    doc.merge(v1_doc);
+    let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serialises");
+    document::complete(&mut doc);
+    (public, v1, doc)
 }
 
-/// The routes anyone may call.
-pub fn public() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+/// The OpenAPI 3.1 document `/openapi.json` serves.
+///
+/// ```
+/// let doc = facekit_server::document();
+/// assert!(doc["paths"]["/v1/detect"]["post"].is_object());
+/// ```
+pub fn document() -> Value {
+    routers().2
 }

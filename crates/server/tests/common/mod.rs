@@ -94,20 +94,24 @@ impl TestServer {
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        let mut req = agent().get(format!("{}{path}", self.url));
-        if let Some(t) = token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        Reply::from(req.call())
+        self.send_empty("GET", path, token)
     }
 
     pub fn delete(&self, path: &str, token: &str) -> Reply {
-        Reply::from(
-            agent()
-                .delete(format!("{}{path}", self.url))
-                .header("Authorization", format!("Bearer {token}"))
-                .call(),
-        )
+        self.send_empty("DELETE", path, Some(token))
+    }
+
+    /// A request without a body, by any method.
+    pub fn send_empty(&self, method: &str, path: &str, token: Option<&str>) -> Reply {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let reply = Reply::from(agent().run(req.body(()).unwrap()));
+        assert_documented(method, path, &reply);
+        reply
     }
 
     /// Sends `body` with `content_type` by `method` (POST, PATCH).
@@ -127,7 +131,9 @@ impl TestServer {
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
-        Reply::from(req.content_type(content_type).send(body))
+        let reply = Reply::from(req.content_type(content_type).send(body));
+        assert_documented(method, path, &reply);
+        reply
     }
 
     pub fn post_json(&self, path: &str, token: &str, body: &Value) -> Reply {
@@ -182,6 +188,46 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The route template of a concrete path (`/v1/collections/a/persons` →
+/// `/v1/collections/{collection}/persons`), if the document has one.
+fn template_of<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = path.split('/').collect();
+    doc["paths"]
+        .as_object()?
+        .keys()
+        .map(String::as_str)
+        .find(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+        })
+}
+
+/// Every answer a test gets from a documented route has a status the
+/// OpenAPI document lists for it: the whole suite checks the document's
+/// responses against what the server really says.
+pub fn assert_documented(method: &str, path: &str, reply: &Reply) {
+    static DOCUMENT: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(facekit_server::document);
+    let Some(template) = template_of(&DOCUMENT, path) else {
+        return;
+    };
+    let operation = &DOCUMENT["paths"][template][method.to_ascii_lowercase()];
+    if operation.is_null() {
+        return; // the 405 of an undocumented method
+    }
+    assert!(
+        operation["responses"][reply.status.to_string()].is_object(),
+        "{method} {template} answered {}, which its OpenAPI entry does not list: {}",
+        reply.status,
+        reply.text
+    );
 }
 
 pub fn agent() -> ureq::Agent {
