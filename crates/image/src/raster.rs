@@ -68,6 +68,24 @@ impl RgbImage {
         [self.data[i], self.data[i + 1], self.data[i + 2]]
     }
 
+    /// The `width × height` region whose top-left pixel is `(x, y)`, clipped
+    /// to the image (an empty region gives a 0×0 image).
+    pub fn crop(&self, x: u32, y: u32, width: u32, height: u32) -> RgbImage {
+        let x = x.min(self.width);
+        let y = y.min(self.height);
+        let w = width.min(self.width - x);
+        let h = height.min(self.height - y);
+        let mut data = Vec::with_capacity(w as usize * h as usize * 3);
+        for row in y..y + h {
+            data.extend_from_slice(&self.row(row)[x as usize * 3..(x + w) as usize * 3]);
+        }
+        RgbImage {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
     /// Writes `src` into this image with its top-left corner at the origin,
     /// clipping whatever does not fit.
     pub fn paste_top_left(&mut self, src: &RgbImage) {
