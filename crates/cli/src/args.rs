@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use facekit_pipeline::{DetSize, DetectorChoice, DetectorKind};
+use facekit_service::{LivenessPolicy, ReviewMode};
 
 /// Face analysis with InsightFace's models and numbers.
 #[derive(Debug, Parser)]
@@ -22,6 +23,9 @@ pub enum Command {
         /// Include the raw embedding vectors in the output.
         #[arg(long)]
         embeddings: bool,
+        /// Add each face's quality: a score in [0, 1] and its components.
+        #[arg(long)]
+        quality: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -159,6 +163,8 @@ pub struct ServeArgs {
     /// Default threshold calibrated for this false accept rate (`facekit eval calibrate`).
     #[arg(long, conflicts_with = "threshold")]
     pub far: Option<f64>,
+    #[command(flatten)]
+    pub liveness: LivenessArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -326,6 +332,10 @@ pub enum GalleryCommand {
         /// more); candidates are always re-scored with the stored vectors.
         #[arg(long, default_value = "exact")]
         index: String,
+        /// How its enrollment photos are reviewed unless `enroll --review`
+        /// says otherwise: `off`, `standard` or `strict`.
+        #[arg(long, default_value = "off")]
+        review: ReviewMode,
         #[command(flatten)]
         common: Common,
     },
@@ -352,6 +362,17 @@ pub enum GalleryCommand {
         /// Lowest detection score enrolled.
         #[arg(long, default_value_t = 0.5)]
         min_score: f32,
+        /// Review of each photo: `off`, `standard` (refuse faces too small,
+        /// blurred, badly exposed, turned, tilted or cut off) or `strict`
+        /// (tighter, and the face must match its person and no other).
+        /// Default: the collection's.
+        #[arg(long)]
+        review: Option<ReviewMode>,
+        /// The similarity `strict` compares with.
+        #[arg(long, default_value_t = 0.3)]
+        threshold: f32,
+        #[command(flatten)]
+        liveness: LivenessArg,
         #[command(flatten)]
         common: Common,
     },
@@ -365,6 +386,8 @@ pub enum GalleryCommand {
         #[command(flatten)]
         decision: Decision,
         #[command(flatten)]
+        liveness: LivenessArg,
+        #[command(flatten)]
         common: Common,
     },
     /// Is the largest face of a photo this person?
@@ -374,6 +397,8 @@ pub enum GalleryCommand {
         image: PathBuf,
         #[command(flatten)]
         decision: Decision,
+        #[command(flatten)]
+        liveness: LivenessArg,
         #[command(flatten)]
         common: Common,
     },
@@ -410,6 +435,28 @@ pub enum GalleryCommand {
         #[arg(long)]
         quarantine: bool,
     },
+}
+
+/// What spoofed faces do.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct LivenessArg {
+    /// `normal` (a face the pack's liveness models call printed or replayed
+    /// is not enrolled, identified or verified), `observe` (reported only)
+    /// or `off`. Default: `normal` when the pack has liveness models, else
+    /// `off`.
+    #[arg(long)]
+    pub liveness: Option<LivenessPolicy>,
+}
+
+impl LivenessArg {
+    /// The policy, checked against what the analyzer can do.
+    pub fn resolve(
+        &self,
+        analyzer: &facekit_pipeline::FaceAnalyzer,
+    ) -> anyhow::Result<LivenessPolicy> {
+        LivenessPolicy::resolve(self.liveness, analyzer.checks_liveness())
+            .map_err(anyhow::Error::msg)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use facekit_gallery::{
-    EnrollFilter, FaceGallery, IndexKind, NewSample, PersonInfo, contract_of, enrollment_faces,
-    parse_header, parse_record,
+    EnrollCandidate, EnrollFilter, FaceGallery, IndexKind, PersonInfo, contract_of,
+    enrollment_faces, parse_header, parse_record,
 };
 use facekit_models::facekit_home;
-use facekit_service::{FaceService, open_gallery};
+use facekit_service::{EnrollChecks, FaceService, open_gallery, refuse_spoofs};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -57,12 +57,17 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
         GalleryCommand::Create {
             collection,
             index,
+            review,
             common,
         } => {
             let analyzer = analyzer(&common, 1, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
-            let c =
-                service.create_collection(&collection, &contract, index.parse::<IndexKind>()?)?;
+            let c = service.create_collection(
+                &collection,
+                &contract,
+                index.parse::<IndexKind>()?,
+                review,
+            )?;
             print(&serde_json::to_value(c)?)?;
             Ok(true)
         }
@@ -74,6 +79,9 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             all_faces,
             min_face,
             min_score,
+            review,
+            threshold,
+            liveness,
             common,
         } => {
             let work = enroll_plan(&paths, person.as_deref(), name.as_deref())?;
@@ -82,6 +90,11 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             let analyzer = analyzer(&common, batch.jobs, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
             gallery.collection(&collection)?;
+            let checks = EnrollChecks {
+                review,
+                liveness: liveness.resolve(&analyzer)?,
+                threshold,
+            };
             let filter = EnrollFilter {
                 all_faces,
                 min_size: min_face,
@@ -96,13 +109,30 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             for_each_image(
                 &batch,
                 |path| Ok(enrollment_faces(&analyzer, path, &filter)?),
-                |path, samples: Vec<NewSample>| {
+                |path, candidates: Vec<EnrollCandidate>| {
                     let person = person_of[path];
-                    if samples.is_empty() {
+                    if candidates.is_empty() {
                         bail!("no face of at least {min_face} px with score ≥ {min_score}");
                     }
-                    let ids = service.enroll(&collection, &contract, person, &samples)?;
-                    let line = json!({"image": path.display().to_string(), "person": person.key, "samples": ids});
+                    let report = service.enroll_candidates(
+                        &collection,
+                        &contract,
+                        person,
+                        candidates,
+                        &checks,
+                    )?;
+                    if report.enrolled.is_empty() {
+                        bail!(
+                            "refused ({} review): {}",
+                            report.review,
+                            report.refusal_summary()
+                        );
+                    }
+                    let ids: Vec<i64> = report.enrolled.iter().map(|s| s.id).collect();
+                    let mut line = json!({"image": path.display().to_string(), "person": person.key, "samples": ids});
+                    if !report.refused.is_empty() {
+                        line["refused"] = serde_json::to_value(&report.refused)?;
+                    }
                     Ok(line.to_string())
                 },
             )
@@ -112,17 +142,20 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             input,
             top_k,
             decision,
+            liveness,
             common,
         } => {
             let batch = Batch::resolve(&input);
             let analyzer = analyzer(&common, batch.jobs, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
             let threshold = decision.threshold(|| Ok(contract.model_sha256.clone()))?;
+            let policy = liveness.resolve(&analyzer)?;
             gallery.collection(&collection)?;
             for_each_image(
                 &batch,
                 |path| Ok(analyzer.analyze_file(path)?),
                 |path, found| {
+                    refuse_spoofs(&found.faces, policy)?;
                     let mut faces = Vec::new();
                     for m in service.identify_faces(
                         &collection,
@@ -148,14 +181,17 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             person,
             image,
             decision,
+            liveness,
             common,
         } => {
             let analyzer = analyzer(&common, 1, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
             let threshold = decision.threshold(|| Ok(contract.model_sha256.clone()))?;
+            let policy = liveness.resolve(&analyzer)?;
             let photo = analyzer
                 .analyze_file(&image)
                 .with_context(|| image.display().to_string())?;
+            refuse_spoofs(&photo.faces, policy).with_context(|| image.display().to_string())?;
             let v = service
                 .verify_largest(&collection, &contract, &person, photo, threshold)?
                 .with_context(|| format!("{}: no face found", image.display()))?
@@ -352,7 +388,7 @@ fn import(service: &FaceService, collection: &str, file: &Path, batch: usize) ->
     let header = parse_header(&first?)?;
     let gallery = service.gallery();
     if gallery.collection(collection).is_err() {
-        service.create_collection(collection, &header.contract, header.index)?;
+        service.create_collection(collection, &header.contract, header.index, header.review)?;
     }
     let before = gallery.stats(collection)?.samples;
     let progress = ProgressBar::new_spinner().with_style(

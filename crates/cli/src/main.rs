@@ -69,14 +69,15 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Analyze {
             input,
             embeddings,
+            quality,
             common,
         } => {
             let batch = Batch::resolve(&input);
-            print_faces(
-                &batch,
-                &analyzer(&common, batch.jobs, Stages::ALL)?,
-                embeddings,
-            )
+            let stages = Stages {
+                quality,
+                ..Stages::ALL
+            };
+            print_faces(&batch, &analyzer(&common, batch.jobs, stages)?, embeddings)
         }
         Command::Detect { input, common } => {
             let batch = Batch::resolve(&input);
@@ -163,29 +164,40 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Which models after the detector a command runs.
+/// Which models after the detector a command runs, and whether it
+/// measures quality.
 #[derive(Debug, Clone, Copy)]
 struct Stages {
     embeddings: bool,
     attributes: bool,
+    liveness: bool,
+    quality: bool,
 }
 
 impl Stages {
     const ALL: Self = Self {
         embeddings: true,
         attributes: true,
+        liveness: true,
+        quality: false,
     };
     const DETECT: Self = Self {
         embeddings: false,
         attributes: false,
+        liveness: false,
+        quality: false,
     };
     const EMBED: Self = Self {
         embeddings: true,
         attributes: false,
+        liveness: true,
+        quality: false,
     };
     const DESCRIBE: Self = Self {
         embeddings: false,
         attributes: true,
+        liveness: false,
+        quality: false,
     };
 }
 
@@ -207,6 +219,8 @@ fn analyzer(common: &Common, jobs: usize, stages: Stages) -> Result<FaceAnalyzer
     };
     options.skip_embeddings = !stages.embeddings;
     options.skip_attributes = !stages.attributes;
+    options.skip_liveness = !stages.liveness;
+    options.quality = stages.quality;
     Ok(FaceAnalyzer::from_pack(&common.models, options)?)
 }
 

@@ -56,6 +56,9 @@ pub fn serve(args: &ServeArgs, common: &Common) -> Result<bool> {
     } else if let Some(threshold) = args.threshold {
         config.threshold = threshold;
     }
+    if let Some(policy) = args.liveness.liveness {
+        config.liveness = Some(policy);
+    }
     let gallery = open_address(args.db.as_deref().or(file.gallery.as_deref()))?;
     let keys_path = home_file(args.keys.as_deref().or(file.keys.as_deref()), "keys.db")?;
     let keys = KeyStore::open(&keys_path)?;

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use facekit_gallery::{
     EmbeddingContract, ExportHeader, FaceGallery, Gallery, IndexKind, NewSample, PersonInfo,
+    ReviewMode,
 };
 
 const DIM: usize = 512;
@@ -58,6 +59,7 @@ fn import_and_kill(
             collection: "crash".into(),
             contract: contract(),
             index: IndexKind::Exact,
+            review: ReviewMode::Off,
         };
         let _ = writeln!(stdin, "{}", serde_json::to_string(&header).unwrap());
         // Far more than will be acknowledged; writing stops when the child dies.
@@ -148,6 +150,7 @@ fn every_acknowledgement_follows_a_sync_to_disk() {
         collection: "synced".into(),
         contract: contract(),
         index: IndexKind::Exact,
+        review: ReviewMode::Off,
     };
     let mut lines = vec![serde_json::to_string(&header).unwrap()];
     for i in 0..20 {

@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use facekit_gallery::{
     Collection, EmbeddingContract, FaceGallery, Gallery, GalleryError, GalleryStats, IndexKind,
-    NewSample, Person, PersonInfo, PersonMatch, Sample, check_contract, check_key,
+    NewSample, Person, PersonInfo, PersonMatch, ReviewMode, Sample, check_contract, check_key,
 };
 use milvus::v2::prelude::*;
 // The prelude has its own `Result`; the gallery API returns `GalleryError`.
@@ -139,6 +139,9 @@ struct Description {
     name: String,
     contract: EmbeddingContract,
     index: IndexKind,
+    /// Absent in collections made before review defaults existed.
+    #[serde(default)]
+    review: ReviewMode,
     created_at: i64,
 }
 
@@ -559,11 +562,12 @@ fn sample_of(row: &serde_json::Map<String, serde_json::Value>) -> Sample {
 }
 
 impl FaceGallery for MilvusGallery {
-    fn create_collection(
+    fn create_collection_with_review(
         &self,
         name: &str,
         contract: &EmbeddingContract,
         index: IndexKind,
+        review: ReviewMode,
     ) -> Result<Collection, GalleryError> {
         if name.trim().is_empty() {
             return Err(GalleryError::Invalid("a collection needs a name".into()));
@@ -601,6 +605,7 @@ impl FaceGallery for MilvusGallery {
             name: name.to_string(),
             contract: contract.clone(),
             index,
+            review,
             created_at: now(),
         };
         let varchar = |name: &str, max: u32| {
@@ -695,6 +700,7 @@ impl FaceGallery for MilvusGallery {
             name: d.name,
             contract: d.contract,
             index: d.index,
+            review: d.review,
             created_at: d.created_at,
         })
     }

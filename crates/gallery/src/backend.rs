@@ -9,7 +9,7 @@ use facekit_core::{cosine_similarity, l2_normalized};
 
 use crate::{
     Collection, EmbeddingContract, GalleryError, GalleryStats, Identification, IndexKind,
-    NewSample, Person, PersonInfo, PersonMatch, Sample, Verification,
+    NewSample, Person, PersonInfo, PersonMatch, ReviewMode, Sample, Verification,
 };
 
 fn summary(c: &EmbeddingContract) -> String {
@@ -86,12 +86,26 @@ pub fn check_vector(c: &Collection, v: &[f32]) -> Result<(), GalleryError> {
 /// parallel) and does its own locking, and sees what other processes
 /// sharing its storage committed.
 pub trait FaceGallery: Send + Sync {
-    /// Creates a collection pinned to `contract`.
+    /// Creates a collection pinned to `contract`, its enrollments
+    /// unreviewed by default.
     fn create_collection(
         &self,
         name: &str,
         contract: &EmbeddingContract,
         index: IndexKind,
+    ) -> Result<Collection, GalleryError> {
+        self.create_collection_with_review(name, contract, index, ReviewMode::Off)
+    }
+
+    /// Creates a collection pinned to `contract` whose enrollments are
+    /// reviewed at `review` unless a call says otherwise (fixed for the
+    /// collection's life, like its contract).
+    fn create_collection_with_review(
+        &self,
+        name: &str,
+        contract: &EmbeddingContract,
+        index: IndexKind,
+        review: ReviewMode,
     ) -> Result<Collection, GalleryError>;
 
     /// The collection called `name`.

@@ -11,7 +11,7 @@ use crate::index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 use crate::store::{Change, IndexedSample, Store, Versions, checksum, database, now, to_blob};
 use crate::{
     Collection, EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, Person,
-    PersonInfo, Sample,
+    PersonInfo, ReviewMode, Sample,
 };
 
 /// At least this many candidates of an index that only proposes (int8) are
@@ -634,11 +634,12 @@ fn indexed<'v>(view: &'v View, name: &str) -> Result<&'v Indexed, GalleryError> 
 }
 
 impl FaceGallery for Gallery {
-    fn create_collection(
+    fn create_collection_with_review(
         &self,
         name: &str,
         contract: &EmbeddingContract,
         index: IndexKind,
+        review: ReviewMode,
     ) -> Result<Collection, GalleryError> {
         if name.trim().is_empty() {
             return Err(GalleryError::Invalid("a collection needs a name".into()));
@@ -648,8 +649,8 @@ impl FaceGallery for Gallery {
             let inserted = store
                 .conn
                 .execute(
-                    "INSERT INTO collections (name, model_sha256, dimension, preprocessing, index_kind, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                    params![name, contract.model_sha256, contract.dimension as i64, contract.preprocessing, index.to_string(), now()],
+                    "INSERT INTO collections (name, model_sha256, dimension, preprocessing, index_kind, review, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                    params![name, contract.model_sha256, contract.dimension as i64, contract.preprocessing, index.to_string(), review.to_string(), now()],
                 )
                 .map_err(|e| self.db(e))?;
             if inserted == 0 {

@@ -55,25 +55,36 @@ impl Default for EnrollFilter {
     }
 }
 
-/// The samples a photo file contributes (see [`enrollment_samples`]).
+/// A face of a photo that passed the enrollment filter: the sample to
+/// store, and the face it came from (with its quality, and its liveness
+/// when the pack checks it) for the enrollment review.
+#[derive(Debug, Clone)]
+pub struct EnrollCandidate {
+    /// The analysed face.
+    pub face: Face,
+    /// What would be stored.
+    pub sample: NewSample,
+}
+
+/// The candidates a photo file contributes (see [`enrollment_samples`]).
 pub fn enrollment_faces(
     analyzer: &FaceAnalyzer,
     path: &Path,
     filter: &EnrollFilter,
-) -> Result<Vec<NewSample>, GalleryError> {
+) -> Result<Vec<EnrollCandidate>, GalleryError> {
     // Read once: the same bytes are hashed and decoded, within the limits.
     let bytes = read_file(path, &analyzer.options().limits).map_err(PipelineError::from)?;
     enrollment_samples(analyzer, &bytes, filter)
 }
 
-/// The samples an encoded photo contributes: its faces that pass `filter`
-/// (the largest only, unless `all_faces`), with the photo's hash. An empty
-/// list means no usable face.
+/// The candidates an encoded photo contributes: its faces that pass
+/// `filter` (the largest only, unless `all_faces`), with the photo's hash
+/// and each face's quality. An empty list means no usable face.
 pub fn enrollment_samples(
     analyzer: &FaceAnalyzer,
     bytes: &[u8],
     filter: &EnrollFilter,
-) -> Result<Vec<NewSample>, GalleryError> {
+) -> Result<Vec<EnrollCandidate>, GalleryError> {
     let image_sha256 = sha256_hex(bytes);
     let img = decode_bytes(bytes, &analyzer.options().limits).map_err(PipelineError::from)?;
     let mut faces: Vec<Face> = analyzer
@@ -89,14 +100,18 @@ pub fn enrollment_samples(
     if !filter.all_faces {
         faces.truncate(1);
     }
+    analyzer.assess_quality(&img, &mut faces);
     Ok(faces
         .into_iter()
-        .map(|f| NewSample {
-            image_sha256: Some(image_sha256.clone()),
-            bbox: Some(f.bbox.to_array()),
-            det_score: Some(f.det_score),
-            embedding_norm: f.embedding_norm,
-            embedding: f.embedding.unwrap_or_default(),
+        .map(|f| EnrollCandidate {
+            sample: NewSample {
+                image_sha256: Some(image_sha256.clone()),
+                bbox: Some(f.bbox.to_array()),
+                det_score: Some(f.det_score),
+                embedding_norm: f.embedding_norm,
+                embedding: f.embedding.clone().unwrap_or_default(),
+            },
+            face: f,
         })
         .collect())
 }

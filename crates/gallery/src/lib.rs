@@ -42,8 +42,11 @@ use serde::{Deserialize, Serialize};
 pub use backend::{
     FaceGallery, MAX_DIMENSION, check_contract, check_key, check_new_contract, check_vector,
 };
+pub use facekit_quality::ReviewMode;
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
-pub use images::{EnrollFilter, contract_of, enrollment_faces, enrollment_samples};
+pub use images::{
+    EnrollCandidate, EnrollFilter, contract_of, enrollment_faces, enrollment_samples,
+};
 pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 pub use transfer::{EXPORT_FORMAT, ExportHeader, ExportRecord, parse_header, parse_record};
 
@@ -119,6 +122,8 @@ pub struct Collection {
     pub contract: EmbeddingContract,
     /// Its search index.
     pub index: IndexKind,
+    /// How enrollment photos are reviewed unless a call says otherwise.
+    pub review: ReviewMode,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }

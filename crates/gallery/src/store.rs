@@ -17,9 +17,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{Collection, EmbeddingContract, GalleryError, IndexKind, Person, Sample};
 
-/// `PRAGMA user_version` of the current layout. 0: the first layout (sample
-/// ids reused, no change log, no checksums), migrated at open.
-const LAYOUT: i64 = 2;
+/// `PRAGMA user_version` of the current layout, migrated at open. 0: the
+/// first layout (sample ids reused, no change log, no checksums); 2: no
+/// review default per collection.
+const LAYOUT: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS collections (
@@ -29,7 +30,8 @@ CREATE TABLE IF NOT EXISTS collections (
     dimension INTEGER NOT NULL CHECK (dimension > 0),
     preprocessing TEXT NOT NULL,
     index_kind TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    review TEXT NOT NULL DEFAULT 'off'
 );
 CREATE TABLE IF NOT EXISTS persons (
     id INTEGER PRIMARY KEY,
@@ -183,8 +185,18 @@ impl Store {
         )?;
         if !has_samples {
             tx.execute_batch(SAMPLES)?;
-        } else if version < LAYOUT {
+        } else if version < 2 {
             migrate_samples(&tx)?;
+        }
+        let has_review: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('collections') WHERE name = 'review'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_review {
+            tx.execute_batch(
+                "ALTER TABLE collections ADD COLUMN review TEXT NOT NULL DEFAULT 'off'",
+            )?;
         }
         tx.execute_batch(CHANGES)?;
         tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))?;
@@ -286,7 +298,7 @@ impl Store {
     pub fn collection_by_id(&self, id: i64) -> Result<Option<Collection>, rusqlite::Error> {
         self.conn
             .query_row(
-                "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at FROM collections WHERE id = ?1",
+                "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review FROM collections WHERE id = ?1",
                 [id],
                 collection_row,
             )
@@ -295,7 +307,7 @@ impl Store {
 
     pub fn collections(&self) -> Result<Vec<Collection>, rusqlite::Error> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at FROM collections ORDER BY name",
+            "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review FROM collections ORDER BY name",
         )?;
         stmt.query_map([], collection_row)?.collect()
     }
@@ -486,6 +498,7 @@ fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
         },
         index: kind.parse().unwrap_or(IndexKind::Exact),
         created_at: r.get(6)?,
+        review: r.get::<_, String>(7)?.parse().unwrap_or_default(),
     })
 }
 

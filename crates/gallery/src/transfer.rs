@@ -6,7 +6,9 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, PersonInfo};
+use crate::{
+    EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, PersonInfo, ReviewMode,
+};
 
 /// Version of the export format.
 pub const EXPORT_FORMAT: u32 = 1;
@@ -22,6 +24,9 @@ pub struct ExportHeader {
     pub contract: EmbeddingContract,
     /// Its index kind.
     pub index: IndexKind,
+    /// Its enrollment review default (`off` in exports without one).
+    #[serde(default)]
+    pub review: ReviewMode,
 }
 
 /// One exported face sample and its person.
@@ -51,6 +56,7 @@ pub(crate) fn export<G: FaceGallery + ?Sized>(
             collection: c.name.clone(),
             contract: c.contract.clone(),
             index: c.index,
+            review: c.review,
         };
         writeln!(
             out,

@@ -56,6 +56,7 @@ fn first_photo_enrolled_rest_identified() {
                 .by_ref()
                 .map(|p| enrollment_faces(&analyzer, p, &filter).unwrap())
                 .find(|s| !s.is_empty())
+                .map(|found| found.into_iter().map(|c| c.sample).collect::<Vec<_>>())
                 .unwrap_or_else(|| panic!("no enrollable photo of {person}"));
             gallery
                 .enroll(set, &contract, &PersonInfo::new(person), &samples)
@@ -69,7 +70,7 @@ fn first_photo_enrolled_rest_identified() {
             };
             probes += 1;
             let found = gallery
-                .identify(set, &contract, &face.embedding, 3, 0.3)
+                .identify(set, &contract, &face.sample.embedding, 3, 0.3)
                 .unwrap();
             let top = &found.matches[0];
             if top.key == person {

@@ -84,9 +84,14 @@ pub fn scale_from_file_name(name: &str) -> Option<f64> {
         let mut parts = head.split('_');
         let whole = parts.next()?;
         let fraction: String = parts.collect();
-        format!("{whole}.{}", if fraction.is_empty() { "0" } else { &fraction })
+        format!(
+            "{whole}.{}",
+            if fraction.is_empty() { "0" } else { &fraction }
+        )
     };
-    text.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0)
+    text.parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0)
 }
 
 /// A face box as Silent-Face's detector gives it: integer `[x, y, w, h]`,
@@ -270,7 +275,9 @@ pub struct Liveness {
 }
 
 fn softmax(logits: &[f32; 3]) -> [f64; 3] {
-    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
     let exp = logits.map(|v| (f64::from(v) - max).exp());
     let sum: f64 = exp.iter().sum();
     exp.map(|e| e / sum)
@@ -341,8 +348,14 @@ mod tests {
 
     #[test]
     fn scales_come_from_file_names_as_silent_face_reads_them() {
-        assert_eq!(scale_from_file_name("2.7_80x80_MiniFASNetV2.onnx"), Some(2.7));
-        assert_eq!(scale_from_file_name("4_0_0_80x80_MiniFASNetV1SE.onnx"), Some(4.0));
+        assert_eq!(
+            scale_from_file_name("2.7_80x80_MiniFASNetV2.onnx"),
+            Some(2.7)
+        );
+        assert_eq!(
+            scale_from_file_name("4_0_0_80x80_MiniFASNetV1SE.onnx"),
+            Some(4.0)
+        );
         assert_eq!(scale_from_file_name("1_5_80x80_x.onnx"), Some(1.5));
         assert_eq!(scale_from_file_name("liveness.onnx"), None);
     }
@@ -356,7 +369,12 @@ mod tests {
     #[test]
     fn the_crop_is_clamped_into_the_image() {
         // obama.jpg's golden: 910×1137, box [378, 84, 232, 343].
-        let face = SilentFaceBox { x: 378, y: 84, w: 232, h: 343 };
+        let face = SilentFaceBox {
+            x: 378,
+            y: 84,
+            w: 232,
+            h: 343,
+        };
         let r = crop_region(910, 1137, face, 2.7);
         assert_eq!(r.ltrb, [180, 0, 807, 926]);
         let r = crop_region(910, 1137, face, 4.0);

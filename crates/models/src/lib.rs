@@ -5,7 +5,8 @@
 //! input/output signature by [`route`], with InsightFace's rules, and the
 //! first file (in name order) per task wins, as in InsightFace's
 //! `FaceAnalysis`. [`resolve_pack`] turns a pack name or folder into a path.
-//! Depends on `facekit-runtime`, `facekit-detection` and `facekit-recognition`.
+//! Depends on `facekit-runtime`, `facekit-detection`, `facekit-recognition`,
+//! `facekit-attributes` and `facekit-liveness`.
 //!
 //! ```no_run
 //! use facekit_models::{ModelPack, resolve_pack};

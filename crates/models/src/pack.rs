@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 
 use facekit_attributes::{AttributeError, AttributeModel, LandmarkModel};
 use facekit_detection::{DetectionError, DetectorKind, FaceDetector};
+use facekit_liveness::{LivenessModel, LivenessModels};
 use facekit_recognition::{ArcFace, RecognitionError};
 use facekit_runtime::{Runtime, RuntimeError};
 
@@ -162,6 +163,7 @@ pub struct ModelPack {
     recognizer: Option<ArcFace>,
     landmarks: Vec<LandmarkModel>,
     attributes: Vec<AttributeModel>,
+    liveness: LivenessModels,
 }
 
 impl ModelPack {
@@ -199,7 +201,7 @@ impl ModelPack {
         files.sort();
 
         let mut recognizer = None;
-        let (mut landmarks, mut attributes) = (Vec::new(), Vec::new());
+        let (mut landmarks, mut attributes, mut liveness) = (Vec::new(), Vec::new(), Vec::new());
         let mut entries = Vec::new();
         let mut tasks_taken: Vec<String> = Vec::new();
         for file in files {
@@ -254,6 +256,15 @@ impl ModelPack {
                         attributes.push(AttributeModel::new(model, r.mean, r.std)?);
                         EntryStatus::Used
                     }
+                    // A liveness file without its scale is reported, and the
+                    // rest of the pack still loads.
+                    ModelKind::Liveness { .. } => match LivenessModel::new(model) {
+                        Ok(m) => {
+                            liveness.push(m);
+                            EntryStatus::Used
+                        }
+                        Err(e) => EntryStatus::Failed(e.to_string()),
+                    },
                     _ => EntryStatus::Unsupported,
                 }
             };
@@ -282,6 +293,7 @@ impl ModelPack {
             recognizer,
             landmarks,
             attributes,
+            liveness: LivenessModels::new(liveness),
         })
     }
 
@@ -313,6 +325,11 @@ impl ModelPack {
     /// Attribute models (gender/age and any `attribute_N`).
     pub fn attributes(&self) -> &[AttributeModel] {
         &self.attributes
+    }
+
+    /// The liveness models (empty when the pack has none), fused.
+    pub fn liveness(&self) -> &LivenessModels {
+        &self.liveness
     }
 }
 

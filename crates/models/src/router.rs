@@ -23,6 +23,13 @@ pub enum ModelKind {
     },
     /// InsightFace's face swapper (two inputs, 128×128).
     Swapper,
+    /// A MiniFASNet liveness model (80×80, 3 logits) whose crop scale, in
+    /// tenths, its file name gives (`2.7_80x80_…` → 27); `None` when the
+    /// name has none.
+    Liveness {
+        /// Crop scale × 10.
+        scale_tenths: Option<u32>,
+    },
 }
 
 impl ModelKind {
@@ -37,6 +44,10 @@ impl ModelKind {
             ModelKind::Attribute { outputs: 3 } => "genderage".into(),
             ModelKind::Attribute { outputs } => format!("attribute_{outputs}"),
             ModelKind::Swapper => "inswapper".into(),
+            ModelKind::Liveness { scale_tenths } => match scale_tenths {
+                Some(s) => format!("liveness_{}.{}", s / 10, s % 10),
+                None => "liveness".into(),
+            },
         }
     }
 }
@@ -49,6 +60,7 @@ impl std::fmt::Display for ModelKind {
             ModelKind::Landmark { .. } => f.write_str("landmark"),
             ModelKind::Attribute { .. } => f.write_str("attribute"),
             ModelKind::Swapper => f.write_str("swapper"),
+            ModelKind::Liveness { .. } => f.write_str("liveness"),
         }
     }
 }
@@ -99,7 +111,8 @@ pub fn insightface_normalization(leading_node_names: &[String], kind: ModelKind)
 /// order (≥ 5 outputs → detector; 192×192 → landmarks; 96×96 → attributes;
 /// two inputs at 128×128 → swapper; square ≥ 112 and a multiple of 16 →
 /// recognition), except that YuNet and prior-box RetinaFace files are
-/// recognised as the detectors they are instead of being misrouted.
+/// recognised as the detectors they are instead of being misrouted, and
+/// MiniFASNet liveness models (80×80 in, 3 logits out) are recognised.
 /// `None` when nothing matches.
 pub fn route(model: &OnnxModel) -> Option<Route> {
     let sig = model.signature();
@@ -122,6 +135,17 @@ pub fn route(model: &OnnxModel) -> Option<Route> {
     } else if (w, h) == (96, 96) {
         ModelKind::Attribute {
             outputs: out_len(0).max(0) as usize,
+        }
+    } else if facekit_liveness::is_minifasnet(model) {
+        let name = model
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        ModelKind::Liveness {
+            scale_tenths: name
+                .as_deref()
+                .and_then(facekit_liveness::scale_from_file_name)
+                .map(|s| (s * 10.0).round() as u32),
         }
     } else if sig.inputs.len() == 2 && (w, h) == (128, 128) {
         ModelKind::Swapper
@@ -202,5 +226,9 @@ mod tests {
         );
         assert_eq!(ModelKind::Attribute { outputs: 3 }.task(), "genderage");
         assert_eq!(ModelKind::Detector(DetectorKind::YuNet).task(), "detection");
+        let liveness = ModelKind::Liveness {
+            scale_tenths: Some(27),
+        };
+        assert_eq!(liveness.task(), "liveness_2.7");
     }
 }

@@ -1,11 +1,12 @@
 //! The face analysis pipeline: decode → detect → align → embed → landmarks,
 //! gender/age and head pose, as InsightFace's `FaceAnalysis.get`, with the
-//! same numbers.
+//! same numbers; then liveness (when the pack has MiniFASNet models) and,
+//! on request, each face's quality.
 //!
 //! A [`FaceAnalyzer`] owns a loaded [`ModelPack`] and settings; it is
 //! `Send + Sync`, so callers may analyse images from several threads at once
 //! (each model keeps a session pool). Depends on the image, detection,
-//! recognition, attributes, models and runtime crates.
+//! recognition, attributes, liveness, quality, models and runtime crates.
 //!
 //! ```no_run
 //! use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
@@ -37,6 +38,9 @@ use serde::Serialize;
 
 pub use facekit_attributes::{Gender, Pose};
 pub use facekit_detection::{DetSize, DetectOptions as DetectionOptions};
+pub use facekit_liveness::Liveness;
+use facekit_liveness::LivenessError;
+pub use facekit_quality::{FaceQuality, HeadPose};
 pub use record::FaceRecord;
 
 /// Why an analysis failed.
@@ -60,6 +64,9 @@ pub enum PipelineError {
     /// A landmark or attribute model failed.
     #[error(transparent)]
     Attribute(#[from] AttributeError),
+    /// A liveness model failed.
+    #[error(transparent)]
+    Liveness(#[from] LivenessError),
     /// ONNX Runtime could not be loaded.
     #[error(transparent)]
     Runtime(#[from] facekit_runtime::RuntimeError),
@@ -78,6 +85,10 @@ pub struct AnalyzeOptions {
     pub skip_embeddings: bool,
     /// Skip landmark and attribute models even when the pack has them.
     pub skip_attributes: bool,
+    /// Skip the liveness models even when the pack has them.
+    pub skip_liveness: bool,
+    /// Measure every face's quality ([`FaceQuality`]).
+    pub quality: bool,
     /// Which detector to use (default: the pack's first).
     pub detector: DetectorChoice,
 }
@@ -109,6 +120,11 @@ pub struct Face {
     pub pose: Option<Pose>,
     /// Outputs of other attribute models, by task name (`attribute_N`).
     pub attributes: BTreeMap<String, Vec<f32>>,
+    /// How usable the face is, when measured.
+    pub quality: Option<FaceQuality>,
+    /// Whether the face is live (not printed or replayed), when the pack
+    /// has liveness models.
+    pub liveness: Option<Liveness>,
 }
 
 impl Face {
@@ -220,7 +236,45 @@ impl FaceAnalyzer {
         if attributes && !self.options.skip_attributes && !faces.is_empty() {
             self.describe(img, &mut faces)?;
         }
+        if !self.options.skip_liveness {
+            self.check_liveness(img, &mut faces)?;
+        }
+        if self.options.quality {
+            self.assess_quality(img, &mut faces);
+        }
         Ok(faces)
+    }
+
+    /// Whether the pack has liveness models (and the settings use them).
+    pub fn checks_liveness(&self) -> bool {
+        !self.options.skip_liveness && !self.pack.liveness().is_empty()
+    }
+
+    fn check_liveness(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
+        let models = self.pack.liveness();
+        if models.is_empty() {
+            return Ok(());
+        }
+        for face in faces {
+            face.liveness = Some(models.check(img, &face.bbox)?);
+        }
+        Ok(())
+    }
+
+    /// Measures the quality of each face with landmarks (from the 3-D pose
+    /// when the face has one); what enrollment review and best-face choice
+    /// use.
+    pub fn assess_quality(&self, img: &RgbImage, faces: &mut [Face]) {
+        for face in faces {
+            let pose = face.pose.map(|p| HeadPose {
+                pitch: p.pitch,
+                yaw: p.yaw,
+                roll: p.roll,
+            });
+            face.quality = face.kps.as_ref().and_then(|kps| {
+                facekit_quality::assess(img, &face.bbox, kps, face.det_score, pose)
+            });
+        }
     }
 
     fn embed(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::{Face, Pose};
+use crate::{Face, FaceQuality, Liveness, Pose};
 
 /// One face as JSON.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +46,12 @@ pub struct FaceRecord {
     /// Outputs of other attribute models, by task.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, Vec<f32>>,
+    /// How usable the face is (`--quality`, `quality=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<FaceQuality>,
+    /// Whether the face is live, when the pack has liveness models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Liveness>,
     /// The written aligned crop (`facekit align`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crop: Option<String>,
@@ -74,6 +80,8 @@ impl FaceRecord {
             landmark_3d_68: face.landmark_3d_68.clone(),
             pose: face.pose,
             attributes: face.attributes.clone(),
+            quality: face.quality.clone(),
+            liveness: face.liveness.clone(),
             crop: None,
         }
     }

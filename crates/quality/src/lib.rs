@@ -15,7 +15,7 @@
 //! | `brightness`, `contrast` | mean and standard deviation of that grey crop | under- and over-exposed faces embed poorly |
 //! | `yaw`, `pitch`, `roll` | degrees, from the 5 landmarks (or the 68-point 3-D pose when the pack has that model) | turned faces match other turned faces better than the same person |
 //! | `alignment_residual` | RMS distance of the 5 points from the ArcFace template after the best similarity fit, as a share of the template's eye distance | a high residual means odd landmarks: a profile, an occlusion, a false detection |
-//! | `coverage` | share of the aligned crop that lies inside the image | faces cut by the border leave black in the crop |
+//! | `coverage` | share of the face region of the aligned crop (brows to chin) that lies inside the image | faces cut by the border leave black in the crop |
 //!
 //! The score is the weighted mean of each measurement mapped to [0, 1]
 //! (see [`FaceQuality::score`]).
@@ -41,6 +41,10 @@ use serde::{Deserialize, Serialize};
 
 /// The aligned crop side the measurements use (the recognizers' input).
 const CROP: u32 = 112;
+/// The face itself in the aligned crop (brows to chin, cheek to cheek):
+/// measurements look here, not at the background the crop's margin holds.
+const FACE_X: std::ops::Range<usize> = 22..90;
+const FACE_Y: std::ops::Range<usize> = 30..110;
 /// Eye distance of the ArcFace template, px at 112.
 const TEMPLATE_EYE_DISTANCE: f64 = 35.24;
 /// Nose height between the eye and mouth lines in the template (0.495).
@@ -107,13 +111,29 @@ impl FaceQuality {
     pub fn components(&self) -> [(&'static str, f64, f64); 8] {
         let turned = f64::from(self.yaw.abs().max(self.pitch.abs()));
         [
-            ("det_score", 0.15, unit((f64::from(self.det_score) - 0.3) / 0.6)),
-            ("face_size", 0.20, unit((f64::from(self.face_size) - 16.0) / 96.0)),
+            (
+                "det_score",
+                0.15,
+                unit((f64::from(self.det_score) - 0.3) / 0.6),
+            ),
+            (
+                "face_size",
+                0.20,
+                unit((f64::from(self.face_size) - 16.0) / 96.0),
+            ),
             ("sharpness", 0.20, unit(f64::from(self.sharpness) / 400.0)),
-            ("brightness", 0.10, unit(1.0 - (f64::from(self.brightness) - 128.0).abs() / 100.0)),
+            (
+                "brightness",
+                0.10,
+                unit(1.0 - (f64::from(self.brightness) - 128.0).abs() / 100.0),
+            ),
             ("contrast", 0.05, unit(f64::from(self.contrast) / 40.0)),
             ("frontal", 0.15, unit(1.0 - turned / 60.0)),
-            ("alignment", 0.10, unit(1.0 - f64::from(self.alignment_residual) / 0.3)),
+            (
+                "alignment",
+                0.10,
+                unit(1.0 - f64::from(self.alignment_residual) / 0.3),
+            ),
             ("coverage", 0.05, unit(f64::from(self.coverage))),
         ]
     }
@@ -167,10 +187,15 @@ pub fn assess(
     // Which crop pixels come from inside the image.
     let from_crop = to_crop.inverse();
     let side = CROP as usize;
+    let in_face = |i: usize| FACE_X.contains(&(i % side)) && FACE_Y.contains(&(i / side));
     let inside: Vec<bool> = (0..side * side)
         .map(|i| {
             let p = from_crop.apply(Point::new((i % side) as f32, (i / side) as f32));
-            p.x >= 0.0 && p.y >= 0.0 && p.x <= (img.width() - 1) as f32 && p.y <= (img.height() - 1) as f32
+            in_face(i)
+                && p.x >= 0.0
+                && p.y >= 0.0
+                && p.x <= (img.width() - 1) as f32
+                && p.y <= (img.height() - 1) as f32
         })
         .collect();
     let grey: Vec<f64> = crop
@@ -178,14 +203,28 @@ pub fn assess(
         .chunks_exact(3)
         .map(|px| 0.299 * f64::from(px[0]) + 0.587 * f64::from(px[1]) + 0.114 * f64::from(px[2]))
         .collect();
-    let (brightness, contrast) = mean_and_std(grey.iter().zip(&inside).filter(|(_, i)| **i).map(|(g, _)| *g));
-    let laplacian = (1..side - 1).flat_map(|y| (1..side - 1).map(move |x| (x, y))).filter_map(|(x, y)| {
-        let at = |x: usize, y: usize| y * side + x;
-        let neighbours = [at(x, y), at(x - 1, y), at(x + 1, y), at(x, y - 1), at(x, y + 1)];
-        neighbours.iter().all(|&i| inside[i]).then(|| {
-            grey[at(x - 1, y)] + grey[at(x + 1, y)] + grey[at(x, y - 1)] + grey[at(x, y + 1)] - 4.0 * grey[at(x, y)]
-        })
-    });
+    let (brightness, contrast) = mean_and_std(
+        grey.iter()
+            .zip(&inside)
+            .filter(|(_, i)| **i)
+            .map(|(g, _)| *g),
+    );
+    let laplacian = (1..side - 1)
+        .flat_map(|y| (1..side - 1).map(move |x| (x, y)))
+        .filter_map(|(x, y)| {
+            let at = |x: usize, y: usize| y * side + x;
+            let neighbours = [
+                at(x, y),
+                at(x - 1, y),
+                at(x + 1, y),
+                at(x, y - 1),
+                at(x, y + 1),
+            ];
+            neighbours.iter().all(|&i| inside[i]).then(|| {
+                grey[at(x - 1, y)] + grey[at(x + 1, y)] + grey[at(x, y - 1)] + grey[at(x, y + 1)]
+                    - 4.0 * grey[at(x, y)]
+            })
+        });
     let (_, laplacian_std) = mean_and_std(laplacian);
     let residual = (kps
         .iter()
@@ -214,7 +253,8 @@ pub fn assess(
         roll: pose.roll,
         pose_from,
         alignment_residual: residual as f32,
-        coverage: (inside.iter().filter(|i| **i).count() as f64 / inside.len() as f64) as f32,
+        coverage: (inside.iter().filter(|i| **i).count() as f64
+            / (FACE_X.len() * FACE_Y.len()) as f64) as f32,
     };
     quality.score = quality.weighted_score();
     Some(quality)
@@ -249,6 +289,16 @@ pub enum ReviewMode {
     Strict,
 }
 
+impl std::fmt::Display for ReviewMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Standard => "standard",
+            Self::Strict => "strict",
+        })
+    }
+}
+
 impl std::str::FromStr for ReviewMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -256,7 +306,9 @@ impl std::str::FromStr for ReviewMode {
             "off" => Ok(Self::Off),
             "standard" => Ok(Self::Standard),
             "strict" => Ok(Self::Strict),
-            other => Err(format!("review must be off, standard or strict, not '{other}'")),
+            other => Err(format!(
+                "review must be off, standard or strict, not '{other}'"
+            )),
         }
     }
 }
@@ -347,27 +399,42 @@ pub fn review(q: &FaceQuality, mode: ReviewMode) -> Vec<Refusal> {
     refuse(
         q.face_size < l.min_face_size,
         "too_small",
-        format!("the face is {:.0} px across, under {:.0}", q.face_size, l.min_face_size),
+        format!(
+            "the face is {:.0} px across, under {:.0}",
+            q.face_size, l.min_face_size
+        ),
     );
     refuse(
         q.det_score < l.min_det_score,
         "low_detection_score",
-        format!("detection score {:.2} is under {:.2}", q.det_score, l.min_det_score),
+        format!(
+            "detection score {:.2} is under {:.2}",
+            q.det_score, l.min_det_score
+        ),
     );
     refuse(
         q.sharpness < l.min_sharpness,
         "blurred",
-        format!("sharpness {:.1} is under {:.0}", q.sharpness, l.min_sharpness),
+        format!(
+            "sharpness {:.1} is under {:.0}",
+            q.sharpness, l.min_sharpness
+        ),
     );
     refuse(
         q.brightness < l.brightness.0,
         "too_dark",
-        format!("brightness {:.0} is under {:.0}", q.brightness, l.brightness.0),
+        format!(
+            "brightness {:.0} is under {:.0}",
+            q.brightness, l.brightness.0
+        ),
     );
     refuse(
         q.brightness > l.brightness.1,
         "too_bright",
-        format!("brightness {:.0} is over {:.0}", q.brightness, l.brightness.1),
+        format!(
+            "brightness {:.0} is over {:.0}",
+            q.brightness, l.brightness.1
+        ),
     );
     refuse(
         q.contrast < l.min_contrast,
@@ -390,7 +457,11 @@ pub fn review(q: &FaceQuality, mode: ReviewMode) -> Vec<Refusal> {
     refuse(
         q.coverage < l.min_coverage,
         "cut_off",
-        format!("{:.0} % of the face is inside the photo, under {:.0} %", q.coverage * 100.0, l.min_coverage * 100.0),
+        format!(
+            "{:.0} % of the face is inside the photo, under {:.0} %",
+            q.coverage * 100.0,
+            l.min_coverage * 100.0
+        ),
     );
     refuse(
         q.alignment_residual > l.max_residual,
@@ -410,9 +481,13 @@ mod tests {
     #[test]
     fn the_template_is_frontal_and_a_rotated_template_is_rolled() {
         let p = pose_from_landmarks(&ARCFACE_TEMPLATE);
-        assert!(p.yaw.abs() < 1.0 && p.pitch.abs() < 1.0 && p.roll.abs() < 1.0, "{p:?}");
+        assert!(
+            p.yaw.abs() < 1.0 && p.pitch.abs() < 1.0 && p.roll.abs() < 1.0,
+            "{p:?}"
+        );
         let (sin, cos) = 30f32.to_radians().sin_cos();
-        let rotated = ARCFACE_TEMPLATE.map(|q| Point::new(q.x * cos - q.y * sin, q.x * sin + q.y * cos));
+        let rotated =
+            ARCFACE_TEMPLATE.map(|q| Point::new(q.x * cos - q.y * sin, q.x * sin + q.y * cos));
         let r = pose_from_landmarks(&rotated);
         assert!((r.roll - 30.0).abs() < 0.5 && r.yaw.abs() < 1.0, "{r:?}");
     }

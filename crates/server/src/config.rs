@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use facekit_service::LivenessPolicy;
 use serde::Deserialize;
 
 /// How the server listens, authenticates and decides.
@@ -24,6 +25,10 @@ pub struct ServerConfig {
     pub threshold: f32,
     /// Seconds that in-flight requests get to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// What spoofed faces do: `normal` (refused: 422 `spoof_detected` on
+    /// identify and verify, not enrolled), `observe` (reported only) or
+    /// `off`. Default: `normal` when the pack has liveness models, else off.
+    pub liveness: Option<LivenessPolicy>,
     /// Sizes and limits.
     pub limits: Limits,
 }
@@ -37,6 +42,7 @@ impl Default for ServerConfig {
             auth: true,
             threshold: 0.3,
             shutdown_grace_secs: 30,
+            liveness: None,
             limits: Limits::default(),
         }
     }

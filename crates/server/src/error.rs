@@ -22,6 +22,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before retrying (sent as `Retry-After`).
     pub retry_after: Option<u64>,
+    /// Structured detail (the refused faces of a refused enrollment).
+    pub details: Option<serde_json::Value>,
 }
 
 /// The JSON body of an error.
@@ -38,6 +40,11 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
+    /// For `review_refused` and `spoof_detected` enrollments: each refused
+    /// face with its quality, liveness and reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -48,6 +55,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            details: None,
         }
     }
 
@@ -113,6 +121,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.to_string(),
                 message: self.message,
+                details: self.details,
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
@@ -185,6 +194,19 @@ impl From<GalleryError> for ApiError {
                 message,
             ),
         }
+    }
+}
+
+impl From<facekit_service::SpoofDetected> for ApiError {
+    fn from(e: facekit_service::SpoofDetected) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "spoof_detected",
+            format!(
+                "{} of the {} faces look printed or replayed (lowest real score {:.3}); liveness is in normal mode",
+                e.spoofed, e.faces, e.real_score
+            ),
+        )
     }
 }
 

@@ -45,7 +45,7 @@ use axum::response::{IntoResponse, Response};
 use facekit_gallery::{EmbeddingContract, FaceGallery, GalleryError, contract_of};
 use facekit_image::{DecodeLimits, decode_bytes};
 use facekit_pipeline::{FaceAnalyzer, ImageFaces};
-use facekit_service::FaceService;
+use facekit_service::{FaceService, LivenessPolicy};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -70,6 +70,9 @@ pub enum ServerError {
     /// Listening failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A setting cannot be honoured with the loaded models.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// What every handler shares.
@@ -84,6 +87,8 @@ pub(crate) struct AppState {
     pool: InferencePool,
     metrics: Arc<Metrics>,
     config: ServerConfig,
+    /// What spoofed faces do (resolved against the pack at start).
+    liveness: LivenessPolicy,
     decode_limits: DecodeLimits,
     /// Body bytes that may still be admitted, in KiB ([`admission`]).
     body_budget: Arc<tokio::sync::Semaphore>,
@@ -91,10 +96,19 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// Decodes (within the limits) and analyses an image; blocking.
-    fn analyze(&self, bytes: &[u8], attributes: bool) -> Result<ImageFaces, ApiError> {
+    /// Decodes (within the limits) and analyses an image, measuring each
+    /// face's quality when asked; blocking.
+    fn analyze(
+        &self,
+        bytes: &[u8],
+        attributes: bool,
+        quality: bool,
+    ) -> Result<ImageFaces, ApiError> {
         let img = decode_bytes(bytes, &self.decode_limits)?;
-        let faces = self.analyzer.analyze_with(&img, attributes)?;
+        let mut faces = self.analyzer.analyze_with(&img, attributes)?;
+        if quality {
+            self.analyzer.assess_quality(&img, &mut faces);
+        }
         Ok(ImageFaces {
             width: img.width(),
             height: img.height(),
@@ -225,6 +239,9 @@ impl Server {
             max_file_bytes: limits.max_body_bytes as u64,
         };
         options.limits = decode_limits;
+        let liveness = LivenessPolicy::resolve(config.liveness, analyzer.checks_liveness())
+            .map_err(ServerError::Config)?;
+        options.skip_liveness = liveness == LivenessPolicy::Off;
         let analyzer = FaceAnalyzer::new(analyzer.into_pack(), options);
         let contract = match analyzer.pack().recognizer() {
             Some(_) => Some(contract_of(&analyzer)?),
@@ -253,6 +270,7 @@ impl Server {
             decode_limits,
             body_budget: admission::body_budget(limits.max_inflight_body_bytes),
             ready: AtomicBool::new(true),
+            liveness,
             config,
         });
         let app = Self::router(&state);

@@ -1,7 +1,8 @@
 //! The gallery service: the one implementation of "enroll these faces",
 //! "who is every face of this photo", "is this that person" and the
 //! deletes, which the CLI, the HTTP server and the Python package call
-//! instead of each composing gallery calls of their own. It holds a shared
+//! instead of each composing gallery calls of their own, with the checks
+//! faces pass first (liveness, enrollment review). It holds a shared
 //! [`FaceGallery`] (the embedded SQLite store or Milvus): searches run in
 //! parallel on every thread that calls them, writes to one collection are
 //! serialised here (so a backend without transactions across calls, such
@@ -11,20 +12,22 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use facekit_gallery::{EmbeddingContract, Gallery, IndexKind, NewSample, PersonInfo};
-//! use facekit_service::FaceService;
+//! use facekit_service::{FaceService, ReviewMode};
 //! let contract = EmbeddingContract {
 //!     model_sha256: "0ba9fbfa…".into(),
 //!     dimension: 4,
 //!     preprocessing: "norm_crop 112".into(),
 //! };
 //! let service = FaceService::new(Arc::new(Gallery::open("faces.db".as_ref())?));
-//! service.create_collection("staff", &contract, IndexKind::Exact)?;
+//! service.create_collection("staff", &contract, IndexKind::Exact, ReviewMode::Off)?;
 //! let ann = PersonInfo::new("ann");
 //! service.enroll("staff", &contract, &ann, &[NewSample::embedding(vec![1.0, 0.0, 0.0, 0.0])])?;
 //! let found = service.identify_embedding("staff", &contract, &[0.9, 0.1, 0.0, 0.0], 5, 0.3)?;
 //! assert_eq!(found.best.unwrap().key, "ann");
 //! # Ok::<(), facekit_gallery::GalleryError>(())
 //! ```
+
+mod checks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,7 +39,12 @@ use facekit_gallery::{
 use facekit_pipeline::{Face, FaceRecord, ImageFaces};
 use serde::Serialize;
 
+pub use checks::{
+    EnrollChecks, EnrollReport, EnrolledSample, LivenessPolicy, RefusedFace, SpoofDetected,
+    refuse_spoofs,
+};
 pub use facekit_gallery_milvus::open_gallery;
+pub use facekit_quality::{Refusal, ReviewMode};
 
 /// One face's candidates.
 #[derive(Debug, Clone, Serialize)]
@@ -107,14 +115,18 @@ impl FaceService {
         op(self.gallery.as_ref())
     }
 
-    /// Creates a collection pinned to `contract`.
+    /// Creates a collection pinned to `contract`, its enrollments reviewed
+    /// at `review` unless a call says otherwise.
     pub fn create_collection(
         &self,
         name: &str,
         contract: &EmbeddingContract,
         index: IndexKind,
+        review: ReviewMode,
     ) -> Result<Collection, GalleryError> {
-        self.writing(name, |g| g.create_collection(name, contract, index))
+        self.writing(name, |g| {
+            g.create_collection_with_review(name, contract, index, review)
+        })
     }
 
     /// Deletes a collection and erases everything in it.
@@ -268,7 +280,7 @@ mod tests {
         let c = contract(16);
         for name in ["a", "b"] {
             service
-                .create_collection(name, &c, IndexKind::Exact)
+                .create_collection(name, &c, IndexKind::Exact, ReviewMode::Off)
                 .unwrap();
         }
         std::thread::scope(|s| {

@@ -34,14 +34,26 @@ pub fn model(rel: &str) -> PathBuf {
     models_dir().join(rel)
 }
 
-/// A temporary model pack: a folder of links to the named files of the
-/// model folder (e.g. det_500m + SFace, the `scrfd500m_sface` goldens' pack).
+/// A temporary model pack: a folder of links, by file name, to the named
+/// files of the model folder (e.g. det_500m + SFace, the `scrfd500m_sface`
+/// goldens' pack).
 pub fn pack_of(files: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     for file in files {
-        std::os::unix::fs::symlink(model(file), dir.path().join(file)).expect("link model");
+        let name = Path::new(file).file_name().expect("a file name");
+        std::os::unix::fs::symlink(model(file), dir.path().join(name)).expect("link model");
     }
     dir
+}
+
+/// det_500m + SFace with Silent-Face's two MiniFASNet liveness models.
+pub fn liveness_pack() -> tempfile::TempDir {
+    pack_of(&[
+        "det_500m.onnx",
+        "face_recognition_sface_2021dec_fp32.onnx",
+        "liveness/2.7_80x80_MiniFASNetV2.onnx",
+        "liveness/4_0_0_80x80_MiniFASNetV1SE.onnx",
+    ])
 }
 
 /// The det_500m + SFace (fp32) pack the InsightFace `scrfd500m_sface`

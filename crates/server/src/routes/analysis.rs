@@ -27,6 +27,9 @@ pub struct DetectRequest {
     /// Run the landmark, gender/age and pose models the pack has (default true).
     #[schema(default = true)]
     pub attributes: Option<bool>,
+    /// Add each face's quality: a score in [0, 1] and its components
+    /// (default false).
+    pub quality: bool,
 }
 
 /// Embed parameters.
@@ -103,10 +106,13 @@ pub async fn detect(
     let image = payload.image("image")?;
     let embeddings = payload.params.embeddings;
     let attributes = payload.params.attributes.unwrap_or(true);
+    let quality = payload.params.quality;
     let analyzer = state.clone();
     let decoded = state
         .pool
-        .run("detect", move || analyzer.analyze(&image, attributes))
+        .run("detect", move || {
+            analyzer.analyze(&image, attributes, quality)
+        })
         .await?;
     Ok(Json(faces_response(decoded, embeddings)))
 }
@@ -126,7 +132,7 @@ pub async fn embed(
     let analyzer = state.clone();
     let decoded = state
         .pool
-        .run("embed", move || analyzer.analyze(&image, false))
+        .run("embed", move || analyzer.analyze(&image, false, false))
         .await?;
     Ok(Json(faces_response(decoded, true)))
 }
@@ -150,7 +156,7 @@ pub async fn compare(
         .run("compare", move || {
             let face = |field: &str, bytes| {
                 analyzer
-                    .analyze(bytes, false)?
+                    .analyze(bytes, false, false)?
                     .largest()
                     .ok_or_else(|| ApiError::no_face(field))
             };

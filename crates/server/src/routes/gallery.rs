@@ -7,10 +7,10 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use facekit_gallery::{
     Collection, EmbeddingContract, EnrollFilter, GalleryStats, IndexKind, NewSample, Person,
-    PersonInfo, Sample, check_contract, enrollment_samples,
+    PersonInfo, ReviewMode, Sample, check_contract, enrollment_samples,
 };
-use facekit_pipeline::FaceRecord;
-use facekit_service::FaceMatches;
+use facekit_pipeline::{FaceQuality, FaceRecord, Liveness};
+use facekit_service::{EnrollChecks, FaceMatches, RefusedFace, refuse_spoofs};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -37,6 +37,10 @@ pub struct CreateCollection {
     /// The model its vectors come from (default: the server's recognizer);
     /// give another to store embeddings computed elsewhere.
     pub contract: Option<EmbeddingContract>,
+    /// How enrollment photos are reviewed unless a request says otherwise:
+    /// `off` (default), `standard` or `strict`.
+    #[serde(default)]
+    pub review: ReviewMode,
 }
 
 /// A collection.
@@ -106,6 +110,9 @@ pub struct EnrollRequest {
     pub min_size: Option<f32>,
     /// Minimum detection score (default 0.5).
     pub min_score: Option<f32>,
+    /// Review of the photo: `off`, `standard` or `strict` (default: the
+    /// collection's). Precomputed embeddings are not reviewed.
+    pub review: Option<ReviewMode>,
 }
 
 /// Enrolled samples.
@@ -113,8 +120,13 @@ pub struct EnrollRequest {
 pub struct EnrollResponse {
     /// The person.
     pub person: String,
+    /// The review level applied (`off` for an embedding).
+    pub review: ReviewMode,
     /// The new samples, committed, in order.
     pub faces: Vec<EnrolledFace>,
+    /// Faces of the photo the review or liveness refused (with
+    /// `all_faces`; when every face is refused the answer is a 422).
+    pub refused: Vec<RefusedFace>,
 }
 
 /// One enrolled sample.
@@ -126,6 +138,10 @@ pub struct EnrolledFace {
     pub bbox: Option<[f32; 4]>,
     /// Its detection score (absent for an embedding).
     pub det_score: Option<f32>,
+    /// Its quality (absent for an embedding).
+    pub quality: Option<FaceQuality>,
+    /// Its liveness, when the server checks it.
+    pub liveness: Option<Liveness>,
 }
 
 /// Options of a face listing.
@@ -240,13 +256,14 @@ pub async fn create_collection(
         name,
         index,
         contract,
+        review,
     } = payload.params;
     let contract = match contract {
         Some(c) => c,
         None => state.require_recognizer()?.clone(),
     };
     let created = state
-        .gallery(move |s| s.create_collection(&name, &contract, index))
+        .gallery(move |s| s.create_collection(&name, &contract, index, review))
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -410,7 +427,7 @@ pub async fn delete_person(
 #[utoipa::path(post, path = "/v1/collections/{collection}/persons/{person}/faces", tag = "faces",
     params(("collection" = String, Path), ("person" = String, Path)),
     request_body(content = EnrollRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
-    responses((status = 201, body = EnrollResponse), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face passes the size and score filters; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    responses((status = 201, body = EnrollResponse), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face passes the size and score filters; `review_refused`: the review refused every face (`details` lists each with its reasons); `spoof_detected`: liveness in normal mode refused them; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn enroll(
     _: Writer,
@@ -427,47 +444,101 @@ pub async fn enroll(
         name: existing.name,
         metadata: existing.metadata,
     };
-    let samples = match probe {
-        Probe::Embedding(e) => vec![NewSample::embedding(e)],
-        Probe::Image(image) => {
-            let defaults = EnrollFilter::default();
-            let filter = EnrollFilter {
-                all_faces: payload.params.all_faces,
-                min_size: payload.params.min_size.unwrap_or(defaults.min_size),
-                min_score: payload.params.min_score.unwrap_or(defaults.min_score),
-            };
-            let worker = state.clone();
-            let samples = state
-                .pool
-                .run("enroll", move || {
-                    Ok(enrollment_samples(&worker.analyzer, &image, &filter)?)
+    let person = info.key.clone();
+    let image = match probe {
+        Probe::Embedding(e) => {
+            let ids = state
+                .gallery(move |s| {
+                    s.enroll(&collection, &contract, &info, &[NewSample::embedding(e)])
                 })
                 .await?;
-            if samples.is_empty() {
-                return Err(ApiError::no_face(
-                    "the image (no face passes the size and score filters)",
-                ));
-            }
-            samples
+            let faces = ids
+                .into_iter()
+                .map(|id| EnrolledFace {
+                    id,
+                    bbox: None,
+                    det_score: None,
+                    quality: None,
+                    liveness: None,
+                })
+                .collect();
+            let response = EnrollResponse {
+                person,
+                review: ReviewMode::Off,
+                faces,
+                refused: Vec::new(),
+            };
+            return Ok((StatusCode::CREATED, Json(response)));
         }
+        Probe::Image(image) => image,
     };
-    let person = info.key.clone();
-    let (ids, samples) = state
-        .gallery(move |s| {
-            let ids = s.enroll(&collection, &contract, &info, &samples)?;
-            Ok((ids, samples))
+    let defaults = EnrollFilter::default();
+    let filter = EnrollFilter {
+        all_faces: payload.params.all_faces,
+        min_size: payload.params.min_size.unwrap_or(defaults.min_size),
+        min_score: payload.params.min_score.unwrap_or(defaults.min_score),
+    };
+    let worker = state.clone();
+    let candidates = state
+        .pool
+        .run("enroll", move || {
+            Ok(enrollment_samples(&worker.analyzer, &image, &filter)?)
         })
         .await?;
-    let faces = ids
+    if candidates.is_empty() {
+        return Err(ApiError::no_face(
+            "the image (no face passes the size and score filters)",
+        ));
+    }
+    let checks = EnrollChecks {
+        review: payload.params.review,
+        liveness: state.liveness,
+        threshold: state.config.threshold,
+    };
+    let report = state
+        .gallery(move |s| s.enroll_candidates(&collection, &contract, &info, candidates, &checks))
+        .await?;
+    if report.enrolled.is_empty() {
+        let code = if report.spoof_refused() {
+            "spoof_detected"
+        } else {
+            "review_refused"
+        };
+        let mut refused = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            format!(
+                "not enrolled ({} review, liveness {:?}): {}",
+                report.review,
+                checks.liveness,
+                report.refusal_summary()
+            ),
+        );
+        refused.details = Some(
+            serde_json::to_value(&report.refused).map_err(|e| ApiError::internal(e.to_string()))?,
+        );
+        return Err(refused);
+    }
+    let faces = report
+        .enrolled
         .into_iter()
-        .zip(samples)
-        .map(|(id, s)| EnrolledFace {
-            id,
-            bbox: s.bbox,
-            det_score: s.det_score,
+        .map(|s| EnrolledFace {
+            id: s.id,
+            bbox: Some(s.face.bbox),
+            det_score: Some(s.face.det_score),
+            quality: s.face.quality,
+            liveness: s.face.liveness,
         })
         .collect();
-    Ok((StatusCode::CREATED, Json(EnrollResponse { person, faces })))
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollResponse {
+            person,
+            review: report.review,
+            faces,
+            refused: report.refused,
+        }),
+    ))
 }
 
 /// List a person's faces.
@@ -510,7 +581,7 @@ pub async fn delete_face(
 #[utoipa::path(post, path = "/v1/collections/{collection}/identify", tag = "search",
     params(("collection" = String, Path)),
     request_body(content = SearchRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
-    responses((status = 200, body = IdentifyResponse), (status = 404, description = "`not_found`: no such collection", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    responses((status = 200, body = IdentifyResponse), (status = 404, description = "`not_found`: no such collection", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `spoof_detected`: a face looks printed or replayed (liveness in normal mode); `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
     security(("api_key" = ["reader"])))]
 pub async fn identify(
     _: Reader,
@@ -542,7 +613,8 @@ pub async fn identify(
                     threshold,
                 )?],
                 Probe::Image(image) => {
-                    let photo = worker.analyze(&image, false)?;
+                    let photo = worker.analyze(&image, false, false)?;
+                    refuse_spoofs(&photo.faces, worker.liveness)?;
                     service.identify_faces(
                         &collection,
                         &contract,
@@ -562,7 +634,7 @@ pub async fn identify(
 #[utoipa::path(post, path = "/v1/collections/{collection}/persons/{person}/verify", tag = "search",
     params(("collection" = String, Path), ("person" = String, Path)),
     request_body(content = SearchRequest, description = "JSON with a base64 `image` or an `embedding`, multipart/form-data with an `image` file, or a raw image/* body"),
-    responses((status = 200, body = VerifyResponse), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face in the image; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
+    responses((status = 200, body = VerifyResponse), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face in the image; `spoof_detected`: the face looks printed or replayed (liveness in normal mode); `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
     security(("api_key" = ["reader"])))]
 pub async fn verify(
     _: Reader,
@@ -586,7 +658,8 @@ pub async fn verify(
                         .verify(&collection, &contract, &person, &e, threshold)?,
                 ),
                 Probe::Image(image) => {
-                    let photo = worker.analyze(&image, false)?;
+                    let photo = worker.analyze(&image, false, false)?;
+                    refuse_spoofs(&photo.faces, worker.liveness)?;
                     let found = service
                         .verify_largest(&collection, &contract, &person, photo, threshold)?
                         .ok_or_else(|| ApiError::no_face("the image"))?;
