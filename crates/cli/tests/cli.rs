@@ -507,6 +507,118 @@ fn gallery_enroll_identify_verify_and_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt.db"));
 }
 
+/// `analyze --quality` and liveness (whenever the pack has the models) in
+/// the JSON; `gallery enroll --review strict` refuses a photo of another
+/// person and goes on; liveness normal refuses a replayed probe, observe
+/// and off let it through, and asking for liveness without the models is
+/// an error.
+#[test]
+fn quality_liveness_and_reviewed_enrollment() {
+    let pack = facekit_testdata::liveness_pack();
+    let pack = pack.path().to_str().unwrap().to_string();
+    let (real, spoof) = (
+        shared("images/liveness/image_T1.jpg"),
+        shared("images/liveness/image_F2.jpg"),
+    );
+    let out = facekit(&[
+        "analyze",
+        "--models",
+        &pack,
+        "--quality",
+        real.to_str().unwrap(),
+        spoof.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 2);
+    let verdict = |line: &serde_json::Value| line["faces"][0]["liveness"]["is_real"].as_bool();
+    assert_eq!(
+        (verdict(&lines[0]), verdict(&lines[1])),
+        (Some(true), Some(false))
+    );
+    assert!(lines[0]["faces"][0]["quality"]["score"].as_f64().unwrap() > 0.5);
+    let plain = facekit(&["analyze", "--models", &pack, real.to_str().unwrap()]);
+    assert!(stdout_lines(&plain)[0]["faces"][0].get("quality").is_none());
+
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("g.db");
+    let run = |args: &[&str]| {
+        let mut all = vec!["gallery", "--db", db.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--models", &pack]);
+        facekit(&all)
+    };
+    let knn = shared("identities/face_recognition_knn/train");
+    let photo = |rel: &str| knn.join(rel).display().to_string();
+    assert_ok(&run(&["create", "door", "--review", "strict"]));
+    assert_ok(&run(&[
+        "enroll",
+        "door",
+        &photo("obama/obama.jpg"),
+        "--person",
+        "obama",
+    ]));
+    assert_ok(&run(&[
+        "enroll",
+        "door",
+        &photo("biden/biden.jpg"),
+        "--person",
+        "biden",
+    ]));
+    // Biden's photo under Obama's key is refused; Obama's second photo in
+    // the same batch still goes in.
+    let out = run(&[
+        "enroll",
+        "door",
+        &photo("biden/biden2.jpg"),
+        &photo("obama/obama2.jpg"),
+        "--person",
+        "obama",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = stdout_lines(&out);
+    let refused: Vec<_> = lines.iter().filter(|l| l.get("error").is_some()).collect();
+    assert_eq!((lines.len(), refused.len()), (2, 1), "{lines:?}");
+    let reason = refused[0]["error"].as_str().unwrap();
+    assert!(
+        reason.contains("closer_to_other_person")
+            && refused[0]["image"]
+                .as_str()
+                .unwrap()
+                .ends_with("biden2.jpg"),
+        "{reason} {stderr}"
+    );
+    let stats = facekit(&["gallery", "--db", db.to_str().unwrap(), "stats", "door"]);
+    assert_eq!(stdout_lines(&stats)[0]["samples"], 3);
+
+    let spoofed = run(&["identify", "door", spoof.to_str().unwrap()]);
+    assert_eq!(spoofed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&spoofed.stderr).contains("spoof_detected"));
+    assert_ok(&run(&[
+        "identify",
+        "door",
+        spoof.to_str().unwrap(),
+        "--liveness",
+        "observe",
+    ]));
+    let verify = run(&["verify", "door", "obama", spoof.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("spoof_detected"));
+    let without = facekit(&[
+        "gallery",
+        "--db",
+        db.to_str().unwrap(),
+        "identify",
+        "door",
+        spoof.to_str().unwrap(),
+        "--models",
+        &scrfd500m_sface_pack().path().display().to_string(),
+        "--liveness",
+        "normal",
+    ]);
+    assert!(String::from_utf8_lossy(&without.stderr).contains("needs liveness models"));
+}
+
 /// `eval verify` on a `.bin` set writes a report; `eval calibrate` stores a
 /// threshold that `compare --far` then uses; `eval detect` computes WIDER AP;
 /// bad sets and uncalibrated FARs are clear errors.

@@ -4,6 +4,7 @@
 use facekit_gallery::conformance::{self, contract, vector};
 use facekit_gallery::{
     EmbeddingContract, FaceGallery, Gallery, GalleryError, IndexKind, NewSample, PersonInfo,
+    ReviewMode,
 };
 
 /// The person whose sample is nearest to `v` in "staff" (threshold 0.5).
@@ -294,10 +295,15 @@ fn a_first_layout_file_is_migrated_with_its_ids() {
         )
         .unwrap();
     assert!(next[0] > 7, "id {} reused after migration", next[0]);
+    // The collection got the review default of old files: off.
+    assert_eq!(g.collection("staff").unwrap().review, ReviewMode::Off);
+    g.create_collection_with_review("door", &c, IndexKind::Exact, ReviewMode::Strict)
+        .unwrap();
     drop(g);
-    // Opening again does not migrate twice.
+    // Opening again does not migrate twice, and keeps each review default.
     let g = Gallery::open(&path).unwrap();
     assert_eq!(g.stats("staff").unwrap().samples, 2);
+    assert_eq!(g.collection("door").unwrap().review, ReviewMode::Strict);
 }
 
 /// A closed gallery file with ann's sample and bob's `marker` sample in

@@ -305,7 +305,8 @@ impl LivenessModels {
         &self.models
     }
 
-    /// Checks the face in `bbox`; `None` when there is no model.
+    /// Checks the face in `bbox` with every model (with none, the verdict
+    /// is not real: callers check [`is_empty`](Self::is_empty) first).
     pub fn check(&self, img: &RgbImage, bbox: &BBox) -> Result<Liveness, LivenessError> {
         let face = SilentFaceBox::from_bbox(bbox);
         let models = self

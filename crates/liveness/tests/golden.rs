@@ -168,5 +168,5 @@ fn every_golden_image_gets_the_same_box_crops_logits_and_label() {
         spoofs += usize::from(!liveness.is_real);
     }
     assert_eq!((labels_equal, spoofs), (13, 3));
-    println!("13 images: labels equal, worst logit difference {worst_logit:e}");
+    eprintln!("13 images: labels equal, worst logit difference {worst_logit:e}");
 }

@@ -140,3 +140,45 @@ fn pack_names_resolve_to_folders_or_explain_where_they_looked() {
     );
     assert!(resolve_pack(Path::new("/nonexistent/dir").to_str().unwrap()).is_err());
 }
+
+#[test]
+fn minifasnet_files_route_as_liveness_by_signature_with_their_scale_from_the_name() {
+    let v2 = routed("liveness/2.7_80x80_MiniFASNetV2.onnx");
+    assert_eq!(
+        v2.kind,
+        ModelKind::Liveness {
+            scale_tenths: Some(27)
+        }
+    );
+    let v1se = routed("liveness/4_0_0_80x80_MiniFASNetV1SE.onnx");
+    assert_eq!(v1se.kind.task(), "liveness_4.0");
+
+    let dir = tempfile::tempdir().unwrap();
+    for (link, target) in [
+        ("a_det.onnx", "det_500m.onnx"),
+        (
+            "2.7_80x80_MiniFASNetV2.onnx",
+            "liveness/2.7_80x80_MiniFASNetV2.onnx",
+        ),
+        (
+            "4_0_0_80x80_MiniFASNetV1SE.onnx",
+            "liveness/4_0_0_80x80_MiniFASNetV1SE.onnx",
+        ),
+        ("spoof_model.onnx", "liveness/2.7_80x80_MiniFASNetV2.onnx"),
+    ] {
+        std::os::unix::fs::symlink(model(target), dir.path().join(link)).unwrap();
+    }
+    let pack = ModelPack::load(&runtime(), dir.path()).unwrap();
+    let scales: Vec<f64> = pack.liveness().models().iter().map(|m| m.scale()).collect();
+    assert_eq!(scales, [2.7, 4.0]);
+    // A MiniFASNet whose name gives no scale is reported; the pack loads.
+    let unnamed = pack
+        .entries()
+        .iter()
+        .find(|e| e.file.ends_with("spoof_model.onnx"))
+        .unwrap();
+    match &unnamed.status {
+        EntryStatus::Failed(why) => assert!(why.contains("crop scale"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}

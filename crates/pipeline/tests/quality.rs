@@ -15,8 +15,10 @@ use facekit_quality::{ReviewMode, review};
 use facekit_testdata::{scrfd500m_sface_pack, shared};
 
 fn analyzer(pack: &tempfile::TempDir) -> FaceAnalyzer {
-    let mut options = AnalyzeOptions::default();
-    options.quality = true;
+    let options = AnalyzeOptions {
+        quality: true,
+        ..AnalyzeOptions::default()
+    };
     FaceAnalyzer::from_pack(pack.path().to_str().unwrap(), options).expect("det_500m + SFace")
 }
 
@@ -106,7 +108,7 @@ fn degraded_copies_move_each_component_and_standard_review_refuses_them() {
         )
         .unwrap();
         let original = quality(&analyzer, &img).expect("a face with landmarks");
-        println!("{name} original: {original:?}");
+        eprintln!("{name} original: {original:?}");
         assert!(
             reasons(&original, ReviewMode::Standard).is_empty(),
             "{name}: {original:?}"
@@ -115,7 +117,7 @@ fn degraded_copies_move_each_component_and_standard_review_refuses_them() {
         let mut last = original.clone();
         for sigma in [1.5, 3.0, 6.0] {
             let q = quality(&analyzer, &blur(&img, sigma)).expect("still a face");
-            println!(
+            eprintln!(
                 "{name} blur {sigma}: sharpness {} score {}",
                 q.sharpness, q.score
             );
@@ -133,7 +135,7 @@ fn degraded_copies_move_each_component_and_standard_review_refuses_them() {
         let mut last = original.clone();
         for factor in [0.6, 0.35, 0.15] {
             let q = quality(&analyzer, &darken(&img, factor)).expect("still a face");
-            println!(
+            eprintln!(
                 "{name} darken {factor}: brightness {} contrast {} score {}",
                 q.brightness, q.contrast, q.score
             );
@@ -151,7 +153,7 @@ fn degraded_copies_move_each_component_and_standard_review_refuses_them() {
         let mut last = original.clone();
         for factor in [0.5, 0.25, 0.12] {
             let q = quality(&analyzer, &shrink(&img, factor)).expect("still a face");
-            println!(
+            eprintln!(
                 "{name} shrink {factor}: size {} score {}",
                 q.face_size, q.score
             );
@@ -169,7 +171,7 @@ fn degraded_copies_move_each_component_and_standard_review_refuses_them() {
         let mut last = original.clone();
         for degrees in [15.0, 30.0, 50.0] {
             let q = quality(&analyzer, &rotate(&img, degrees)).expect("still a face");
-            println!("{name} rotate {degrees}: roll {} score {}", q.roll, q.score);
+            eprintln!("{name} rotate {degrees}: roll {} score {}", q.roll, q.score);
             assert!(
                 q.roll.abs() > last.roll.abs() + 5.0,
                 "{name} rotate {degrees}: {q:?}"
@@ -230,7 +232,7 @@ fn review_levels_refuse_few_real_photos_of_shared_identities() {
             let r = reasons(&q, mode);
             if !r.is_empty() {
                 *refused.entry(level).or_default() += 1;
-                println!("{level} refuses {}: {r:?} {q:?}", path.display());
+                eprintln!("{level} refuses {}: {r:?} {q:?}", path.display());
             }
             for reason in r {
                 *reasons_seen.entry((level, reason)).or_default() += 1;
@@ -238,16 +240,16 @@ fn review_levels_refuse_few_real_photos_of_shared_identities() {
         }
     }
     let share = |level| *refused.get(level).unwrap_or(&0) as f64 / faces as f64;
-    println!(
+    eprintln!(
         "{faces} photos with a face: standard refuses {:.1} %, strict {:.1} % (quality limits only); reasons {reasons_seen:?}",
         100.0 * share("standard"),
         100.0 * share("strict")
     );
     assert!(faces >= 80);
     assert!(
-        share("standard") <= 0.10,
+        share("standard") <= 0.05,
         "standard refuses {:.1} % of real photos",
         100.0 * share("standard")
     );
-    assert!(share("strict") >= share("standard") && share("strict") <= 0.35);
+    assert!(share("strict") >= share("standard") && share("strict") <= 0.20);
 }

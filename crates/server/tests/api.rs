@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestServer, base64, photo, start};
+use common::{TestServer, base64, ok, photo, start};
 use serde_json::{Value, json};
 
 const OBAMA: &str = "identities/face_recognition_knn/train/obama/obama.jpg";
@@ -11,12 +11,6 @@ const OBAMA2: &str = "identities/face_recognition_knn/train/obama/obama2.jpg";
 const BIDEN: &str = "identities/face_recognition_knn/train/biden/biden.jpg";
 const BIDEN2: &str = "identities/face_recognition_knn/train/biden/biden2.jpg";
 const NO_FACE: &str = "images/no_face_pilatus800.jpg";
-
-fn ok(reply: &common::Reply, status: u16) -> &Value {
-    assert_eq!(reply.status, status, "{}", reply.text);
-    assert!(reply.request_id.is_some(), "no x-request-id");
-    &reply.json
-}
 
 #[test]
 fn every_endpoint_answers_over_http() {

@@ -33,8 +33,15 @@ pub fn analyzer(pack: &tempfile::TempDir) -> FaceAnalyzer {
 
 /// Starts a server; `tune` adjusts its settings (TLS files, limits…).
 pub fn start(tune: impl FnOnce(&mut ServerConfig, &std::path::Path)) -> TestServer {
+    start_with(facekit_testdata::scrfd500m_sface_pack(), tune)
+}
+
+/// Starts a server over the models of `pack`.
+pub fn start_with(
+    pack: tempfile::TempDir,
+    tune: impl FnOnce(&mut ServerConfig, &std::path::Path),
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let pack = facekit_testdata::scrfd500m_sface_pack();
     let keys_path = dir.path().join("keys.db");
     let keys = KeyStore::open(&keys_path).unwrap();
     let token = |role: Role| keys.create(&format!("{role} key"), role).unwrap().1;
@@ -274,6 +281,13 @@ impl From<Result<ureq::http::Response<ureq::Body>, ureq::Error>> for Reply {
             json,
         }
     }
+}
+
+/// The reply's JSON, after checking its status and its request id.
+pub fn ok(reply: &Reply, status: u16) -> &Value {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    assert!(reply.request_id.is_some(), "no x-request-id");
+    &reply.json
 }
 
 impl Reply {
