@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what facekit needs beyond crates, into project-local folders:
-#  - nasm (assembler for libjpeg-turbo's SIMD decoder) and strace (the
-#    crash-safety test traces syncs), from the system packages;
+#  - nasm (assembler for libjpeg-turbo's SIMD decoder), strace (the
+#    crash-safety test traces syncs) and ffmpeg (video in and out, with
+#    ffprobe), from the system packages;
 #  - libonnxruntime.so from PyPI's onnxruntime wheel, into .facekit/runtime/.
 # Idempotent: does nothing that is already done. Prints the ORT_DYLIB_PATH to use.
 set -euo pipefail
@@ -10,8 +11,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 runtime_dir="$root/.facekit/runtime"
 
 # nasm builds libjpeg-turbo's SIMD decoder; strace lets the crash-safety
-# test check that every acknowledged write was synced to disk first.
-for tool in nasm strace; do
+# test check that every acknowledged write was synced to disk first;
+# ffmpeg (Debian's, with ffprobe) carries video frames over pipes.
+for tool in nasm strace ffmpeg; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "setup: installing $tool" >&2

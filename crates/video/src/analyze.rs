@@ -1,0 +1,315 @@
+//! Analysis: detection on a stride and at every cut, tracking in between,
+//! each track's boxes on every frame it covers, and its best faces. Memory
+//! is bounded: one frame at a time, plus a few aligned 112×112 crops per
+//! live track.
+
+use facekit_core::BBox;
+use facekit_image::RgbImage;
+use facekit_pipeline::{FaceAnalyzer, PipelineError};
+
+use crate::plan::{BestFace, BoxSource, Identity, Observation, Track};
+use crate::scene::CutDetector;
+use crate::track::{Motion, associate};
+use crate::{FrameSource, MediaInfo, VideoError};
+
+/// How a video is analysed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisOptions {
+    /// Frames analysed per second (default 15; every frame when the video
+    /// has fewer).
+    pub analysis_fps: f64,
+    /// Frames of coverage before a track's first and after its last
+    /// detection (default 3), so redaction does not start late.
+    pub lead_frames: u64,
+    /// A track unseen this long ends (default 1 s); shorter gaps are
+    /// bridged by interpolation.
+    pub max_gap_secs: f64,
+    /// Best faces kept per track (default 5).
+    pub best_faces: usize,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        Self {
+            analysis_fps: 15.0,
+            lead_frames: 3,
+            max_gap_secs: 1.0,
+            best_faces: 5,
+        }
+    }
+}
+
+/// A finished track and the embeddings of its best faces (same order).
+#[derive(Debug, Clone)]
+pub struct AnalysedTrack {
+    /// The track as the plan stores it.
+    pub track: Track,
+    /// Raw embeddings of `track.best_faces` (empty without a recognizer).
+    pub embeddings: Vec<Vec<f32>>,
+    /// Attributes of the best face, when the pack has the models.
+    pub best: Option<facekit_pipeline::FaceRecord>,
+}
+
+/// The analysis of a whole video.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The video.
+    pub info: MediaInfo,
+    /// Frames read (fewer than `info.frames` for a damaged file).
+    pub frames_read: u64,
+    /// Detection stride.
+    pub stride: u64,
+    /// First frames of shots.
+    pub cuts: Vec<u64>,
+    /// Tracks, by first frame.
+    pub tracks: Vec<AnalysedTrack>,
+}
+
+struct Candidate {
+    face: BestFace,
+    crop: Option<RgbImage>,
+    record: facekit_pipeline::FaceRecord,
+}
+
+struct Live {
+    id: u32,
+    motion: Motion,
+    anchors: Vec<(u64, BBox)>,
+    candidates: Vec<Candidate>,
+    shot_start: u64,
+    last_seen: u64,
+}
+
+impl Live {
+    /// Keeps the best candidates, at most one per `spacing` frames.
+    fn offer(&mut self, c: Candidate, keep: usize, spacing: u64) {
+        if let Some(near) = self
+            .candidates
+            .iter_mut()
+            .find(|o| o.face.frame.abs_diff(c.face.frame) < spacing)
+        {
+            if c.face.quality > near.face.quality {
+                *near = c;
+            }
+            return;
+        }
+        self.candidates.push(c);
+        if self.candidates.len() > keep {
+            let worst = (0..self.candidates.len())
+                .min_by(|&a, &b| {
+                    self.candidates[a]
+                        .face
+                        .quality
+                        .total_cmp(&self.candidates[b].face.quality)
+                })
+                .expect("non-empty");
+            self.candidates.remove(worst);
+        }
+    }
+}
+
+fn lerp(a: &BBox, b: &BBox, t: f32) -> BBox {
+    BBox::new(
+        a.x1 + (b.x1 - a.x1) * t,
+        a.y1 + (b.y1 - a.y1) * t,
+        a.x2 + (b.x2 - a.x2) * t,
+        a.y2 + (b.y2 - a.y2) * t,
+    )
+}
+
+/// Every frame's box of a finished track: detections (lightly smoothed),
+/// interpolation between them, and coverage before and after.
+fn boxes(live: &Live, stride: u64, lead: u64, shot_end: u64) -> Vec<Observation> {
+    let anchors = &live.anchors;
+    // 3-tap smoothing of anchors that follow each other closely: removes
+    // the detector's jitter without lagging real motion.
+    let smoothed: Vec<BBox> = (0..anchors.len())
+        .map(|i| {
+            let close = |j: usize| anchors[i].0.abs_diff(anchors[j].0) <= 2 * stride;
+            if i == 0 || i + 1 == anchors.len() || !close(i - 1) || !close(i + 1) {
+                return anchors[i].1;
+            }
+            let (p, c, n) = (anchors[i - 1].1, anchors[i].1, anchors[i + 1].1);
+            lerp(&lerp(&p, &n, 0.5), &c, 0.5)
+        })
+        .collect();
+    let mut out = Vec::new();
+    let first = anchors[0].0;
+    let start = first.saturating_sub(lead).max(live.shot_start);
+    for frame in start..first {
+        out.push(Observation {
+            frame,
+            bbox: smoothed[0].to_array(),
+            source: BoxSource::Tracked,
+        });
+    }
+    for (i, (frame, _)) in anchors.iter().enumerate() {
+        out.push(Observation {
+            frame: *frame,
+            bbox: smoothed[i].to_array(),
+            source: BoxSource::Detector,
+        });
+        if let Some((next, _)) = anchors.get(i + 1) {
+            for f in frame + 1..*next {
+                let t = (f - frame) as f32 / (next - frame) as f32;
+                out.push(Observation {
+                    frame: f,
+                    bbox: lerp(&smoothed[i], &smoothed[i + 1], t).to_array(),
+                    source: BoxSource::Interpolated,
+                });
+            }
+        }
+    }
+    let last = anchors[anchors.len() - 1].0;
+    let end = (last + stride - 1 + lead).min(shot_end.saturating_sub(1));
+    for frame in last + 1..=end {
+        out.push(Observation {
+            frame,
+            bbox: live.motion.predict(frame).to_array(),
+            source: BoxSource::Tracked,
+        });
+    }
+    out
+}
+
+/// Analyses every frame of `source`; `progress` is told each frame read.
+pub fn analyze(
+    source: &mut dyn FrameSource,
+    analyzer: &FaceAnalyzer,
+    options: &AnalysisOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Analysis, VideoError> {
+    let info = source.info().clone();
+    if !(options.analysis_fps.is_finite() && options.analysis_fps > 0.0) {
+        return Err(VideoError::Invalid(format!(
+            "analysis fps {} is not positive",
+            options.analysis_fps
+        )));
+    }
+    let stride = ((info.fps() / options.analysis_fps).round() as u64).max(1);
+    let max_gap = ((options.max_gap_secs * info.fps()).round() as u64).max(stride);
+    let recognizer = analyzer.pack().recognizer();
+    let mut cuts_seen = CutDetector::default();
+    let (mut live, mut done): (Vec<Live>, Vec<(Live, u64)>) = (Vec::new(), Vec::new());
+    let (mut next_id, mut frame_no, mut cuts, mut shot_start) = (1u32, 0u64, Vec::new(), 0u64);
+    while let Some(frame) = source.next_frame()? {
+        let f = frame_no;
+        frame_no += 1;
+        progress(frame_no);
+        let cut = cuts_seen.is_cut(&frame);
+        if cut {
+            cuts.push(f);
+            done.extend(live.drain(..).map(|t| (t, f)));
+            shot_start = f;
+        }
+        if !cut && f % stride != 0 {
+            continue;
+        }
+        let faces = analyzer.detect(&frame)?;
+        let predicted: Vec<BBox> = live.iter().map(|t| t.motion.predict(f)).collect();
+        let detected: Vec<BBox> = faces.iter().map(|d| d.bbox).collect();
+        let pairs = associate(&predicted, &detected);
+        let mut owner: Vec<Option<usize>> = vec![None; faces.len()];
+        for (t, d) in pairs {
+            owner[d] = Some(t);
+        }
+        for (d, face) in faces.iter().enumerate() {
+            let t = match owner[d] {
+                Some(t) => {
+                    live[t].motion.update(&face.bbox, f);
+                    t
+                }
+                None => {
+                    live.push(Live {
+                        id: next_id,
+                        motion: Motion::new(&face.bbox, f),
+                        anchors: Vec::new(),
+                        candidates: Vec::new(),
+                        shot_start,
+                        last_seen: f,
+                    });
+                    next_id += 1;
+                    live.len() - 1
+                }
+            };
+            let track = &mut live[t];
+            track.anchors.push((f, face.bbox));
+            track.last_seen = f;
+            let Some(kps) = face.kps.as_ref() else {
+                continue;
+            };
+            let Some(q) = facekit_quality::assess(&frame, &face.bbox, kps, face.det_score, None)
+            else {
+                continue;
+            };
+            let crop = match recognizer {
+                Some(rec) => Some(rec.align(&frame, kps).map_err(PipelineError::from)?),
+                None => None,
+            };
+            let mut described = face.clone();
+            described.quality = Some(q.clone());
+            track.offer(
+                Candidate {
+                    face: BestFace {
+                        frame: f,
+                        bbox: face.bbox.to_array(),
+                        det_score: face.det_score,
+                        quality: q.score,
+                    },
+                    crop,
+                    record: facekit_pipeline::FaceRecord::new(&described, false),
+                },
+                options.best_faces,
+                (info.fps() / 2.0).round().max(1.0) as u64,
+            );
+        }
+        let (ended, kept): (Vec<Live>, Vec<Live>) =
+            live.into_iter().partition(|t| f - t.last_seen > max_gap);
+        done.extend(ended.into_iter().map(|t| (t, u64::MAX)));
+        live = kept;
+    }
+    done.extend(live.into_iter().map(|t| (t, u64::MAX)));
+    let mut tracks = Vec::new();
+    for (mut t, cut_end) in done {
+        let shot_end = cut_end.min(frame_no);
+        let observations = boxes(&t, stride, options.lead_frames, shot_end);
+        t.candidates.sort_by_key(|c| c.face.frame);
+        let crops: Vec<RgbImage> = t
+            .candidates
+            .iter_mut()
+            .filter_map(|c| c.crop.take())
+            .collect();
+        let embeddings = match recognizer {
+            Some(rec) if !crops.is_empty() => {
+                rec.embed_aligned(&crops).map_err(PipelineError::from)?
+            }
+            _ => Vec::new(),
+        };
+        let best = t
+            .candidates
+            .iter()
+            .max_by(|a, b| a.face.quality.total_cmp(&b.face.quality))
+            .map(|c| c.record.clone());
+        tracks.push(AnalysedTrack {
+            track: Track {
+                id: t.id,
+                first_frame: observations.first().map_or(0, |o| o.frame),
+                last_frame: observations.last().map_or(0, |o| o.frame),
+                identity: Identity::default(),
+                redact: None,
+                best_faces: t.candidates.iter().map(|c| c.face.clone()).collect(),
+                boxes: observations,
+            },
+            embeddings,
+            best,
+        });
+    }
+    tracks.sort_by_key(|t| (t.track.first_frame, t.track.id));
+    Ok(Analysis {
+        info,
+        frames_read: frame_no,
+        stride,
+        cuts,
+        tracks,
+    })
+}
