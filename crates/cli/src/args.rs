@@ -85,6 +85,12 @@ pub enum Command {
         #[command(subcommand)]
         command: GalleryCommand,
     },
+    /// Faces in video files: tracks, identities, redaction from an
+    /// editable plan (through FFmpeg).
+    Video {
+        #[command(subcommand)]
+        command: VideoCommand,
+    },
     /// Evaluation protocols: verification accuracy, ROC and TAR@FAR,
     /// threshold calibration, WIDER FACE AP.
     Eval {
@@ -213,7 +219,7 @@ pub enum ModelsCommand {
 }
 
 /// Where the same/different decision threshold comes from.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct Decision {
     /// Cosine similarity at or above which two faces are the same person.
     #[arg(long, default_value_t = 0.3)]
@@ -435,6 +441,112 @@ pub enum GalleryCommand {
         #[arg(long)]
         quarantine: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VideoCommand {
+    /// Who appears when: one JSON line per track (frames, times, identity,
+    /// best faces with their quality and embeddings).
+    Tracks {
+        input: PathBuf,
+        /// Write each track's best aligned face as `track<ID>.png` here.
+        #[arg(long)]
+        thumbnails: Option<PathBuf>,
+        #[command(flatten)]
+        analysis: VideoAnalysisArgs,
+        #[command(flatten)]
+        identity: VideoIdentityArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Analyse and write the plan (tracks, identities, render settings).
+    Analyze {
+        input: PathBuf,
+        /// The plan to write.
+        #[arg(long)]
+        plan: PathBuf,
+        #[command(flatten)]
+        analysis: VideoAnalysisArgs,
+        #[command(flatten)]
+        identity: VideoIdentityArgs,
+        #[command(flatten)]
+        render: VideoRenderArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Render a plan (no model runs): the redacted video.
+    Render {
+        input: PathBuf,
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Analyse and render in one go (the plan kept when --plan is given).
+    Process {
+        input: PathBuf,
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Also write the plan here.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        #[command(flatten)]
+        analysis: VideoAnalysisArgs,
+        #[command(flatten)]
+        identity: VideoIdentityArgs,
+        #[command(flatten)]
+        render: VideoRenderArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VideoAnalysisArgs {
+    /// Frames analysed per second (detection on a stride, tracking between).
+    #[arg(long, default_value_t = 15.0)]
+    pub analysis_fps: f64,
+    /// Frames covered before a track's first and after its last detection.
+    #[arg(long, default_value_t = 3)]
+    pub lead_frames: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VideoIdentityArgs {
+    /// Reference photos: one person per file (named by it) or per sub-folder.
+    #[arg(long, conflicts_with = "db")]
+    pub references: Option<PathBuf>,
+    /// A gallery (file or milvus://) whose persons are the references.
+    #[arg(long, requires = "collection")]
+    pub db: Option<String>,
+    /// The gallery collection.
+    #[arg(long)]
+    pub collection: Option<String>,
+    #[command(flatten)]
+    pub decision: Decision,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VideoRenderArgs {
+    /// `all` faces, `only` the confirmed references, or everyone `except`
+    /// them (unknown and conflicting tracks are redacted).
+    #[arg(long, default_value = "all")]
+    pub policy: facekit_video::plan::Policy,
+    /// `blur`, `mosaic` or `solid`.
+    #[arg(long, default_value = "blur")]
+    pub style: facekit_video::plan::Style,
+    /// `ellipse` or `box`.
+    #[arg(long, default_value = "ellipse")]
+    pub mask: facekit_video::plan::Mask,
+    /// Grow each box about its centre by this factor.
+    #[arg(long, default_value_t = 1.3)]
+    pub box_scale: f32,
+    /// x264 quality (lower is better).
+    #[arg(long, default_value_t = 20)]
+    pub crf: u8,
+    /// x264 preset.
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
 }
 
 /// What spoofed faces do.

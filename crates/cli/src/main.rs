@@ -12,6 +12,7 @@ mod eval;
 mod gallery;
 mod output;
 mod serve;
+mod video;
 
 /// mimalloc instead of glibc's malloc: the server allocates request
 /// bodies of megabytes on many threads, and glibc's per-thread arenas keep
@@ -149,6 +150,7 @@ fn run(cli: Cli) -> Result<bool> {
             command: ModelsCommand::Fetch { pack, force, url },
         } => fetch(&pack, force, url.as_deref()),
         Command::Gallery { db, command } => gallery::run(&db, command),
+        Command::Video { command } => video::run(command),
         Command::Eval { command } => eval::run(command),
         Command::Serve { serve, common } => serve::serve(&serve, &common),
         Command::Keys { keys, command } => serve::keys(keys.as_deref(), &command),
@@ -196,6 +198,13 @@ impl Stages {
     const DESCRIBE: Self = Self {
         embeddings: false,
         attributes: true,
+        liveness: false,
+        quality: false,
+    };
+    /// Video detects on frames and embeds only each track's best faces.
+    const VIDEO: Self = Self {
+        embeddings: true,
+        attributes: false,
         liveness: false,
         quality: false,
     };

@@ -46,8 +46,10 @@ pub struct AnalysedTrack {
     pub track: Track,
     /// Raw embeddings of `track.best_faces` (empty without a recognizer).
     pub embeddings: Vec<Vec<f32>>,
-    /// Attributes of the best face, when the pack has the models.
+    /// The best face as a record (its quality; no embedding).
     pub best: Option<facekit_pipeline::FaceRecord>,
+    /// The best face's aligned crop (for thumbnails).
+    pub thumbnail: Option<RgbImage>,
 }
 
 /// The analysis of a whole video.
@@ -274,6 +276,14 @@ pub fn analyze(
         let shot_end = cut_end.min(frame_no);
         let observations = boxes(&t, stride, options.lead_frames, shot_end);
         t.candidates.sort_by_key(|c| c.face.frame);
+        let best_at = (0..t.candidates.len()).max_by(|&a, &b| {
+            t.candidates[a]
+                .face
+                .quality
+                .total_cmp(&t.candidates[b].face.quality)
+        });
+        let thumbnail = best_at.and_then(|i| t.candidates[i].crop.clone());
+        let best = best_at.map(|i| t.candidates[i].record.clone());
         let crops: Vec<RgbImage> = t
             .candidates
             .iter_mut()
@@ -285,11 +295,6 @@ pub fn analyze(
             }
             _ => Vec::new(),
         };
-        let best = t
-            .candidates
-            .iter()
-            .max_by(|a, b| a.face.quality.total_cmp(&b.face.quality))
-            .map(|c| c.record.clone());
         tracks.push(AnalysedTrack {
             track: Track {
                 id: t.id,
@@ -302,6 +307,7 @@ pub fn analyze(
             },
             embeddings,
             best,
+            thumbnail,
         });
     }
     tracks.sort_by_key(|t| (t.track.first_frame, t.track.id));

@@ -1,0 +1,214 @@
+//! `facekit video …`: tracks, plans and redaction of video files.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use facekit_gallery::contract_of;
+use facekit_pipeline::FaceAnalyzer;
+use facekit_service::FaceService;
+use facekit_video::{
+    AnalysedTrack, AnalysisOptions, EncodeSettings, FfmpegReader, FrameSource, Matcher, Plan,
+    References, RenderSettings, VideoError, analyze, identify, plan_of, render,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::args::{VideoAnalysisArgs, VideoCommand, VideoIdentityArgs, VideoRenderArgs};
+use crate::gallery::open_address;
+use crate::{Stages, analyzer, save};
+
+/// A gallery collection as the references.
+struct GalleryMatcher {
+    service: FaceService,
+    collection: String,
+    contract: facekit_gallery::EmbeddingContract,
+}
+
+impl Matcher for GalleryMatcher {
+    fn best(&self, embedding: &[f32]) -> Result<Option<(String, f32)>, VideoError> {
+        let found = self
+            .service
+            .identify_embedding(&self.collection, &self.contract, embedding, 1, -1.0)
+            .map_err(|e| VideoError::Invalid(format!("gallery: {e}")))?;
+        Ok(found.matches.into_iter().next().map(|m| (m.key, m.score)))
+    }
+}
+
+fn progress_bar(frames: u64, what: &str) -> ProgressBar {
+    ProgressBar::new(frames).with_style(
+        ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} frames {what} ({{per_sec}}, ETA {{eta}})"
+        ))
+        .expect("valid template"),
+    )
+}
+
+/// Analyses `input` and decides identities.
+fn analysed(
+    input: &Path,
+    analyzer: &FaceAnalyzer,
+    args: &VideoAnalysisArgs,
+    identity: &VideoIdentityArgs,
+) -> Result<(facekit_video::Analysis, AnalysisOptions, f32)> {
+    let options = AnalysisOptions {
+        analysis_fps: args.analysis_fps,
+        lead_frames: args.lead_frames,
+        ..AnalysisOptions::default()
+    };
+    let mut source = FfmpegReader::open(input)?;
+    let bar = progress_bar(source.info().frames, "analysed");
+    let mut analysis = analyze(&mut source, analyzer, &options, &mut |n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    let needs_contract = identity.db.is_some() || identity.decision.far.is_some();
+    let contract = if needs_contract {
+        Some(contract_of(analyzer)?)
+    } else {
+        None
+    };
+    let threshold = identity.decision.threshold(|| {
+        Ok(contract
+            .as_ref()
+            .map(|c| c.model_sha256.clone())
+            .unwrap_or_default())
+    })?;
+    let matcher: Option<Box<dyn Matcher>> = match (&identity.references, &identity.db) {
+        (Some(dir), _) => Some(Box::new(References::load(dir, analyzer)?)),
+        (None, Some(db)) => Some(Box::new(GalleryMatcher {
+            service: FaceService::new(open_address(Some(db))?.into()),
+            collection: identity.collection.clone().unwrap_or_default(),
+            contract: contract.expect("computed for --db"),
+        })),
+        (None, None) => None,
+    };
+    if let Some(matcher) = matcher {
+        identify(&mut analysis.tracks, matcher.as_ref(), threshold)?;
+    }
+    Ok((analysis, options, threshold))
+}
+
+fn render_settings(args: &VideoRenderArgs) -> RenderSettings {
+    RenderSettings {
+        policy: args.policy,
+        style: args.style,
+        mask: args.mask,
+        box_scale: args.box_scale,
+        encode: EncodeSettings {
+            crf: args.crf,
+            preset: args.preset.clone(),
+        },
+    }
+}
+
+fn render_plan(input: &Path, plan: &Plan, output: &Path) -> Result<()> {
+    let mut source = FfmpegReader::open(input)?;
+    let bar = progress_bar(source.info().frames, "rendered");
+    let report = render(&mut source, plan, output, Some(input), &mut |n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "facekit: wrote {} ({} frames, {} face boxes hidden)",
+        output.display(),
+        report.frames,
+        report.boxes_hidden
+    );
+    Ok(())
+}
+
+fn track_line(t: &AnalysedTrack, fps: f64) -> serde_json::Value {
+    let track = &t.track;
+    let best: Vec<serde_json::Value> = track
+        .best_faces
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut v = serde_json::to_value(f).expect("serialisable");
+            if let Some(e) = t.embeddings.get(i) {
+                v["embedding"] = json!(e);
+            }
+            v
+        })
+        .collect();
+    json!({
+        "track": track.id,
+        "first_frame": track.first_frame,
+        "last_frame": track.last_frame,
+        "start_secs": track.first_frame as f64 / fps,
+        "end_secs": (track.last_frame + 1) as f64 / fps,
+        "detections": track.boxes.iter().filter(|o| o.source == facekit_video::plan::BoxSource::Detector).count(),
+        "identity": track.identity,
+        "best_faces": best,
+        "best": t.best,
+    })
+}
+
+pub fn run(command: VideoCommand) -> Result<bool> {
+    match command {
+        VideoCommand::Tracks {
+            input,
+            thumbnails,
+            analysis,
+            identity,
+            common,
+        } => {
+            let analyzer = analyzer(&common, 1, Stages::VIDEO)?;
+            let (result, _, _) = analysed(&input, &analyzer, &analysis, &identity)?;
+            if let Some(dir) = &thumbnails {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let fps = result.info.fps();
+            for t in &result.tracks {
+                if let (Some(dir), Some(thumb)) = (&thumbnails, &t.thumbnail) {
+                    save(thumb, &dir.join(format!("track{}.png", t.track.id)))?;
+                }
+                println!("{}", track_line(t, fps));
+            }
+            Ok(true)
+        }
+        VideoCommand::Analyze {
+            input,
+            plan,
+            analysis,
+            identity,
+            render,
+            common,
+        } => {
+            let analyzer = analyzer(&common, 1, Stages::VIDEO)?;
+            let (result, options, threshold) = analysed(&input, &analyzer, &analysis, &identity)?;
+            plan_of(&result, &options, threshold, render_settings(&render)).write(&plan)?;
+            eprintln!(
+                "facekit: {} tracks in {} frames; plan in {}",
+                result.tracks.len(),
+                result.frames_read,
+                plan.display()
+            );
+            Ok(true)
+        }
+        VideoCommand::Render {
+            input,
+            plan,
+            output,
+        } => {
+            let plan = Plan::read(&plan)?;
+            render_plan(&input, &plan, &output)?;
+            Ok(true)
+        }
+        VideoCommand::Process {
+            input,
+            output,
+            plan,
+            analysis,
+            identity,
+            render,
+            common,
+        } => {
+            let analyzer = analyzer(&common, 1, Stages::VIDEO)?;
+            let (result, options, threshold) = analysed(&input, &analyzer, &analysis, &identity)?;
+            let made = plan_of(&result, &options, threshold, render_settings(&render));
+            if let Some(path) = &plan {
+                made.write(path)?;
+            }
+            render_plan(&input, &made, &output)?;
+            Ok(true)
+        }
+    }
+}
