@@ -538,8 +538,9 @@ pub struct VideoRenderArgs {
     /// `ellipse` or `box`.
     #[arg(long, default_value = "ellipse")]
     pub mask: facekit_video::plan::Mask,
-    /// Grow each box about its centre by this factor.
-    #[arg(long, default_value_t = 1.3)]
+    /// Grow each box about its centre by this factor (from √2 the ellipse
+    /// covers the whole detected box).
+    #[arg(long, default_value_t = 1.5)]
     pub box_scale: f32,
     /// x264 quality (lower is better).
     #[arg(long, default_value_t = 20)]

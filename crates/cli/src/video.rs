@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::args::{VideoAnalysisArgs, VideoCommand, VideoIdentityArgs, VideoRenderArgs};
-use crate::gallery::open_address;
+use crate::gallery::{open_address, print};
 use crate::{Stages, analyzer, save};
 
 /// A gallery collection as the references.
@@ -57,7 +57,9 @@ fn analysed(
     };
     let mut source = FfmpegReader::open(input)?;
     let bar = progress_bar(source.info().frames, "analysed");
-    let mut analysis = analyze(&mut source, analyzer, &options, &mut |n| bar.set_position(n))?;
+    let mut analysis = analyze(&mut source, analyzer, &options, &mut |n| {
+        bar.set_position(n)
+    })?;
     bar.finish_and_clear();
     let needs_contract = identity.db.is_some() || identity.decision.far.is_some();
     let contract = if needs_contract {
@@ -102,7 +104,9 @@ fn render_settings(args: &VideoRenderArgs) -> RenderSettings {
 fn render_plan(input: &Path, plan: &Plan, output: &Path) -> Result<()> {
     let mut source = FfmpegReader::open(input)?;
     let bar = progress_bar(source.info().frames, "rendered");
-    let report = render(&mut source, plan, output, Some(input), &mut |n| bar.set_position(n))?;
+    let report = render(&mut source, plan, output, Some(input), &mut |n| {
+        bar.set_position(n)
+    })?;
     bar.finish_and_clear();
     eprintln!(
         "facekit: wrote {} ({} frames, {} face boxes hidden)",
@@ -160,7 +164,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
                 if let (Some(dir), Some(thumb)) = (&thumbnails, &t.thumbnail) {
                     save(thumb, &dir.join(format!("track{}.png", t.track.id)))?;
                 }
-                println!("{}", track_line(t, fps));
+                print(&track_line(t, fps))?;
             }
             Ok(true)
         }

@@ -25,6 +25,7 @@
 mod analyze;
 mod identity;
 mod media;
+pub mod mot;
 pub mod plan;
 mod render;
 mod scene;

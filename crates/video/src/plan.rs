@@ -170,8 +170,9 @@ pub struct RenderSettings {
     pub style: Style,
     /// Which shape.
     pub mask: Mask,
-    /// Each box is grown about its centre by this factor (default 1.3:
-    /// hair, ears and chin too).
+    /// Each box is grown about its centre by this factor (default 1.5:
+    /// hair, ears and chin too; from √2 the ellipse covers the whole
+    /// detected box).
     pub box_scale: f32,
     /// The output encoding.
     pub encode: EncodeSettings,
@@ -183,7 +184,7 @@ impl Default for RenderSettings {
             policy: Policy::All,
             style: Style::Blur,
             mask: Mask::Ellipse,
-            box_scale: 1.3,
+            box_scale: 1.5,
             encode: EncodeSettings::default(),
         }
     }
