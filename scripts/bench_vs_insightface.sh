@@ -8,13 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${FACEKIT_SHARED:-$root/../shared}
 images_dir=${1:-$shared/images}
 repeat=${2:-3}
-venv=$root/.facekit/bench-venv
-
 bash "$root/scripts/setup.sh" >/dev/null
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q insightface==2.1 onnxruntime==1.32.0 opencv-python-headless==5.0.0.93
-fi
+python=$(bash "$root/scripts/bench-venv.sh")
 cargo build -q --release -p facekit-cli --manifest-path "$root/Cargo.toml"
 
 pack=$(mktemp -d)
@@ -24,7 +19,7 @@ ln -s "$shared/models/face_recognition_sface_2021dec_fp32.onnx" "$pack/sface.onn
 mapfile -t images < <(find "$images_dir" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' -o -iname '*.webp' -o -iname '*.bmp' -o -iname '*.tif*' -o -iname '*.gif' \) | sort)
 
 echo "images: ${#images[@]} files under $images_dir, $repeat passes, $(nproc) cores" >&2
-insightface=$("$venv/bin/python" "$root/scripts/insightface_bench.py" "$pack" 640 "$repeat" "${images[@]}" 2>/dev/null | tail -1)
+insightface=$("$python" "$root/scripts/insightface_bench.py" "$pack" 640 "$repeat" "${images[@]}" 2>/dev/null | tail -1)
 echo "insightface: $insightface"
 for jobs in 1 2; do
   facekit=$("$root/target/release/facekit" bench --models "$pack" --det-size 640 640 --jobs "$jobs" --repeat "$repeat" "${images[@]}")

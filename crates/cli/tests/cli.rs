@@ -1,5 +1,6 @@
 //! The `facekit` binary run as a user would, on real models and photos.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use facekit_testdata::{golden_cases, models_dir, scrfd500m_sface_pack, shared};
@@ -764,7 +765,27 @@ fn video_tracks_analyze_render_and_process() {
     let made = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-loop", "1", "-i"])
         .arg(&t1)
-        .args(["-f", "lavfi", "-i", "sine=frequency=440", "-filter_complex", "[0:v]crop=640:480:'min(t*200,640)':100,format=yuv420p[v]", "-map", "[v]", "-map", "1:a", "-t", "2", "-r", "24", "-c:v", "libx264", "-c:a", "aac", "-shortest"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-filter_complex",
+            "[0:v]crop=640:480:'min(t*200,640)':100,format=yuv420p[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "1:a",
+            "-t",
+            "2",
+            "-r",
+            "24",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
         .arg(&clip)
         .status()
         .expect("ffmpeg (bash scripts/setup.sh installs it)");
@@ -774,44 +795,98 @@ fn video_tracks_analyze_render_and_process() {
     let clip_s = clip.to_str().unwrap();
 
     let thumbs = dir.path().join("thumbs");
-    let out = facekit(&["video", "tracks", clip_s, "--models", &pack, "--thumbnails", thumbs.to_str().unwrap()]);
+    let out = facekit(&[
+        "video",
+        "tracks",
+        clip_s,
+        "--models",
+        &pack,
+        "--thumbnails",
+        thumbs.to_str().unwrap(),
+    ]);
     assert_ok(&out);
     let tracks = stdout_lines(&out);
     assert!(tracks.len() >= 4, "{} tracks", tracks.len());
     for t in &tracks {
         assert!(t["end_secs"].as_f64().unwrap() > t["start_secs"].as_f64().unwrap());
-        assert_eq!(t["best_faces"][0]["embedding"].as_array().unwrap().len(), 128);
+        assert_eq!(
+            t["best_faces"][0]["embedding"].as_array().unwrap().len(),
+            128
+        );
         assert!(thumbs.join(format!("track{}.png", t["track"])).is_file());
     }
 
     let plan = dir.path().join("plan.json");
-    assert_ok(&facekit(&["video", "analyze", clip_s, "--models", &pack, "--plan", plan.to_str().unwrap(), "--style", "mosaic"]));
-    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    assert_ok(&facekit(&[
+        "video",
+        "analyze",
+        clip_s,
+        "--models",
+        &pack,
+        "--plan",
+        plan.to_str().unwrap(),
+        "--style",
+        "mosaic",
+    ]));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
     assert_eq!(written["facekit_video_plan"], 1);
     assert_eq!(written["render"]["style"], "mosaic");
     assert_eq!(written["tracks"].as_array().unwrap().len(), tracks.len());
     let rendered = dir.path().join("out.mp4");
-    assert_ok(&facekit(&["video", "render", clip_s, "--plan", plan.to_str().unwrap(), "-o", rendered.to_str().unwrap()]));
+    assert_ok(&facekit(&[
+        "video",
+        "render",
+        clip_s,
+        "--plan",
+        plan.to_str().unwrap(),
+        "-o",
+        rendered.to_str().unwrap(),
+    ]));
     let processed = dir.path().join("processed.mp4");
-    assert_ok(&facekit(&["video", "process", clip_s, "--models", &pack, "-o", processed.to_str().unwrap()]));
+    let process = |output: &Path| {
+        let mut args = vec!["video", "process", clip_s, "--models", &pack, "-o"];
+        args.push(output.to_str().unwrap());
+        args.iter().map(|a| a.to_string()).collect::<Vec<String>>()
+    };
+    assert_ok(
+        &Command::new(env!("CARGO_BIN_EXE_facekit"))
+            .args(process(&processed))
+            .output()
+            .unwrap(),
+    );
     for video in [&rendered, &processed] {
         let probe = Command::new("ffprobe")
-            .args(["-v", "error", "-count_packets", "-show_entries", "stream=codec_type,nb_read_packets,width", "-of", "csv=p=0"])
+            .args([
+                "-v",
+                "error",
+                "-count_packets",
+                "-show_entries",
+                "stream=codec_type,nb_read_packets,width",
+                "-of",
+                "csv=p=0",
+            ])
             .arg(video)
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&probe.stdout);
-        assert!(text.contains("video,640,48") && text.contains("audio"), "{text}");
+        assert!(
+            text.contains("video,640,48") && text.contains("audio"),
+            "{text}"
+        );
     }
 
     // Without ffmpeg on the PATH: a clear error, no output file.
     let out = Command::new(env!("CARGO_BIN_EXE_facekit"))
-        .args(["video", "process", clip_s, "--models", &pack, "-o", dir.path().join("none.mp4").to_str().unwrap()])
+        .args(process(&dir.path().join("none.mp4")))
         .env("PATH", "/nonexistent")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ffprobe is not installed") && stderr.contains("apt-get install ffmpeg"), "{stderr}");
+    assert!(
+        stderr.contains("ffprobe is not installed") && stderr.contains("apt-get install ffmpeg"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("none.mp4").exists());
 }
