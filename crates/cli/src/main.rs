@@ -201,10 +201,11 @@ impl Stages {
         liveness: false,
         quality: false,
     };
-    /// Video detects on frames and embeds only each track's best faces.
+    /// Video detects on frames; only each track's best faces are embedded
+    /// and described.
     const VIDEO: Self = Self {
         embeddings: true,
-        attributes: false,
+        attributes: true,
         liveness: false,
         quality: false,
     };

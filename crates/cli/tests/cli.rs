@@ -816,6 +816,27 @@ fn video_tracks_analyze_render_and_process() {
         assert!(thumbs.join(format!("track{}.png", t["track"])).is_file());
     }
 
+    // With a gender/age model in the pack, each track's best face is described.
+    let described = facekit_testdata::pack_of(&[
+        "det_500m.onnx",
+        "face_recognition_sface_2021dec_fp32.onnx",
+        "synthetic/synthetic_genderage.onnx",
+    ]);
+    let out = facekit(&[
+        "video",
+        "tracks",
+        clip_s,
+        "--models",
+        described.path().to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    for t in stdout_lines(&out) {
+        assert!(
+            t["best"]["age"].is_u64() && t["best"]["quality"]["score"].is_number(),
+            "{t}"
+        );
+    }
+
     let plan = dir.path().join("plan.json");
     assert_ok(&facekit(&[
         "video",

@@ -299,8 +299,17 @@ impl FaceAnalyzer {
         Ok(())
     }
 
-    /// Landmarks, pose, gender/age and other attributes, from the face boxes.
-    fn describe(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
+    /// Whether the pack has landmark or attribute models (and the
+    /// settings use them).
+    pub fn describes(&self) -> bool {
+        !self.options.skip_attributes
+            && !(self.pack.landmarks().is_empty() && self.pack.attributes().is_empty())
+    }
+
+    /// Landmarks, pose, gender/age and other attributes of faces already
+    /// detected, from their boxes (what video runs on a track's best faces
+    /// only).
+    pub fn describe(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
         let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
         for model in self.pack.landmarks() {
             for (face, found) in faces.iter_mut().zip(model.predict(img, &boxes)?) {

@@ -83,18 +83,21 @@ struct Live {
 }
 
 impl Live {
-    /// Keeps the best candidates, at most one per `spacing` frames.
-    fn offer(&mut self, c: Candidate, keep: usize, spacing: u64) {
+    /// Keeps the best candidates, at most one per `spacing` frames;
+    /// whether `c` was kept.
+    fn offer(&mut self, c: Candidate, keep: usize, spacing: u64) -> bool {
         if let Some(near) = self
             .candidates
             .iter_mut()
             .find(|o| o.face.frame.abs_diff(c.face.frame) < spacing)
         {
-            if c.face.quality > near.face.quality {
+            let better = c.face.quality > near.face.quality;
+            if better {
                 *near = c;
             }
-            return;
+            return better;
         }
+        let frame = c.face.frame;
         self.candidates.push(c);
         if self.candidates.len() > keep {
             let worst = (0..self.candidates.len())
@@ -107,6 +110,7 @@ impl Live {
                 .expect("non-empty");
             self.candidates.remove(worst);
         }
+        self.candidates.iter().any(|o| o.face.frame == frame)
     }
 }
 
@@ -250,7 +254,7 @@ pub fn analyze(
             };
             let mut described = face.clone();
             described.quality = Some(q.clone());
-            track.offer(
+            let kept = track.offer(
                 Candidate {
                     face: BestFace {
                         frame: f,
@@ -264,6 +268,14 @@ pub fn analyze(
                 options.best_faces,
                 (info.fps() / 2.0).round().max(1.0) as u64,
             );
+            // Attributes only for faces kept as best (a few per track per
+            // second), not for every detection.
+            if kept && analyzer.describes() {
+                analyzer.describe(&frame, std::slice::from_mut(&mut described))?;
+                if let Some(c) = track.candidates.iter_mut().find(|c| c.face.frame == f) {
+                    c.record = facekit_pipeline::FaceRecord::new(&described, false);
+                }
+            }
         }
         let (ended, kept): (Vec<Live>, Vec<Live>) =
             live.into_iter().partition(|t| f - t.last_seen > max_gap);

@@ -487,22 +487,57 @@ fn rotation_is_honoured_and_audio_that_mp4_cannot_hold_is_reencoded() {
     let plain = write_video(dir.path(), "pan.mp4", &frames[..24]);
     // The same frames stored sideways with a 90° display rotation, and PCM
     // audio (which MP4 does not take as is), in QuickTime.
-    let (stored, sideways) = (dir.path().join("stored.mov"), dir.path().join("sideways.mov"));
+    let (stored, sideways) = (
+        dir.path().join("stored.mov"),
+        dir.path().join("sideways.mov"),
+    );
     let ffmpeg = |args: &[&str], input: &Path, output: &Path| {
-        let ok = Command::new("ffmpeg").args(["-v", "error", "-y", "-i"]).arg(input).args(args).arg(output).status().unwrap();
+        let ok = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(input)
+            .args(args)
+            .arg(output)
+            .status()
+            .unwrap();
         assert!(ok.success());
     };
-    ffmpeg(&["-vf", "transpose=2", "-c:v", "libx264", "-c:a", "pcm_s16le"], &plain, &stored);
+    ffmpeg(
+        &["-vf", "transpose=2", "-c:v", "libx264", "-c:a", "pcm_s16le"],
+        &plain,
+        &stored,
+    );
     // The rotation tag survives only a stream copy.
-    ffmpeg(&["-c", "copy", "-metadata:s:v:0", "rotate=90"], &stored, &sideways);
+    ffmpeg(
+        &["-c", "copy", "-metadata:s:v:0", "rotate=90"],
+        &stored,
+        &sideways,
+    );
     let info = probe(&sideways).unwrap();
-    assert_eq!((info.width, info.height, info.rotation.rem_euclid(180)), (W, H, 90), "{info:?}");
+    assert_eq!(
+        (info.width, info.height, info.rotation.rem_euclid(180)),
+        (W, H, 90),
+        "{info:?}"
+    );
     assert_eq!(info.audio_codec.as_deref(), Some("pcm_s16le"));
     let (_, plan) = plan_for(&sideways, &analyzer, Policy::All);
     assert!(!plan.tracks.is_empty(), "faces found upright");
     let output = dir.path().join("upright.mp4");
-    render(&mut FfmpegReader::open(&sideways).unwrap(), &plan, &output, Some(&sideways), &mut |_| {}).unwrap();
+    render(
+        &mut FfmpegReader::open(&sideways).unwrap(),
+        &plan,
+        &output,
+        Some(&sideways),
+        &mut |_| {},
+    )
+    .unwrap();
     let out = probe(&output).unwrap();
-    assert_eq!((out.width, out.height, out.rotation, out.frames), (W, H, 0, 24));
-    assert_eq!(out.audio_codec.as_deref(), Some("aac"), "PCM re-encoded to AAC");
+    assert_eq!(
+        (out.width, out.height, out.rotation, out.frames),
+        (W, H, 0, 24)
+    );
+    assert_eq!(
+        out.audio_codec.as_deref(),
+        Some("aac"),
+        "PCM re-encoded to AAC"
+    );
 }
