@@ -302,8 +302,8 @@ impl FaceAnalyzer {
     /// Whether the pack has landmark or attribute models (and the
     /// settings use them).
     pub fn describes(&self) -> bool {
-        !self.options.skip_attributes
-            && !(self.pack.landmarks().is_empty() && self.pack.attributes().is_empty())
+        let has_models = !self.pack.landmarks().is_empty() || !self.pack.attributes().is_empty();
+        has_models && !self.options.skip_attributes
     }
 
     /// Landmarks, pose, gender/age and other attributes of faces already
