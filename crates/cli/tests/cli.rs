@@ -897,6 +897,64 @@ fn video_tracks_analyze_render_and_process() {
         );
     }
 
+    // Identities from the gallery: a clip of Obama's second photo, Obama
+    // and Biden enrolled from their first.
+    let knn = shared("identities/face_recognition_knn/train");
+    let db = dir.path().join("g.db");
+    let gallery = |args: &[&str]| {
+        let mut all = vec!["gallery", "--db", db.to_str().unwrap()];
+        all.extend_from_slice(args);
+        facekit(&all)
+    };
+    assert_ok(&gallery(&["create", "people", "--models", &pack]));
+    for person in ["obama", "biden"] {
+        let photo = knn.join(format!("{person}/{person}.jpg"));
+        assert_ok(&gallery(&[
+            "enroll",
+            "people",
+            photo.to_str().unwrap(),
+            "--person",
+            person,
+            "--models",
+            &pack,
+        ]));
+    }
+    let obama_clip = dir.path().join("obama.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-t", "1.5", "-i"])
+        .arg(knn.join("obama/obama2.jpg"))
+        .args([
+            "-vf",
+            "scale=640:-2,crop=600:400:'t*20':'t*10',format=yuv420p",
+            "-r",
+            "24",
+            "-c:v",
+            "libx264",
+        ])
+        .arg(&obama_clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = facekit(&[
+        "video",
+        "tracks",
+        obama_clip.to_str().unwrap(),
+        "--models",
+        &pack,
+        "--db",
+        db.to_str().unwrap(),
+        "--collection",
+        "people",
+    ]);
+    assert_ok(&out);
+    let tracks = stdout_lines(&out);
+    let longest = tracks
+        .iter()
+        .max_by_key(|t| t["last_frame"].as_u64().unwrap() - t["first_frame"].as_u64().unwrap())
+        .unwrap();
+    assert_eq!(longest["identity"]["status"], "confirmed", "{longest}");
+    assert_eq!(longest["identity"]["person"], "obama");
+
     // Without ffmpeg on the PATH: a clear error, no output file.
     let out = Command::new(env!("CARGO_BIN_EXE_facekit"))
         .args(process(&dir.path().join("none.mp4")))
