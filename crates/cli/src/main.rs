@@ -174,6 +174,9 @@ struct Stages {
     attributes: bool,
     liveness: bool,
     quality: bool,
+    /// Other processes (FFmpeg) work beside the models: ONNX Runtime's
+    /// idle threads sleep rather than spin.
+    shares_cores: bool,
 }
 
 impl Stages {
@@ -182,24 +185,28 @@ impl Stages {
         attributes: true,
         liveness: true,
         quality: false,
+        shares_cores: false,
     };
     const DETECT: Self = Self {
         embeddings: false,
         attributes: false,
         liveness: false,
         quality: false,
+        shares_cores: false,
     };
     const EMBED: Self = Self {
         embeddings: true,
         attributes: false,
         liveness: true,
         quality: false,
+        shares_cores: false,
     };
     const DESCRIBE: Self = Self {
         embeddings: false,
         attributes: true,
         liveness: false,
         quality: false,
+        shares_cores: false,
     };
     /// Video detects on frames; only each track's best faces are embedded
     /// and described.
@@ -208,6 +215,7 @@ impl Stages {
         attributes: true,
         liveness: false,
         quality: false,
+        shares_cores: true,
     };
 }
 
@@ -226,6 +234,7 @@ fn analyzer(common: &Common, jobs: usize, stages: Stages) -> Result<FaceAnalyzer
     options.runtime = RuntimeOptions {
         library: common.ort_lib.clone(),
         intra_threads: Some(common.threads.unwrap_or((cores() / jobs).max(1))),
+        no_spinning: stages.shares_cores,
     };
     options.skip_embeddings = !stages.embeddings;
     options.skip_attributes = !stages.attributes;
@@ -416,6 +425,7 @@ fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
     let runtime = Runtime::new(&RuntimeOptions {
         library: ort_lib,
         intra_threads: Some(1),
+        no_spinning: false,
     })?;
     let dir = resolve_pack(pack)?;
     let pack = ModelPack::load(&runtime, &dir)?;

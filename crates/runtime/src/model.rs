@@ -77,6 +77,10 @@ pub struct RuntimeOptions {
     pub library: Option<PathBuf>,
     /// Intra-op threads per session (default: the available cores).
     pub intra_threads: Option<usize>,
+    /// Idle intra-op threads sleep instead of spinning. ONNX Runtime spins
+    /// by default, which wins back-to-back runs on photos but burns the
+    /// cores that FFmpeg's decoder and encoder need in video.
+    pub no_spinning: bool,
 }
 
 /// A loaded ONNX Runtime, shared by all models. Cheap to clone.
@@ -84,6 +88,7 @@ pub struct RuntimeOptions {
 pub struct Runtime {
     env: Environment,
     intra_threads: usize,
+    no_spinning: bool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -145,7 +150,11 @@ impl Runtime {
             .intra_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
-        Ok(Self { env, intra_threads })
+        Ok(Self {
+            env,
+            intra_threads,
+            no_spinning: options.no_spinning,
+        })
     }
 
     /// Intra-op threads each session uses.
@@ -287,6 +296,8 @@ impl OnnxModel {
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| self.onnx_error(e))?
             .with_intra_threads(self.runtime.intra_threads)
+            .map_err(|e| self.onnx_error(e))?
+            .with_intra_op_spinning(!self.runtime.no_spinning)
             .map_err(|e| self.onnx_error(e))?
             .with_log_level(LogLevel::Error)
             .map_err(|e| self.onnx_error(e))?;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use facekit_core::BBox;
-use facekit_image::RgbImage;
+use facekit_image::{RgbImage, resize_linear};
 
 use crate::plan::{Mask, Plan, Style};
 use crate::{FfmpegWriter, FrameSource, VideoError};
@@ -112,21 +112,43 @@ pub fn hide(frame: &mut RgbImage, b: &BBox, style: Style, mask: Mask) {
     }
 }
 
-/// Three box blurs of `radius` (horizontal and vertical each): close to a
-/// Gaussian of σ ≈ radius, in time independent of the radius.
+/// Three box blurs of `radius` (horizontal and vertical each), close to a
+/// Gaussian of σ ≈ radius. A blur that strong keeps no detail finer than
+/// the radius, so it runs on the region shrunk by radius/3 (block means)
+/// and is scaled back up: the same look at a ninth of the work.
 fn blurred(img: &RgbImage, radius: usize) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut buf: Vec<f32> = img.as_raw().iter().map(|&v| f32::from(v)).collect();
-    let mut tmp = vec![0.0f32; buf.len()];
-    for _ in 0..3 {
-        box_pass(&buf, &mut tmp, w, h, radius, true);
-        box_pass(&tmp, &mut buf, w, h, radius, false);
+    let k = (radius / 3).max(1);
+    let (sw, sh) = (w.div_ceil(k), h.div_ceil(k));
+    let mut small = vec![0.0f32; sw * sh * 3];
+    let mut counts = vec![0.0f32; sw * sh];
+    for y in 0..h {
+        let row = img.row(y as u32);
+        for x in 0..w {
+            let i = (y / k) * sw + x / k;
+            counts[i] += 1.0;
+            for c in 0..3 {
+                small[i * 3 + c] += f32::from(row[x * 3 + c]);
+            }
+        }
     }
-    let data = buf
+    for (i, n) in counts.iter().enumerate() {
+        for c in 0..3 {
+            small[i * 3 + c] /= n;
+        }
+    }
+    let r = (radius / k).max(1);
+    let mut tmp = vec![0.0f32; small.len()];
+    for _ in 0..3 {
+        box_pass(&small, &mut tmp, sw, sh, r, true);
+        box_pass(&tmp, &mut small, sw, sh, r, false);
+    }
+    let data = small
         .iter()
         .map(|v| v.round().clamp(0.0, 255.0) as u8)
         .collect();
-    RgbImage::from_raw(w as u32, h as u32, data).expect("same size")
+    let small = RgbImage::from_raw(sw as u32, sh as u32, data).expect("same size");
+    resize_linear(&small, w as u32, h as u32)
 }
 
 /// A running-sum box filter along rows (`horizontal`) or columns, edges
