@@ -211,6 +211,8 @@ pub fn analyze(
         if !cut && f % stride != 0 {
             continue;
         }
+        // Colour only for the frames the detector sees.
+        let frame = frame.to_rgb();
         let faces = analyzer.detect(&frame)?;
         let predicted: Vec<BBox> = live.iter().map(|t| t.motion.predict(f)).collect();
         let detected: Vec<BBox> = faces.iter().map(|d| d.bbox).collect();

@@ -23,6 +23,7 @@
 //! ```
 
 mod analyze;
+mod frame;
 mod identity;
 mod media;
 pub mod mot;
@@ -34,6 +35,7 @@ mod track;
 use std::path::PathBuf;
 
 pub use analyze::{AnalysedTrack, Analysis, AnalysisOptions, analyze};
+pub use frame::Frame;
 pub use identity::{MIN_AGREEING, Matcher, References, identify};
 pub use media::{EncodeSettings, FfmpegReader, FfmpegWriter, FrameSource, MediaInfo, probe};
 pub use plan::{Plan, RenderSettings};

@@ -1,5 +1,5 @@
 //! Media in and out through the `ffmpeg` and `ffprobe` programs, with raw
-//! RGB frames over pipes: no FFmpeg libraries at build time, and the
+//! `yuv420p` frames over pipes: no FFmpeg libraries at build time, and the
 //! decoder applies the stream's rotation, so frames arrive as displayed.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use facekit_image::RgbImage;
+use crate::frame::{Frame, frame_bytes};
 use serde::{Deserialize, Serialize};
 
 use crate::VideoError;
@@ -175,7 +175,7 @@ pub trait FrameSource {
     /// What is being read.
     fn info(&self) -> &MediaInfo;
     /// The next frame, `None` at the end.
-    fn next_frame(&mut self) -> Result<Option<RgbImage>, VideoError>;
+    fn next_frame(&mut self) -> Result<Option<Frame>, VideoError>;
 }
 
 /// A video file (or anything `ffmpeg -i` opens) decoded by `ffmpeg`.
@@ -202,7 +202,7 @@ impl FfmpegReader {
                 "-f",
                 "rawvideo",
                 "-pix_fmt",
-                "rgb24",
+                "yuv420p",
                 "-fps_mode",
                 "passthrough",
                 "-",
@@ -269,11 +269,11 @@ impl FrameSource for FfmpegReader {
         &self.info
     }
 
-    fn next_frame(&mut self) -> Result<Option<RgbImage>, VideoError> {
+    fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {
         if self.done {
             return Ok(None);
         }
-        let mut data = vec![0u8; self.info.width as usize * self.info.height as usize * 3];
+        let mut data = vec![0u8; frame_bytes(self.info.width, self.info.height)];
         let mut filled = 0;
         while filled < data.len() {
             match self.stdout.read(&mut data[filled..]) {
@@ -293,7 +293,7 @@ impl FrameSource for FfmpegReader {
             return Ok(None);
         }
         self.frames_read += 1;
-        Ok(RgbImage::from_raw(self.info.width, self.info.height, data))
+        Ok(Frame::from_raw(self.info.width, self.info.height, data))
     }
 }
 
@@ -359,7 +359,7 @@ impl FfmpegWriter {
         let partial = output.with_file_name(format!(".{name}.partial.{extension}"));
         let mut cmd = program("ffmpeg");
         cmd.args([
-            "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+            "-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s",
         ])
         .arg(format!("{}x{}", info.width, info.height))
         .arg("-r")
@@ -405,7 +405,7 @@ impl FfmpegWriter {
             stderr,
             partial,
             output: output.to_path_buf(),
-            frame_bytes: info.width as usize * info.height as usize * 3,
+            frame_bytes: frame_bytes(info.width, info.height),
         })
     }
 
@@ -423,7 +423,7 @@ impl FfmpegWriter {
     }
 
     /// Encodes one frame (of the size given at creation).
-    pub fn write(&mut self, frame: &RgbImage) -> Result<(), VideoError> {
+    pub fn write(&mut self, frame: &Frame) -> Result<(), VideoError> {
         if frame.as_raw().len() != self.frame_bytes {
             return Err(VideoError::Invalid(format!(
                 "a {}×{} frame in a video of another size",

@@ -5,7 +5,7 @@
 //! a signature difference far above the recent ones (adaptive) and above
 //! an absolute floor.
 
-use facekit_image::RgbImage;
+use crate::Frame;
 
 const SIG_W: usize = 32;
 const SIG_H: usize = 18;
@@ -26,19 +26,17 @@ pub struct CutDetector {
     seen: u32,
 }
 
-fn signature(frame: &RgbImage) -> Vec<f64> {
+fn signature(frame: &Frame) -> Vec<f64> {
     let (w, h) = (frame.width() as usize, frame.height() as usize);
+    let luma = frame.luma();
     let mut sig = vec![0.0; SIG_W * SIG_H];
     let mut counts = vec![0u32; SIG_W * SIG_H];
     // Every 4th pixel of every 4th row is plenty for a 32×18 average.
     for y in (0..h).step_by(4) {
-        let row = frame.row(y as u32);
         let sy = y * SIG_H / h;
         for x in (0..w).step_by(4) {
-            let p = &row[x * 3..x * 3 + 3];
-            let grey = 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
             let i = sy * SIG_W + x * SIG_W / w;
-            sig[i] += grey;
+            sig[i] += f64::from(luma[y * w + x]);
             counts[i] += 1;
         }
     }
@@ -52,7 +50,7 @@ fn signature(frame: &RgbImage) -> Vec<f64> {
 
 impl CutDetector {
     /// Whether `frame` starts a new shot (the first frame does).
-    pub fn is_cut(&mut self, frame: &RgbImage) -> bool {
+    pub fn is_cut(&mut self, frame: &Frame) -> bool {
         let sig = signature(frame);
         let Some(previous) = self.previous.replace(sig) else {
             return true;
@@ -84,18 +82,22 @@ mod tests {
     use super::*;
     use facekit_image::{DecodeLimits, decode_file};
 
-    fn photo(rel: &str) -> RgbImage {
+    fn photo(rel: &str) -> facekit_image::RgbImage {
         decode_file(&facekit_testdata::shared(rel), &DecodeLimits::default()).unwrap()
+    }
+
+    fn view(img: &facekit_image::RgbImage, x: u32, y: u32) -> Frame {
+        Frame::from_rgb(&img.crop(x, y, 640, 480))
     }
 
     #[test]
     fn a_new_photo_is_a_cut_and_a_pan_or_a_flash_is_not() {
         let group = photo("images/t1.jpg");
         let mut cuts = CutDetector::default();
-        assert!(cuts.is_cut(&group.crop(0, 100, 640, 480)));
+        assert!(cuts.is_cut(&view(&group, 0, 100)));
         for step in 1..20 {
             assert!(
-                !cuts.is_cut(&group.crop(step * 12, 100, 640, 480)),
+                !cuts.is_cut(&view(&group, step * 12, 100)),
                 "pan step {step}"
             );
         }
@@ -105,8 +107,8 @@ mod tests {
             .as_raw_mut()
             .iter_mut()
             .for_each(|v| *v = v.saturating_add(60));
-        assert!(!cuts.is_cut(&flash));
+        assert!(!cuts.is_cut(&Frame::from_rgb(&flash)));
         let other = photo("identities/face_recognition_knn/train/obama/obama.jpg");
-        assert!(cuts.is_cut(&other.crop(0, 0, 640, 480)));
+        assert!(cuts.is_cut(&view(&other, 0, 0)));
     }
 }

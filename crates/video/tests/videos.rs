@@ -13,7 +13,7 @@ use facekit_testdata::{scrfd500m_sface_pack, shared};
 use facekit_video::mot::{Labelled, evaluate};
 use facekit_video::plan::{IdentityStatus, Policy};
 use facekit_video::{
-    AnalysisOptions, FfmpegReader, FfmpegWriter, FrameSource, MediaInfo, Plan, References,
+    AnalysisOptions, FfmpegReader, FfmpegWriter, Frame, FrameSource, MediaInfo, Plan, References,
     RenderSettings, VideoError, analyze, identify, iou, plan_of, probe, render,
 };
 
@@ -75,7 +75,7 @@ fn write_video(dir: &Path, name: &str, frames: &[RgbImage]) -> PathBuf {
     };
     let mut writer = FfmpegWriter::create(&path, &info, Some(&audio), &Default::default()).unwrap();
     for f in frames {
-        writer.write(f).unwrap();
+        writer.write(&Frame::from_rgb(f)).unwrap();
     }
     writer.finish().unwrap();
     path
@@ -168,7 +168,7 @@ fn all_frames(path: &Path) -> Vec<RgbImage> {
     let mut reader = FfmpegReader::open(path).unwrap();
     let mut frames = Vec::new();
     while let Some(f) = reader.next_frame().unwrap() {
-        frames.push(f);
+        frames.push(f.to_rgb());
     }
     frames
 }
