@@ -2,7 +2,7 @@
 # Video redaction speed as users run it (whole processes: start-up and model
 # loading included), facekit against the loop a user writes with InsightFace
 # 2.1 (FaceAnalysis detection on every frame, OpenCV blur, cv2.VideoWriter),
-# in one run on the same clip and model (det_500m, det size 640).
+# in one run on the same clip and model (det_500m, det size 640 for both).
 #
 #   bash scripts/bench-video.sh [SECONDS]     # a 720p 24 fps clip (default 20 s)
 #   bash scripts/bench-video.sh --long        # also peak memory on a 10-minute 1080p clip
@@ -51,7 +51,7 @@ frames=$(ffprobe -v error -count_packets -select_streams v:0 -show_entries strea
 echo "clip: 1280x720, 24 fps, $seconds s, $frames frames, $(nproc) cores" >&2
 
 /usr/bin/time -v "$root/target/release/facekit" video process "$work/clip.mp4" -o "$work/facekit.mp4" \
-  --models "$work/pack" --policy all 2> "$work/facekit.time" >/dev/null
+  --models "$work/pack" --det-size 640 --policy all 2> "$work/facekit.time" >/dev/null
 /usr/bin/time -v "$python" "$root/scripts/insightface_video.py" "$work/pack" "$work/clip.mp4" "$work/insightface.mp4" \
   > "$work/insightface.json" 2> "$work/insightface.time"
 f=$(wall_s "$work/facekit.time"); i=$(wall_s "$work/insightface.time")
@@ -66,6 +66,6 @@ PY
 if $long; then
   make_clip 1920 1080 600 "$work/long.mp4"
   /usr/bin/time -v "$root/target/release/facekit" video process "$work/long.mp4" -o "$work/long.out.mp4" \
-    --models "$work/pack" --policy all 2> "$work/long.time" >/dev/null
+    --models "$work/pack" --det-size 640 --policy all 2> "$work/long.time" >/dev/null
   echo "10-minute 1080p: $(wall_s "$work/long.time") s, peak $(peak_mb "$work/long.time") MB"
 fi
