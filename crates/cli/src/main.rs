@@ -162,7 +162,7 @@ fn run(cli: Cli) -> Result<bool> {
     }
 }
 
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::args::{VideoAnalysisArgs, VideoCommand, VideoIdentityArgs, VideoRenderArgs};
 use crate::gallery::{open_address, print};
-use crate::{Stages, analyzer, save};
+use crate::{Stages, analyzer, cores, save};
 
 /// A gallery collection as the references.
 struct GalleryMatcher {
@@ -53,6 +53,7 @@ fn analysed(
     let options = AnalysisOptions {
         analysis_fps: args.analysis_fps,
         lead_frames: args.lead_frames,
+        workers: cores(),
         ..AnalysisOptions::default()
     };
     let mut source = FfmpegReader::open(input)?;
@@ -153,7 +154,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             identity,
             common,
         } => {
-            let analyzer = analyzer(&common, 1, Stages::VIDEO)?;
+            let analyzer = analyzer(&common, cores(), Stages::VIDEO)?;
             let (result, _, _) = analysed(&input, &analyzer, &analysis, &identity)?;
             if let Some(dir) = &thumbnails {
                 std::fs::create_dir_all(dir)
@@ -176,7 +177,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             render,
             common,
         } => {
-            let analyzer = analyzer(&common, 1, Stages::VIDEO)?;
+            let analyzer = analyzer(&common, cores(), Stages::VIDEO)?;
             let (result, options, threshold) = analysed(&input, &analyzer, &analysis, &identity)?;
             plan_of(&result, &options, threshold, render_settings(&render)).write(&plan)?;
             eprintln!(
@@ -205,7 +206,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             render,
             common,
         } => {
-            let analyzer = analyzer(&common, 1, Stages::VIDEO)?;
+            let analyzer = analyzer(&common, cores(), Stages::VIDEO)?;
             let (result, options, threshold) = analysed(&input, &analyzer, &analysis, &identity)?;
             let made = plan_of(&result, &options, threshold, render_settings(&render));
             if let Some(path) = &plan {

@@ -5,12 +5,12 @@
 
 use facekit_core::BBox;
 use facekit_image::RgbImage;
-use facekit_pipeline::{FaceAnalyzer, PipelineError};
+use facekit_pipeline::{Face, FaceAnalyzer, FaceQuality, PipelineError};
 
 use crate::plan::{BestFace, BoxSource, Identity, Observation, Track};
 use crate::scene::CutDetector;
 use crate::track::{Motion, associate};
-use crate::{FrameSource, MediaInfo, VideoError};
+use crate::{Frame, FrameSource, MediaInfo, VideoError};
 
 /// How a video is analysed.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +26,9 @@ pub struct AnalysisOptions {
     pub max_gap_secs: f64,
     /// Best faces kept per track (default 5).
     pub best_faces: usize,
+    /// Frames detected at once (default: the cores; give the analyzer one
+    /// ONNX Runtime thread per worker).
+    pub workers: usize,
 }
 
 impl Default for AnalysisOptions {
@@ -35,6 +38,7 @@ impl Default for AnalysisOptions {
             lead_frames: 3,
             max_gap_secs: 1.0,
             best_faces: 5,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -83,17 +87,19 @@ struct Live {
 }
 
 impl Live {
-    /// Keeps the best candidates, at most one per `spacing` frames;
-    /// whether `c` was kept.
+    /// Keeps the best candidates, at most one per `spacing`-frame window
+    /// (fixed windows, so the kept faces stay spread in time); whether `c`
+    /// was kept.
     fn offer(&mut self, c: Candidate, keep: usize, spacing: u64) -> bool {
-        if let Some(near) = self
+        let window = c.face.frame / spacing;
+        if let Some(same) = self
             .candidates
             .iter_mut()
-            .find(|o| o.face.frame.abs_diff(c.face.frame) < spacing)
+            .find(|o| o.face.frame / spacing == window)
         {
-            let better = c.face.quality > near.face.quality;
+            let better = c.face.quality > same.face.quality;
             if better {
-                *near = c;
+                *same = c;
             }
             return better;
         }
@@ -178,9 +184,54 @@ fn boxes(live: &Live, stride: u64, lead: u64, shot_end: u64) -> Vec<Observation>
     out
 }
 
-/// Analyses every frame of `source`; `progress` is told each frame read.
+/// A detection frame's faces, measured by a worker.
+struct Detected {
+    seq: u64,
+    frame_no: u64,
+    cut: bool,
+    frame: RgbImage,
+    faces: Vec<(Face, Option<FaceQuality>, Option<RgbImage>)>,
+}
+
+/// Detects the faces of one frame and measures them (quality, aligned crop).
+fn detect(
+    analyzer: &FaceAnalyzer,
+    (seq, frame_no, cut, frame): (u64, u64, bool, Frame),
+) -> Result<Detected, VideoError> {
+    // Colour only for the frames the detector sees.
+    let frame = frame.to_rgb();
+    let mut faces = Vec::new();
+    for face in analyzer.detect(&frame)? {
+        let (quality, crop) = match face.kps.as_ref() {
+            Some(kps) => (
+                facekit_quality::assess(&frame, &face.bbox, kps, face.det_score, None),
+                match analyzer.pack().recognizer() {
+                    Some(rec) => Some(rec.align(&frame, kps).map_err(PipelineError::from)?),
+                    None => None,
+                },
+            ),
+            None => (None, None),
+        };
+        faces.push((face, quality, crop));
+    }
+    Ok(Detected {
+        seq,
+        frame_no,
+        cut,
+        frame,
+        faces,
+    })
+}
+
+/// Analyses every frame of `source`; `progress` is told how far it got.
+///
+/// Three stages run at once: a reader (decoding through FFmpeg, cut
+/// detection on every frame), `workers` detectors (whole frames in
+/// parallel: on a small machine, frames side by side with one ONNX Runtime
+/// thread each beat one frame with all of them), and the tracker, which
+/// takes their results back in frame order.
 pub fn analyze(
-    source: &mut dyn FrameSource,
+    source: &mut (dyn FrameSource + Send),
     analyzer: &FaceAnalyzer,
     options: &AnalysisOptions,
     progress: &mut dyn FnMut(u64),
@@ -194,96 +245,129 @@ pub fn analyze(
     }
     let stride = ((info.fps() / options.analysis_fps).round() as u64).max(1);
     let max_gap = ((options.max_gap_secs * info.fps()).round() as u64).max(stride);
-    let recognizer = analyzer.pack().recognizer();
-    let mut cuts_seen = CutDetector::default();
+    let workers = options.workers.max(1);
+    let spacing = (info.fps() / 2.0).round().max(1.0) as u64;
     let (mut live, mut done): (Vec<Live>, Vec<(Live, u64)>) = (Vec::new(), Vec::new());
-    let (mut next_id, mut frame_no, mut cuts, mut shot_start) = (1u32, 0u64, Vec::new(), 0u64);
-    while let Some(frame) = source.next_frame()? {
-        let f = frame_no;
-        frame_no += 1;
-        progress(frame_no);
-        let cut = cuts_seen.is_cut(&frame);
-        if cut {
-            cuts.push(f);
-            done.extend(live.drain(..).map(|t| (t, f)));
-            shot_start = f;
-        }
-        if !cut && f % stride != 0 {
-            continue;
-        }
-        // Colour only for the frames the detector sees.
-        let frame = frame.to_rgb();
-        let faces = analyzer.detect(&frame)?;
-        let predicted: Vec<BBox> = live.iter().map(|t| t.motion.predict(f)).collect();
-        let detected: Vec<BBox> = faces.iter().map(|d| d.bbox).collect();
-        let pairs = associate(&predicted, &detected);
-        let mut owner: Vec<Option<usize>> = vec![None; faces.len()];
-        for (t, d) in pairs {
-            owner[d] = Some(t);
-        }
-        for (d, face) in faces.iter().enumerate() {
-            let t = match owner[d] {
-                Some(t) => {
-                    live[t].motion.update(&face.bbox, f);
-                    t
+    let (mut next_id, mut shot_start) = (1u32, 0u64);
+    let (frame_no, cuts) = std::thread::scope(|s| -> Result<(u64, Vec<u64>), VideoError> {
+        // Every end of a channel lives in this closure or a thread, so an
+        // early return (an error) hangs nobody up: each stage's next send
+        // fails and it stops.
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<(u64, u64, bool, Frame)>(workers);
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let (results, finished) =
+            std::sync::mpsc::sync_channel::<Result<Detected, VideoError>>(2 * workers);
+        let reader = s.spawn(move || -> Result<(u64, Vec<u64>), VideoError> {
+            let (mut cuts_seen, mut cuts, mut n, mut seq) =
+                (CutDetector::default(), Vec::new(), 0u64, 0u64);
+            while let Some(frame) = source.next_frame()? {
+                let f = n;
+                n += 1;
+                let cut = cuts_seen.is_cut(&frame);
+                if cut {
+                    cuts.push(f);
                 }
-                None => {
-                    live.push(Live {
-                        id: next_id,
-                        motion: Motion::new(&face.bbox, f),
-                        anchors: Vec::new(),
-                        candidates: Vec::new(),
-                        shot_start,
-                        last_seen: f,
-                    });
-                    next_id += 1;
-                    live.len() - 1
-                }
-            };
-            let track = &mut live[t];
-            track.anchors.push((f, face.bbox));
-            track.last_seen = f;
-            let Some(kps) = face.kps.as_ref() else {
-                continue;
-            };
-            let Some(q) = facekit_quality::assess(&frame, &face.bbox, kps, face.det_score, None)
-            else {
-                continue;
-            };
-            let crop = match recognizer {
-                Some(rec) => Some(rec.align(&frame, kps).map_err(PipelineError::from)?),
-                None => None,
-            };
-            let mut described = face.clone();
-            described.quality = Some(q.clone());
-            let kept = track.offer(
-                Candidate {
-                    face: BestFace {
-                        frame: f,
-                        bbox: face.bbox.to_array(),
-                        det_score: face.det_score,
-                        quality: q.score,
-                    },
-                    crop,
-                    record: facekit_pipeline::FaceRecord::new(&described, false),
-                },
-                options.best_faces,
-                (info.fps() / 2.0).round().max(1.0) as u64,
-            );
-            // Attributes only for faces kept as best (a few per track per
-            // second), not for every detection.
-            if kept && analyzer.describes() {
-                analyzer.describe(&frame, std::slice::from_mut(&mut described))?;
-                if let Some(c) = track.candidates.iter_mut().find(|c| c.face.frame == f) {
-                    c.record = facekit_pipeline::FaceRecord::new(&described, false);
+                if cut || f % stride == 0 {
+                    if jobs.send((seq, f, cut, frame)).is_err() {
+                        break;
+                    }
+                    seq += 1;
                 }
             }
+            Ok((n, cuts))
+        });
+        for _ in 0..workers {
+            let (results, queue) = (results.clone(), queue.clone());
+            s.spawn(move || {
+                loop {
+                    let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { break };
+                    if results.send(detect(analyzer, job)).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-        let (ended, kept): (Vec<Live>, Vec<Live>) =
-            live.into_iter().partition(|t| f - t.last_seen > max_gap);
-        done.extend(ended.into_iter().map(|t| (t, u64::MAX)));
-        live = kept;
-    }
+        drop((results, queue));
+        // The tracker: results back in the order they were sent.
+        let (mut waiting, mut next_seq) = (std::collections::BTreeMap::new(), 0u64);
+        for result in finished.iter() {
+            let d = result?;
+            waiting.insert(d.seq, d);
+            while let Some(d) = waiting.remove(&next_seq) {
+                next_seq += 1;
+                progress(d.frame_no + 1);
+                let f = d.frame_no;
+                if d.cut {
+                    done.extend(live.drain(..).map(|t| (t, f)));
+                    shot_start = f;
+                }
+                let predicted: Vec<BBox> = live.iter().map(|t| t.motion.predict(f)).collect();
+                let detected: Vec<BBox> = d.faces.iter().map(|(face, _, _)| face.bbox).collect();
+                let mut owner: Vec<Option<usize>> = vec![None; detected.len()];
+                for (t, i) in associate(&predicted, &detected) {
+                    owner[i] = Some(t);
+                }
+                for (i, (face, quality, crop)) in d.faces.into_iter().enumerate() {
+                    let t = match owner[i] {
+                        Some(t) => {
+                            live[t].motion.update(&face.bbox, f);
+                            t
+                        }
+                        None => {
+                            live.push(Live {
+                                id: next_id,
+                                motion: Motion::new(&face.bbox, f),
+                                anchors: Vec::new(),
+                                candidates: Vec::new(),
+                                shot_start,
+                                last_seen: f,
+                            });
+                            next_id += 1;
+                            live.len() - 1
+                        }
+                    };
+                    let track = &mut live[t];
+                    track.anchors.push((f, face.bbox));
+                    track.last_seen = f;
+                    let Some(q) = quality else { continue };
+                    let mut described = face.clone();
+                    described.quality = Some(q.clone());
+                    let kept = track.offer(
+                        Candidate {
+                            face: BestFace {
+                                frame: f,
+                                bbox: face.bbox.to_array(),
+                                det_score: face.det_score,
+                                quality: q.score,
+                            },
+                            crop,
+                            record: facekit_pipeline::FaceRecord::new(&described, false),
+                        },
+                        options.best_faces,
+                        spacing,
+                    );
+                    // Attributes only for faces kept as best (a few per
+                    // track per second), not for every detection.
+                    if kept && analyzer.describes() {
+                        analyzer.describe(&d.frame, std::slice::from_mut(&mut described))?;
+                        if let Some(c) = track.candidates.iter_mut().find(|c| c.face.frame == f) {
+                            c.record = facekit_pipeline::FaceRecord::new(&described, false);
+                        }
+                    }
+                }
+                let (ended, kept): (Vec<Live>, Vec<Live>) =
+                    live.drain(..).partition(|t| f - t.last_seen > max_gap);
+                done.extend(ended.into_iter().map(|t| (t, u64::MAX)));
+                live = kept;
+            }
+        }
+        reader
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })?;
+    progress(frame_no);
+    let recognizer = analyzer.pack().recognizer();
     done.extend(live.into_iter().map(|t| (t, u64::MAX)));
     let mut tracks = Vec::new();
     for (mut t, cut_end) in done {

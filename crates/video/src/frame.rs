@@ -121,9 +121,9 @@ impl Frame {
                 i32::from(px[i * 3 + 2]),
             )
         };
-        for i in 0..w * h {
+        for (i, luma) in y.iter_mut().enumerate() {
             let (r, g, b) = rgb(i);
-            y[i] = clamp(((66 * r + 129 * g + 25 * b + 128) >> 8) + 16);
+            *luma = clamp(((66 * r + 129 * g + 25 * b + 128) >> 8) + 16);
         }
         for cy in 0..ch {
             for cx in 0..cw {
