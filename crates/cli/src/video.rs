@@ -4,7 +4,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use facekit_gallery::contract_of;
-use facekit_pipeline::FaceAnalyzer;
 use facekit_service::FaceService;
 use facekit_video::{
     AnalysedTrack, AnalysisOptions, EncodeSettings, FfmpegReader, FrameSource, Matcher, Plan,
@@ -13,7 +12,7 @@ use facekit_video::{
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::args::{VideoAnalysisArgs, VideoCommand, VideoIdentityArgs, VideoRenderArgs};
+use crate::args::{Common, VideoAnalysisArgs, VideoCommand, VideoIdentityArgs, VideoRenderArgs};
 use crate::gallery::{open_address, print};
 use crate::{Stages, analyzer, cores, save};
 
@@ -43,13 +42,15 @@ fn progress_bar(frames: u64, what: &str) -> ProgressBar {
     )
 }
 
-/// Analyses `input` and decides identities.
+/// Loads the models, analyses `input` and decides identities.
 fn analysed(
     input: &Path,
-    analyzer: &FaceAnalyzer,
+    common: &Common,
     args: &VideoAnalysisArgs,
     identity: &VideoIdentityArgs,
 ) -> Result<(facekit_video::Analysis, AnalysisOptions, f32)> {
+    // One detector per core, one ONNX Runtime thread each.
+    let analyzer = &analyzer(common, cores(), Stages::VIDEO)?;
     let options = AnalysisOptions {
         analysis_fps: args.analysis_fps,
         lead_frames: args.lead_frames,
@@ -87,6 +88,23 @@ fn analysed(
         identify(&mut analysis.tracks, matcher.as_ref(), threshold)?;
     }
     Ok((analysis, options, threshold))
+}
+
+/// The plan of `input` (analysis, identities, render settings).
+fn planned(
+    input: &Path,
+    common: &Common,
+    args: &VideoAnalysisArgs,
+    identity: &VideoIdentityArgs,
+    render: &VideoRenderArgs,
+) -> Result<Plan> {
+    let (result, options, threshold) = analysed(input, common, args, identity)?;
+    Ok(plan_of(
+        &result,
+        &options,
+        threshold,
+        render_settings(render),
+    ))
 }
 
 fn render_settings(args: &VideoRenderArgs) -> RenderSettings {
@@ -154,8 +172,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             identity,
             common,
         } => {
-            let analyzer = analyzer(&common, cores(), Stages::VIDEO)?;
-            let (result, _, _) = analysed(&input, &analyzer, &analysis, &identity)?;
+            let (result, _, _) = analysed(&input, &common, &analysis, &identity)?;
             if let Some(dir) = &thumbnails {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -177,13 +194,12 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             render,
             common,
         } => {
-            let analyzer = analyzer(&common, cores(), Stages::VIDEO)?;
-            let (result, options, threshold) = analysed(&input, &analyzer, &analysis, &identity)?;
-            plan_of(&result, &options, threshold, render_settings(&render)).write(&plan)?;
+            let made = planned(&input, &common, &analysis, &identity, &render)?;
+            made.write(&plan)?;
             eprintln!(
                 "facekit: {} tracks in {} frames; plan in {}",
-                result.tracks.len(),
-                result.frames_read,
+                made.tracks.len(),
+                made.source.frames,
                 plan.display()
             );
             Ok(true)
@@ -206,9 +222,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             render,
             common,
         } => {
-            let analyzer = analyzer(&common, cores(), Stages::VIDEO)?;
-            let (result, options, threshold) = analysed(&input, &analyzer, &analysis, &identity)?;
-            let made = plan_of(&result, &options, threshold, render_settings(&render));
+            let made = planned(&input, &common, &analysis, &identity, &render)?;
             if let Some(path) = &plan {
                 made.write(path)?;
             }
