@@ -17,8 +17,9 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::params::{self, Param};
 
-/// Fields that carry an image (base64 in JSON, a file in multipart).
-const IMAGE_FIELDS: [&str; 3] = ["image", "image1", "image2"];
+/// Fields that carry an image (base64 in JSON, a file in multipart); the
+/// OpenAPI document derives each request's forms from the same list.
+pub(crate) const IMAGE_FIELDS: [&str; 3] = ["image", "image1", "image2"];
 
 /// A request's images by field name and its parameters.
 #[derive(Debug)]

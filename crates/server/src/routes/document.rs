@@ -7,8 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
-/// Fields that carry an image: a base64 string in JSON, a file in multipart.
-const IMAGE_FIELDS: [&str; 3] = ["image", "image1", "image2"];
+use crate::input::IMAGE_FIELDS;
 
 /// Error answers every `/v1` route can give, by status.
 const V1_ERRORS: [(&str, &str); 4] = [
