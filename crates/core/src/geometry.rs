@@ -59,6 +59,22 @@ impl BBox {
     pub fn to_array(&self) -> [f32; 4] {
         [self.x1, self.y1, self.x2, self.y2]
     }
+
+    /// Intersection over union with `other` (continuous areas; NMS keeps
+    /// InsightFace's `+1` pixel areas, see [`crate::nms`]).
+    ///
+    /// ```
+    /// use facekit_core::BBox;
+    /// let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+    /// assert_eq!(a.iou(&BBox::new(5.0, 0.0, 15.0, 10.0)), 50.0 / 150.0);
+    /// ```
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = w * h;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
 }
 
 /// One detected face: box, confidence and, when the detector predicts them,

@@ -36,13 +36,6 @@ fn ground_truth() -> Vec<(String, Vec<BBox>)> {
     out
 }
 
-fn iou(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    let inter = w * h;
-    inter / (a.area() + b.area() - inter)
-}
-
 #[test]
 fn finds_four_in_five_faces_larger_than_32_px() {
     let runtime =
@@ -65,7 +58,7 @@ fn finds_four_in_five_faces_larger_than_32_px() {
         assert!(dets.iter().all(|d| d.score > 0.5 && d.kps.is_some()));
         for face in truth.iter().filter(|b| b.width().max(b.height()) > 32.0) {
             total += 1;
-            found += usize::from(dets.iter().any(|d| iou(face, &d.bbox) >= 0.5));
+            found += usize::from(dets.iter().any(|d| face.iou(&d.bbox) >= 0.5));
         }
     }
     let recall = found as f64 / total as f64;

@@ -41,7 +41,6 @@ pub use media::{EncodeSettings, FfmpegReader, FfmpegWriter, FrameSource, MediaIn
 pub use plan::{Plan, RenderSettings};
 pub use render::{RenderReport, hide, render};
 pub use scene::CutDetector;
-pub use track::iou;
 
 /// Why a video could not be read, analysed or written.
 #[derive(Debug, thiserror::Error)]

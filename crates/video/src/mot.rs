@@ -5,8 +5,6 @@
 
 use facekit_core::BBox;
 
-use crate::track::iou;
-
 /// One box of a sequence: frame, identity, box.
 pub type Labelled = (u64, u32, BBox);
 
@@ -42,7 +40,7 @@ pub fn evaluate(truth: &[Labelled], hypothesis: &[Labelled], min_iou: f32) -> Mo
         // Identity co-occurrence for IDF1 (any overlapping pair counts).
         for g in &gts {
             for h in &hyps {
-                if iou(&g.2, &h.2) >= min_iou {
+                if g.2.iou(&h.2) >= min_iou {
                     let (gi, hi) = (
                         gt_ids.binary_search(&g.1).unwrap(),
                         hyp_ids.binary_search(&h.1).unwrap(),
@@ -59,7 +57,7 @@ pub fn evaluate(truth: &[Labelled], hypothesis: &[Labelled], min_iou: f32) -> Mo
             if let Some(&track) = last_match.get(&g.1)
                 && let Some(hi) = hyps
                     .iter()
-                    .position(|h| h.1 == track && iou(&g.2, &h.2) >= min_iou)
+                    .position(|h| h.1 == track && g.2.iou(&h.2) >= min_iou)
                 && !h_used[hi]
             {
                 pairs.push((gi, hi));
@@ -70,7 +68,7 @@ pub fn evaluate(truth: &[Labelled], hypothesis: &[Labelled], min_iou: f32) -> Mo
         let mut candidates: Vec<(f32, usize, usize)> = Vec::new();
         for (gi, g) in gts.iter().enumerate().filter(|(i, _)| !g_used[*i]) {
             for (hi, h) in hyps.iter().enumerate().filter(|(i, _)| !h_used[*i]) {
-                let o = iou(&g.2, &h.2);
+                let o = g.2.iou(&h.2);
                 if o >= min_iou {
                     candidates.push((o, gi, hi));
                 }

@@ -111,22 +111,13 @@ impl Motion {
     }
 }
 
-/// Intersection over union.
-pub fn iou(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    let inter = w * h;
-    let union = a.area() + b.area() - inter;
-    if union <= 0.0 { 0.0 } else { inter / union }
-}
-
 /// Least IoU for a detection to continue a track.
 const MIN_IOU: f32 = 0.2;
 /// Else: centres closer than this share of the larger box side.
 const MAX_CENTRE_DISTANCE: f32 = 0.6;
 
 fn affinity(predicted: &BBox, detected: &BBox) -> Option<f32> {
-    let overlap = iou(predicted, detected);
+    let overlap = predicted.iou(detected);
     if overlap >= MIN_IOU {
         return Some(1.0 + overlap);
     }

@@ -14,7 +14,7 @@ use facekit_video::mot::{Labelled, evaluate};
 use facekit_video::plan::{IdentityStatus, Policy};
 use facekit_video::{
     AnalysisOptions, FfmpegReader, FfmpegWriter, Frame, FrameSource, MediaInfo, Plan, References,
-    RenderSettings, VideoError, analyze, identify, iou, plan_of, probe, render,
+    RenderSettings, VideoError, analyze, identify, plan_of, probe, render,
 };
 
 const W: u32 = 640;
@@ -267,7 +267,7 @@ fn pans_and_zooms_are_tracked_and_every_face_is_redacted() {
             checked += faces_in.len();
             for leak in detectable(&analyzer, b) {
                 assert!(
-                    faces_in.iter().all(|i| iou(&i.bbox, &leak.bbox) < 0.3),
+                    faces_in.iter().all(|i| i.bbox.iou(&leak.bbox) < 0.3),
                     "{name} frame {f}: a face is still detectable at {:?} (score {})",
                     leak.bbox,
                     leak.det_score
@@ -407,7 +407,7 @@ fn a_track_deleted_from_the_plan_stays_visible_and_the_rest_is_redacted() {
             .collect();
         let dropped_box = BBox::new(b[0], b[1], b[2], b[3]);
         for face in detectable(&analyzer, &after[frame]) {
-            if iou(&face.bbox, &dropped_box) >= 0.5 {
+            if face.bbox.iou(&dropped_box) >= 0.5 {
                 kept_visible += 1;
             } else {
                 leaks += 1;
