@@ -466,13 +466,7 @@ pub enum VideoCommand {
         #[arg(long)]
         plan: PathBuf,
         #[command(flatten)]
-        analysis: VideoAnalysisArgs,
-        #[command(flatten)]
-        identity: VideoIdentityArgs,
-        #[command(flatten)]
-        render: VideoRenderArgs,
-        #[command(flatten)]
-        common: Common,
+        job: VideoPlanArgs,
     },
     /// Render a plan (no model runs): the redacted video.
     Render {
@@ -491,14 +485,21 @@ pub enum VideoCommand {
         #[arg(long)]
         plan: Option<PathBuf>,
         #[command(flatten)]
-        analysis: VideoAnalysisArgs,
-        #[command(flatten)]
-        identity: VideoIdentityArgs,
-        #[command(flatten)]
-        render: VideoRenderArgs,
-        #[command(flatten)]
-        common: Common,
+        job: VideoPlanArgs,
     },
+}
+
+/// What making a plan takes: analysis, identities, render settings, models.
+#[derive(Debug, Args, Clone)]
+pub struct VideoPlanArgs {
+    #[command(flatten)]
+    pub analysis: VideoAnalysisArgs,
+    #[command(flatten)]
+    pub identity: VideoIdentityArgs,
+    #[command(flatten)]
+    pub render: VideoRenderArgs,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -12,7 +12,9 @@ use facekit_video::{
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::args::{Common, VideoAnalysisArgs, VideoCommand, VideoIdentityArgs, VideoRenderArgs};
+use crate::args::{
+    Common, VideoAnalysisArgs, VideoCommand, VideoIdentityArgs, VideoPlanArgs, VideoRenderArgs,
+};
 use crate::gallery::{open_address, print};
 use crate::{Stages, analyzer, cores, save};
 
@@ -91,19 +93,13 @@ fn analysed(
 }
 
 /// The plan of `input` (analysis, identities, render settings).
-fn planned(
-    input: &Path,
-    common: &Common,
-    args: &VideoAnalysisArgs,
-    identity: &VideoIdentityArgs,
-    render: &VideoRenderArgs,
-) -> Result<Plan> {
-    let (result, options, threshold) = analysed(input, common, args, identity)?;
+fn planned(input: &Path, job: &VideoPlanArgs) -> Result<Plan> {
+    let (result, options, threshold) = analysed(input, &job.common, &job.analysis, &job.identity)?;
     Ok(plan_of(
         &result,
         &options,
         threshold,
-        render_settings(render),
+        render_settings(&job.render),
     ))
 }
 
@@ -186,15 +182,8 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             }
             Ok(true)
         }
-        VideoCommand::Analyze {
-            input,
-            plan,
-            analysis,
-            identity,
-            render,
-            common,
-        } => {
-            let made = planned(&input, &common, &analysis, &identity, &render)?;
+        VideoCommand::Analyze { input, plan, job } => {
+            let made = planned(&input, &job)?;
             made.write(&plan)?;
             eprintln!(
                 "facekit: {} tracks in {} frames; plan in {}",
@@ -217,12 +206,9 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             input,
             output,
             plan,
-            analysis,
-            identity,
-            render,
-            common,
+            job,
         } => {
-            let made = planned(&input, &common, &analysis, &identity, &render)?;
+            let made = planned(&input, &job)?;
             if let Some(path) = &plan {
                 made.write(path)?;
             }
