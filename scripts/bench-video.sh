@@ -30,16 +30,23 @@ mkdir "$work/pack"
 ln -s "$shared/models/det_500m.onnx" "$work/pack/det_500m.onnx"
 
 # A clip of W×H for SECS seconds: a slow pan and zoom over t1.jpg, then
-# over a second group photo.
+# over a second group photo. Each photo is scaled once to a still first,
+# so the filter only crops per frame (a 10-minute clip is quick to make).
 make_clip() {
   local w=$1 h=$2 secs=$3 out=$4
   local half
   half=$(python3 -c "print($secs/2)")
-  ffmpeg -v error -y \
-    -loop 1 -t "$half" -i "$shared/images/t1.jpg" \
-    -loop 1 -t "$half" -i "$shared/identities/face_recognition_knn/test/obama_and_biden.jpg" \
+  ffmpeg -v error -y -i "$shared/images/t1.jpg" -vf "scale=${w}*1.6:-2,setsar=1" "$work/a.png"
+  ffmpeg -v error -y -i "$shared/identities/face_recognition_knn/test/obama_and_biden.jpg" \
+    -vf "scale=${w}*1.3:-2,setsar=1" "$work/b.png"
+  local n
+  n=$(python3 -c "print(round($half*24))")
+  # The loop filter repeats the decoded still in memory (-loop 1 would
+  # decode the PNG again for every frame).
+  local still="loop=loop=$((n - 1)):size=1:start=0,setpts=N/24/TB"
+  ffmpeg -v error -y -framerate 24 -i "$work/a.png" -framerate 24 -i "$work/b.png" \
     -f lavfi -t "$secs" -i sine=frequency=440 \
-    -filter_complex "[0:v]scale=${w}*1.6:-2,crop=${w}:${h}:'(iw-ow)*t/$half':'(ih-oh)/2',setsar=1,fps=24[a];[1:v]scale=${w}*1.3:-2,crop=${w}:${h}:'(iw-ow)*t/$half':'(ih-oh)/3',setsar=1,fps=24[b];[a][b]concat=n=2:v=1[v]" \
+    -filter_complex "[0:v]$still,crop=${w}:${h}:'(iw-ow)*t/$half':'(ih-oh)/2'[a];[1:v]$still,crop=${w}:${h}:'(iw-ow)*t/$half':'(ih-oh)/3'[b];[a][b]concat=n=2:v=1[v]" \
     -map "[v]" -map 2:a -c:v libx264 -preset veryfast -crf 20 -pix_fmt yuv420p -c:a aac "$out"
 }
 

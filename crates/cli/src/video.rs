@@ -5,9 +5,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use facekit_gallery::contract_of;
 use facekit_service::FaceService;
+use facekit_video::plan::Policy;
 use facekit_video::{
     AnalysedTrack, AnalysisOptions, EncodeSettings, FfmpegReader, FrameSource, Matcher, Plan,
-    References, RenderSettings, VideoError, analyze, identify, plan_of, render,
+    References, RenderReport, RenderSettings, VideoError, analyze, analyze_and_render, identify,
+    plan_of, render,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -44,12 +46,14 @@ fn progress_bar(frames: u64, what: &str) -> ProgressBar {
     )
 }
 
-/// Loads the models, analyses `input` and decides identities.
+/// Loads the models, analyses `input` (writing it redacted to `render_to`'s
+/// output in the same pass when given) and decides identities.
 fn analysed(
     input: &Path,
     common: &Common,
     args: &VideoAnalysisArgs,
     identity: &VideoIdentityArgs,
+    render_to: Option<(&RenderSettings, &Path)>,
 ) -> Result<(facekit_video::Analysis, AnalysisOptions, f32)> {
     // One detector per core, one ONNX Runtime thread each.
     let analyzer = &analyzer(common, cores(), Stages::VIDEO)?;
@@ -60,11 +64,36 @@ fn analysed(
         ..AnalysisOptions::default()
     };
     let mut source = FfmpegReader::open(input)?;
-    let bar = progress_bar(source.info().frames, "analysed");
-    let mut analysis = analyze(&mut source, analyzer, &options, &mut |n| {
-        bar.set_position(n)
-    })?;
-    bar.finish_and_clear();
+    let bar = progress_bar(
+        source.info().frames,
+        if render_to.is_some() {
+            "processed"
+        } else {
+            "analysed"
+        },
+    );
+    let progress = &mut |n| bar.set_position(n);
+    let mut analysis = match render_to {
+        Some((settings, output)) => {
+            let (analysis, report) = analyze_and_render(
+                &mut source,
+                analyzer,
+                &options,
+                settings,
+                output,
+                Some(input),
+                progress,
+            )?;
+            bar.finish_and_clear();
+            wrote(output, &report);
+            analysis
+        }
+        None => {
+            let analysis = analyze(&mut source, analyzer, &options, progress)?;
+            bar.finish_and_clear();
+            analysis
+        }
+    };
     let needs_contract = identity.db.is_some() || identity.decision.far.is_some();
     let contract = if needs_contract {
         Some(contract_of(analyzer)?)
@@ -92,15 +121,18 @@ fn analysed(
     Ok((analysis, options, threshold))
 }
 
-/// The plan of `input` (analysis, identities, render settings).
-fn planned(input: &Path, job: &VideoPlanArgs) -> Result<Plan> {
-    let (result, options, threshold) = analysed(input, &job.common, &job.analysis, &job.identity)?;
-    Ok(plan_of(
-        &result,
-        &options,
-        threshold,
-        render_settings(&job.render),
-    ))
+/// The plan of `input` (analysis, identities, render settings), with the
+/// video rendered in the same pass to `output` when given (policy `all`).
+fn planned(input: &Path, job: &VideoPlanArgs, output: Option<&Path>) -> Result<Plan> {
+    let settings = render_settings(&job.render);
+    let (result, options, threshold) = analysed(
+        input,
+        &job.common,
+        &job.analysis,
+        &job.identity,
+        output.map(|o| (&settings, o)),
+    )?;
+    Ok(plan_of(&result, &options, threshold, settings))
 }
 
 fn render_settings(args: &VideoRenderArgs) -> RenderSettings {
@@ -123,13 +155,17 @@ fn render_plan(input: &Path, plan: &Plan, output: &Path) -> Result<()> {
         bar.set_position(n)
     })?;
     bar.finish_and_clear();
+    wrote(output, &report);
+    Ok(())
+}
+
+fn wrote(output: &Path, report: &RenderReport) {
     eprintln!(
         "facekit: wrote {} ({} frames, {} face boxes hidden)",
         output.display(),
         report.frames,
         report.boxes_hidden
     );
-    Ok(())
 }
 
 fn track_line(t: &AnalysedTrack, fps: f64) -> serde_json::Value {
@@ -168,7 +204,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             identity,
             common,
         } => {
-            let (result, _, _) = analysed(&input, &common, &analysis, &identity)?;
+            let (result, _, _) = analysed(&input, &common, &analysis, &identity, None)?;
             if let Some(dir) = &thumbnails {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -183,7 +219,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             Ok(true)
         }
         VideoCommand::Analyze { input, plan, job } => {
-            let made = planned(&input, &job)?;
+            let made = planned(&input, &job, None)?;
             made.write(&plan)?;
             eprintln!(
                 "facekit: {} tracks in {} frames; plan in {}",
@@ -208,11 +244,16 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             plan,
             job,
         } => {
-            let made = planned(&input, &job)?;
+            // Policy `all` needs no identity to decide what to hide: one
+            // pass. The others render once every track's identity is known.
+            let one_pass = job.render.policy == Policy::All;
+            let made = planned(&input, &job, one_pass.then_some(output.as_path()))?;
             if let Some(path) = &plan {
                 made.write(path)?;
             }
-            render_plan(&input, &made, &output)?;
+            if !one_pass {
+                render_plan(&input, &made, &output)?;
+            }
             Ok(true)
         }
     }

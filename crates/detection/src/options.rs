@@ -28,6 +28,36 @@ impl DetSize {
             DetSize::Sizes(s) => s.clone(),
         }
     }
+
+    /// These sizes for pictures of `width × height`: a square `S × S`
+    /// becomes `S` on the picture's long side and the short side at the
+    /// same scale, rounded up to a multiple of 32 (every detector's largest
+    /// stride). Faces are seen at the same scale as in the padded square,
+    /// without computing the padding: 40 % less work on 16:9 video, where
+    /// every frame has the same size. Other sizes are kept.
+    ///
+    /// ```
+    /// use facekit_detection::DetSize;
+    /// assert_eq!(DetSize::fixed(640, 640).fitted(1280, 720), DetSize::fixed(640, 384));
+    /// assert_eq!(DetSize::fixed(640, 640).fitted(720, 1280), DetSize::fixed(384, 640));
+    /// ```
+    pub fn fitted(&self, width: u32, height: u32) -> DetSize {
+        let fit = |(w, h): (u32, u32)| {
+            if w != h || width == 0 || height == 0 {
+                return (w, h);
+            }
+            let short = |long: u32, a: u32, b: u32| {
+                let scaled = (u64::from(long) * u64::from(a)).div_ceil(u64::from(b)) as u32;
+                scaled.div_ceil(32).max(1) * 32
+            };
+            if width >= height {
+                (w, short(w, height, width).min(h))
+            } else {
+                (short(h, width, height).min(w), h)
+            }
+        };
+        DetSize::Sizes(self.sizes().into_iter().map(fit).collect())
+    }
 }
 
 /// Detection settings, with InsightFace's defaults.

@@ -205,7 +205,17 @@ impl FaceAnalyzer {
 
     /// Detects only.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Face>, PipelineError> {
-        let dets = self.pack.detector().detect(img, &self.options.detect)?;
+        self.detect_with(img, &self.options.detect)
+    }
+
+    /// Detects only, with other detection settings (video fits the sizes
+    /// to its frames once, see [`DetSize::fitted`]).
+    pub fn detect_with(
+        &self,
+        img: &RgbImage,
+        options: &DetectionOptions,
+    ) -> Result<Vec<Face>, PipelineError> {
+        let dets = self.pack.detector().detect(img, options)?;
         Ok(dets
             .into_iter()
             .map(|d| Face {

@@ -75,34 +75,32 @@ impl Frame {
         [(y, w, h), (u, cw, ch), (v, cw, ch)]
     }
 
-    /// The RGB picture (fixed-point BT.601, limited range). Row by row over
-    /// slices, chroma terms computed once per pixel pair: this runs on every
-    /// analysed frame.
+    /// The RGB picture (BT.601, limited range; SIMD, `yuvutils-rs`): this
+    /// runs on every analysed frame.
     pub fn to_rgb(&self) -> RgbImage {
         let (w, h) = (self.width as usize, self.height as usize);
         let (cw, ch) = chroma_size(self.width, self.height);
         let (y, rest) = self.data.split_at(w * h);
         let (u, v) = rest.split_at(cw * ch);
+        let planes = yuvutils_rs::YuvPlanarImage {
+            y_plane: y,
+            y_stride: self.width,
+            u_plane: u,
+            u_stride: cw as u32,
+            v_plane: v,
+            v_stride: cw as u32,
+            width: self.width,
+            height: self.height,
+        };
         let mut out = vec![0u8; w * h * 3];
-        for (row, (luma, rgb)) in y
-            .chunks_exact(w)
-            .zip(out.chunks_exact_mut(w * 3))
-            .enumerate()
-        {
-            let c = (row / 2).min(ch - 1) * cw;
-            let (urow, vrow) = (&u[c..c + cw], &v[c..c + cw]);
-            for (pair, (lp, op)) in luma.chunks(2).zip(rgb.chunks_mut(6)).enumerate() {
-                let d = i32::from(urow[pair]) - 128;
-                let e = i32::from(vrow[pair]) - 128;
-                let (rc, gc, bc) = (409 * e + 128, -100 * d - 208 * e + 128, 516 * d + 128);
-                for (l, o) in lp.iter().zip(op.chunks_exact_mut(3)) {
-                    let c = 298 * (i32::from(*l) - 16);
-                    o[0] = clamp((c + rc) >> 8);
-                    o[1] = clamp((c + gc) >> 8);
-                    o[2] = clamp((c + bc) >> 8);
-                }
-            }
-        }
+        yuvutils_rs::yuv420_to_rgb(
+            &planes,
+            &mut out,
+            self.width * 3,
+            yuvutils_rs::YuvRange::Limited,
+            yuvutils_rs::YuvStandardMatrix::Bt601,
+        )
+        .expect("planes sized by the frame");
         RgbImage::from_raw(self.width, self.height, out).expect("sized")
     }
 
@@ -169,7 +167,10 @@ mod tests {
             / img.as_raw().len() as f64;
         // 4:2:0 chroma loses colour detail at edges; on average little.
         assert!(mean_error < 4.0, "{mean_error}");
-        let odd = RgbImage::new(5, 3);
-        assert_eq!(Frame::from_rgb(&odd).as_raw().len(), 5 * 3 + 2 * 3 * 2);
+        let odd = RgbImage::from_raw(5, 3, vec![200; 5 * 3 * 3]).unwrap();
+        let frame = Frame::from_rgb(&odd);
+        assert_eq!(frame.as_raw().len(), 5 * 3 + 2 * 3 * 2);
+        let grey = frame.to_rgb();
+        assert!(grey.as_raw().iter().all(|&v| v.abs_diff(200) <= 2), "{grey:?}");
     }
 }

@@ -34,7 +34,7 @@ mod track;
 
 use std::path::PathBuf;
 
-pub use analyze::{AnalysedTrack, Analysis, AnalysisOptions, analyze};
+pub use analyze::{AnalysedTrack, Analysis, AnalysisOptions, analyze, analyze_and_render};
 pub use frame::Frame;
 pub use identity::{MIN_AGREEING, Matcher, References, identify};
 pub use media::{EncodeSettings, FfmpegReader, FfmpegWriter, FrameSource, MediaInfo, probe};

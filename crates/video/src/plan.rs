@@ -178,6 +178,19 @@ pub struct RenderSettings {
     pub encode: EncodeSettings,
 }
 
+impl RenderSettings {
+    /// Checks the settings are in range.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.box_scale.is_finite() && (0.5..=4.0).contains(&self.box_scale)) {
+            return Err(format!(
+                "box_scale {} is not between 0.5 and 4",
+                self.box_scale
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for RenderSettings {
     fn default() -> Self {
         Self {
@@ -279,12 +292,7 @@ impl Plan {
                 s.frames, video.frames
             ));
         }
-        if !(self.render.box_scale.is_finite() && (0.5..=4.0).contains(&self.render.box_scale)) {
-            return Err(format!(
-                "box_scale {} is not between 0.5 and 4",
-                self.render.box_scale
-            ));
-        }
+        self.render.check()?;
         for t in &self.tracks {
             if let Some(o) = t
                 .boxes

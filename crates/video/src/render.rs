@@ -8,11 +8,11 @@ use facekit_core::BBox;
 #[cfg(test)]
 use facekit_image::RgbImage;
 
-use crate::plan::{Mask, Plan, Style};
+use crate::plan::{Mask, Plan, RenderSettings, Style};
 use crate::{FfmpegWriter, Frame, FrameSource, VideoError};
 
 /// What a render did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RenderReport {
     /// Frames written.
     pub frames: u64,
@@ -47,15 +47,8 @@ pub fn render(
     let mut writer = FfmpegWriter::create(output, &info, audio_from, &settings.encode)?;
     let (mut frames, mut hidden) = (0u64, 0u64);
     while let Some(mut frame) = source.next_frame()? {
-        for b in by_frame.get(frames as usize).map_or(&[][..], Vec::as_slice) {
-            hide(
-                &mut frame,
-                &scaled(b, settings.box_scale),
-                settings.style,
-                settings.mask,
-            );
-            hidden += 1;
-        }
+        let boxes = by_frame.get(frames as usize).map_or(&[][..], Vec::as_slice);
+        hidden += hide_all(&mut frame, boxes, settings);
         writer.write(&frame)?;
         frames += 1;
         progress(frames);
@@ -65,6 +58,20 @@ pub fn render(
         frames,
         boxes_hidden: hidden,
     })
+}
+
+/// Hides `boxes` in `frame` as `settings` say (each grown by the box
+/// scale, in order); how many.
+pub(crate) fn hide_all(frame: &mut Frame, boxes: &[BBox], settings: &RenderSettings) -> u64 {
+    for b in boxes {
+        hide(
+            frame,
+            &scaled(b, settings.box_scale),
+            settings.style,
+            settings.mask,
+        );
+    }
+    boxes.len() as u64
 }
 
 fn scaled(b: &BBox, factor: f32) -> BBox {
@@ -100,15 +107,41 @@ fn hide_plane(plane: &mut [u8], w: usize, h: usize, b: &BBox, style: Style, mask
         return;
     }
     let (rw, rh) = (x1 - x0, y1 - y0);
-    let region: Vec<u8> = (y0..y1)
-        .flat_map(|y| plane[y * w + x0..y * w + x1].iter().copied())
-        .collect();
     let side = rw.max(rh);
-    let hidden = match style {
-        Style::Blur => blurred(&region, rw, rh, (side / 6).max(2)),
-        Style::Mosaic => mosaic(&region, rw, rh, (side / 8).max(2)),
-        Style::Solid => vec![black; rw * rh],
+    // Blur and mosaic work on block means of the region; solid needs none.
+    let (block, means) = match style {
+        Style::Blur => {
+            let radius = (side / 6).max(2);
+            let k = (radius / 3).max(1);
+            (
+                k,
+                Some(blurred_means(plane, w, (x0, y0, rw, rh), k, radius)),
+            )
+        }
+        Style::Mosaic => {
+            let k = (side / 8).max(2);
+            (k, Some(block_means(plane, w, (x0, y0, rw, rh), k)))
+        }
+        Style::Solid => (1, None),
     };
+    let (sw, sh) = (rw.div_ceil(block), rh.div_ceil(block));
+    // Blur scales the blurred block means back up bilinearly; a tap is
+    // (lower block, upper block, weight of the upper).
+    let taps = |n: usize, m: usize| -> Vec<(usize, usize, f32)> {
+        (0..n)
+            .map(|i| {
+                let p = ((i as f32 + 0.5) / block as f32 - 0.5).clamp(0.0, (m - 1) as f32);
+                let i0 = p as usize;
+                (i0, (i0 + 1).min(m - 1), p - i0 as f32)
+            })
+            .collect()
+    };
+    let xt = if style == Style::Blur {
+        taps(rw, sw)
+    } else {
+        Vec::new()
+    };
+    let mut row_values = vec![0.0f32; sw];
     let (cx, cy) = (f64::from(b.x1 + b.x2) / 2.0, f64::from(b.y1 + b.y2) / 2.0);
     let (ax, ay) = (
         f64::from(b.width()).max(1.0) / 2.0,
@@ -131,62 +164,78 @@ fn hide_plane(plane: &mut [u8], w: usize, h: usize, b: &BBox, style: Style, mask
                 (left.min(rw), right.max(left.min(rw)))
             }
         };
-        let row = (y0 + y) * w + x0;
-        plane[row + from..row + to].copy_from_slice(&hidden[y * rw + from..y * rw + to]);
+        let row = &mut plane[(y0 + y) * w + x0..(y0 + y) * w + x1];
+        match (&means, style) {
+            (None, _) => row[from..to].fill(black),
+            (Some(m), Style::Mosaic) => {
+                let blocks = &m[(y / block) * sw..(y / block + 1) * sw];
+                for (x, v) in row.iter_mut().enumerate().take(to).skip(from) {
+                    *v = blocks[x / block] as u8;
+                }
+            }
+            (Some(m), _) => {
+                let p = ((y as f32 + 0.5) / block as f32 - 0.5).clamp(0.0, (sh - 1) as f32);
+                let (a, c, f) = (p as usize, (p as usize + 1).min(sh - 1), p - p.floor());
+                let (top, bottom) = (&m[a * sw..(a + 1) * sw], &m[c * sw..(c + 1) * sw]);
+                for ((v, t), d) in row_values.iter_mut().zip(top).zip(bottom) {
+                    *v = t + (d - t) * f;
+                }
+                for (x, &(l, r, g)) in xt.iter().enumerate().take(to).skip(from) {
+                    let (l, r) = (row_values[l], row_values[r]);
+                    // Values stay within 0..=255: a cast after +0.5 rounds.
+                    row[x] = (l + (r - l) * g + 0.5) as u8;
+                }
+            }
+        }
     }
+}
+
+/// Means of the `k × k` blocks of a region `(x, y, width, height)` of a
+/// plane (edge blocks smaller), row-major.
+fn block_means(
+    plane: &[u8],
+    w: usize,
+    (x0, y0, rw, rh): (usize, usize, usize, usize),
+    k: usize,
+) -> Vec<f32> {
+    let (sw, sh) = (rw.div_ceil(k), rh.div_ceil(k));
+    let mut sums = vec![0u32; sw * sh];
+    for y in 0..rh {
+        let row = &plane[(y0 + y) * w + x0..(y0 + y) * w + x0 + rw];
+        let line = &mut sums[(y / k) * sw..(y / k + 1) * sw];
+        for (sum, chunk) in line.iter_mut().zip(row.chunks(k)) {
+            *sum += chunk.iter().map(|&v| u32::from(v)).sum::<u32>();
+        }
+    }
+    let count = |i: usize, n: usize| (k.min(n - i * k)) as f32;
+    (0..sw * sh)
+        .map(|i| {
+            let (bx, by) = (i % sw, i / sw);
+            sums[i] as f32 / (count(bx, rw) * count(by, rh))
+        })
+        .collect()
 }
 
 /// Three box blurs of `radius` (horizontal and vertical each), close to a
 /// Gaussian of σ ≈ radius. A blur that strong keeps no detail finer than
-/// the radius, so it runs on the region shrunk by radius/3 (block means)
-/// and is scaled back up: the same look at a ninth of the work.
-fn blurred(region: &[u8], w: usize, h: usize, radius: usize) -> Vec<u8> {
-    let k = (radius / 3).max(1);
-    let (sw, sh) = (w.div_ceil(k), h.div_ceil(k));
-    let (mut small, mut counts) = (vec![0.0f32; sw * sh], vec![0.0f32; sw * sh]);
-    for y in 0..h {
-        for x in 0..w {
-            let i = (y / k) * sw + x / k;
-            small[i] += f32::from(region[y * w + x]);
-            counts[i] += 1.0;
-        }
-    }
-    small.iter_mut().zip(&counts).for_each(|(v, n)| *v /= n);
+/// the radius, so it runs on the means of `k × k` blocks (k = radius/3),
+/// which the caller scales back up: the same look at a ninth of the work.
+fn blurred_means(
+    plane: &[u8],
+    w: usize,
+    region: (usize, usize, usize, usize),
+    k: usize,
+    radius: usize,
+) -> Vec<f32> {
+    let mut small = block_means(plane, w, region, k);
+    let (sw, sh) = (region.2.div_ceil(k), region.3.div_ceil(k));
     let r = (radius / k).max(1);
     let mut tmp = vec![0.0f32; small.len()];
     for _ in 0..3 {
         box_pass(&small, &mut tmp, sw, sh, r, true);
         box_pass(&tmp, &mut small, sw, sh, r, false);
     }
-    // Back up to the region's size, bilinearly: columns first, then rows.
-    let taps = |n: usize, m: usize| -> Vec<(usize, usize, f32)> {
-        (0..n)
-            .map(|i| {
-                let p = ((i as f32 + 0.5) / k as f32 - 0.5).clamp(0.0, (m - 1) as f32);
-                let i0 = p as usize;
-                (i0, (i0 + 1).min(m - 1), p - i0 as f32)
-            })
-            .collect()
-    };
-    let (xt, yt) = (taps(w, sw), taps(h, sh));
-    let mut wide = vec![0.0f32; w * sh];
-    for sy in 0..sh {
-        let row = &small[sy * sw..(sy + 1) * sw];
-        for (x, &(a, b, f)) in xt.iter().enumerate() {
-            wide[sy * w + x] = row[a] * (1.0 - f) + row[b] * f;
-        }
-    }
-    let mut out = vec![0u8; w * h];
-    for (y, &(a, b, f)) in yt.iter().enumerate() {
-        let (top, bottom) = (&wide[a * w..(a + 1) * w], &wide[b * w..(b + 1) * w]);
-        for (o, (t, d)) in out[y * w..(y + 1) * w]
-            .iter_mut()
-            .zip(top.iter().zip(bottom))
-        {
-            *o = (t * (1.0 - f) + d * f).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
+    small
 }
 
 /// A running-sum box filter along rows (`horizontal`) or columns, edges
@@ -209,26 +258,6 @@ fn box_pass(src: &[f32], dst: &mut [f32], w: usize, h: usize, r: usize, horizont
             sum += sample(i as isize + r as isize + 1) - sample(i as isize - r as isize);
         }
     }
-}
-
-fn mosaic(region: &[u8], w: usize, h: usize, block: usize) -> Vec<u8> {
-    let mut out = region.to_vec();
-    for by in (0..h).step_by(block) {
-        for bx in (0..w).step_by(block) {
-            let (ex, ey) = ((bx + block).min(w), (by + block).min(h));
-            let mut sum = 0u64;
-            for y in by..ey {
-                for x in bx..ex {
-                    sum += u64::from(region[y * w + x]);
-                }
-            }
-            let mean = (sum / ((ex - bx) * (ey - by)) as u64) as u8;
-            for y in by..ey {
-                out[y * w + bx..y * w + ex].fill(mean);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use facekit_video::mot::{Labelled, evaluate};
 use facekit_video::plan::{IdentityStatus, Policy};
 use facekit_video::{
     AnalysisOptions, FfmpegReader, FfmpegWriter, Frame, FrameSource, MediaInfo, Plan, References,
-    RenderSettings, VideoError, analyze, identify, plan_of, probe, render,
+    RenderSettings, VideoError, analyze, analyze_and_render, identify, plan_of, probe, render,
 };
 
 const W: u32 = 640;
@@ -261,6 +261,32 @@ fn pans_and_zooms_are_tracked_and_every_face_is_redacted() {
 
         let output = rendered(&input, &plan, &format!("{name}.blurred.mp4"));
         let (before, after) = (all_frames(&input), all_frames(&output));
+
+        // One pass (policy all): the same tracks and the same pixels as
+        // analysing, then rendering the plan.
+        let one_pass = dir.path().join(format!("{name}.one-pass.mp4"));
+        let options = AnalysisOptions::default();
+        let (analysis, report) = analyze_and_render(
+            &mut FfmpegReader::open(&input).unwrap(),
+            &analyzer,
+            &options,
+            &plan.render,
+            &one_pass,
+            Some(&input),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            plan_of(&analysis, &options, 0.3, plan.render.clone()),
+            plan,
+            "{name}: one pass finds the same tracks"
+        );
+        assert_eq!(report.frames, plan.source.frames);
+        assert!(report.boxes_hidden > 100, "{report:?}");
+        assert!(
+            all_frames(&one_pass) == after,
+            "{name}: one pass renders the pixels analyse + render do"
+        );
         let mut checked = 0;
         for (f, (a, b)) in before.iter().zip(&after).enumerate() {
             let faces_in = detectable(&analyzer, a);
@@ -275,6 +301,36 @@ fn pans_and_zooms_are_tracked_and_every_face_is_redacted() {
             }
         }
         assert!(checked > 100, "{name}: {checked} input faces checked");
+    }
+}
+
+#[test]
+fn one_pass_refuses_policies_that_need_identities() {
+    let pack = scrfd500m_sface_pack();
+    let analyzer = analyzer(&pack);
+    let dir = tempfile::tempdir().unwrap();
+    let (frames, _) = t1_clip(false);
+    let input = write_video(dir.path(), "pan.mp4", &frames[..12]);
+    let output = dir.path().join("out.mp4");
+    for policy in [Policy::Only, Policy::Except] {
+        let err = analyze_and_render(
+            &mut FfmpegReader::open(&input).unwrap(),
+            &analyzer,
+            &AnalysisOptions::default(),
+            &RenderSettings {
+                policy,
+                ..RenderSettings::default()
+            },
+            &output,
+            None,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, VideoError::Invalid(why) if why.contains("policy 'all' only")),
+            "{err}"
+        );
+        assert!(!output.exists());
     }
 }
 
