@@ -94,9 +94,9 @@ impl EmbedSettings {
         })
     }
 
-    fn cache_file(&self, dir: &Path) -> PathBuf {
+    fn cache_file(&self, dir: &Path, kind: &str) -> PathBuf {
         let key = sha256_hex(serde_json::to_string(self).unwrap_or_default().as_bytes());
-        dir.join(format!("embeddings-{}.json", &key[..16]))
+        dir.join(format!("{kind}-{}.json", &key[..16]))
     }
 }
 
@@ -163,23 +163,23 @@ fn embed_image(
     })
 }
 
-/// What the cache file holds: the settings and, by image content hash,
-/// each embedding.
+/// What a cache file holds: the settings and, by image content hash,
+/// each image's result.
 #[derive(Serialize, Deserialize)]
-struct CacheFile {
+struct CacheFile<T> {
     settings: EmbedSettings,
-    embeddings: HashMap<String, ImageEmbedding>,
+    embeddings: HashMap<String, T>,
 }
 
-/// One image's content hash and, unless `known` has it, its embedding. The
-/// file is read once (within the limits), for the hash and the pixels.
-fn hash_and_embed(
+/// One image's content hash and, unless `known` has it, `compute` of its
+/// pixels. The file is read once (within the limits), for the hash and the
+/// pixels.
+fn hash_and_compute<T>(
     analyzer: &FaceAnalyzer,
-    rec: &ArcFace,
     source: &ImageSource,
-    settings: &EmbedSettings,
-    known: &HashMap<String, ImageEmbedding>,
-) -> Result<(String, Option<ImageEmbedding>), EvalError> {
+    known: &HashMap<String, T>,
+    compute: &(dyn Fn(&RgbImage) -> Result<T, EvalError> + Sync),
+) -> Result<(String, Option<T>), EvalError> {
     let limits = &analyzer.options().limits;
     let image_error = |e| EvalError::Image {
         image: source.describe(),
@@ -198,8 +198,69 @@ fn hash_and_embed(
         return Ok((key, None));
     }
     let img = decode_bytes(bytes, limits).map_err(image_error)?;
-    let embedding = embed_image(analyzer, rec, &img, settings)?;
-    Ok((key, Some(embedding)))
+    Ok((key, Some(compute(&img)?)))
+}
+
+/// `compute` of every image, in order, `jobs` at a time, each image's
+/// own result (a bad image does not stop the others); with a cache folder,
+/// results under the same settings and `kind` are read from it and new
+/// ones added.
+fn cached<T>(
+    analyzer: &FaceAnalyzer,
+    images: &[ImageSource],
+    settings: &EmbedSettings,
+    kind: &str,
+    jobs: usize,
+    cache_dir: Option<&Path>,
+    progress: &(dyn Fn() + Sync),
+    compute: &(dyn Fn(&RgbImage) -> Result<T, EvalError> + Sync),
+) -> Result<Vec<Result<T, EvalError>>, EvalError>
+where
+    T: Serialize + serde::de::DeserializeOwned + Clone + Send + Sync,
+{
+    let cache_path = cache_dir.map(|d| settings.cache_file(d, kind));
+    let mut cache = cache_path
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<CacheFile<T>>(&t).ok())
+        .filter(|c| &c.settings == settings)
+        .unwrap_or_else(|| CacheFile {
+            settings: settings.clone(),
+            embeddings: HashMap::new(),
+        });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| EvalError::Invalid(format!("cannot start {jobs} worker threads: {e}")))?;
+    let known = &cache.embeddings;
+    let results: Vec<Result<(String, Option<T>), EvalError>> = pool.install(|| {
+        images
+            .par_iter()
+            .map(|source| {
+                let out = hash_and_compute(analyzer, source, known, compute);
+                progress();
+                out
+            })
+            .collect()
+    });
+    let mut keys = Vec::with_capacity(results.len());
+    let mut added = false;
+    for result in results {
+        keys.push(result.map(|(key, fresh)| {
+            if let Some(value) = fresh {
+                cache.embeddings.insert(key.clone(), value);
+                added = true;
+            }
+            key
+        }));
+    }
+    if let (Some(path), true) = (&cache_path, added) {
+        write_cache(path, &cache)?;
+    }
+    Ok(keys
+        .into_iter()
+        .map(|k| k.map(|k| cache.embeddings[&k].clone()))
+        .collect())
 }
 
 /// Embeddings of every image, in order, computed `jobs` at a time; with a
@@ -214,47 +275,67 @@ pub fn embed_images(
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<ImageEmbedding>, EvalError> {
     let rec = recognizer(analyzer)?;
-    let cache_path = cache_dir.map(|d| settings.cache_file(d));
-    let mut cache = cache_path
-        .as_deref()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| serde_json::from_str::<CacheFile>(&t).ok())
-        .filter(|c| &c.settings == settings)
-        .unwrap_or_else(|| CacheFile {
-            settings: settings.clone(),
-            embeddings: HashMap::new(),
-        });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()
-        .map_err(|e| EvalError::Invalid(format!("cannot start {jobs} worker threads: {e}")))?;
-    let known = &cache.embeddings;
-    let results: Vec<(String, Option<ImageEmbedding>)> = pool.install(|| {
-        images
-            .par_iter()
-            .map(|source| {
-                let out = hash_and_embed(analyzer, rec, source, settings, known);
-                progress();
-                out
-            })
-            .collect::<Result<_, _>>()
-    })?;
-    let mut keys = Vec::with_capacity(results.len());
-    let mut added = false;
-    for (key, fresh) in results {
-        if let Some(embedding) = fresh {
-            cache.embeddings.insert(key.clone(), embedding);
-            added = true;
-        }
-        keys.push(key);
-    }
-    if let (Some(path), true) = (&cache_path, added) {
-        write_cache(path, &cache)?;
-    }
-    Ok(keys.iter().map(|k| cache.embeddings[k].clone()).collect())
+    let compute = |img: &RgbImage| embed_image(analyzer, rec, img, settings);
+    cached(
+        analyzer,
+        images,
+        settings,
+        "embeddings",
+        jobs,
+        cache_dir,
+        progress,
+        &compute,
+    )?
+    .into_iter()
+    .collect()
 }
 
-fn write_cache(path: &Path, cache: &CacheFile) -> Result<(), EvalError> {
+/// One face of a photo, embedded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoFace {
+    /// `[left, top, right, bottom]`, pixels.
+    pub bbox: [f32; 4],
+    /// The detector's score.
+    pub det_score: f32,
+    /// The five landmarks, `[x, y]` each (for aligned thumbnails).
+    pub kps: [[f32; 2]; 5],
+    /// Unit-length embedding.
+    pub embedding: Vec<f32>,
+}
+
+/// Every face (with landmarks) of every image, embedded, `jobs` images at
+/// a time, each image's own result; cached like [`embed_images`] under
+/// the analyzer's detect-mode settings.
+pub fn embed_faces(
+    analyzer: &FaceAnalyzer,
+    images: &[ImageSource],
+    jobs: usize,
+    cache_dir: Option<&Path>,
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<Result<Vec<PhotoFace>, EvalError>>, EvalError> {
+    let settings = EmbedSettings::of(analyzer, ImageMode::Detect, false)?;
+    let compute = |img: &RgbImage| -> Result<Vec<PhotoFace>, EvalError> {
+        let mut faces = analyzer.detect(img)?;
+        faces.retain(|f| f.kps.is_some());
+        analyzer.embed(img, &mut faces)?;
+        Ok(faces
+            .into_iter()
+            .filter_map(|f| {
+                Some(PhotoFace {
+                    bbox: f.bbox.to_array(),
+                    det_score: f.det_score,
+                    kps: f.kps?.map(|p| [p.x, p.y]),
+                    embedding: facekit_core::l2_normalized(f.embedding.as_ref()?),
+                })
+            })
+            .collect())
+    };
+    cached(
+        analyzer, images, &settings, "faces", jobs, cache_dir, progress, &compute,
+    )
+}
+
+fn write_cache<T: Serialize>(path: &Path, cache: &CacheFile<T>) -> Result<(), EvalError> {
     let json = serde_json::to_vec(cache).map_err(|e| EvalError::Invalid(e.to_string()))?;
     crate::write_atomic(path, &json)
 }

@@ -30,7 +30,10 @@ mod wider;
 use std::path::{Path, PathBuf};
 
 pub use calibration::{Calibration, CalibrationBook, applied_procedure, procedure};
-pub use embed::{EmbedSettings, ImageEmbedding, ImageMode, embed_images, file_sha256, pair_scores};
+pub use embed::{
+    EmbedSettings, ImageEmbedding, ImageMode, PhotoFace, embed_faces, embed_images, file_sha256,
+    pair_scores,
+};
 pub use metrics::{
     FoldedAccuracy, OperatingPoint, RocPoint, STANDARD_FARS, Unmeasurable, at_far, auc, eer,
     folded_accuracy, kfold, roc,

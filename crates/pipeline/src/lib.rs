@@ -287,7 +287,10 @@ impl FaceAnalyzer {
         }
     }
 
-    fn embed(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
+    /// Aligns and embeds the faces that have landmarks (one batched run
+    /// when the model allows it); nothing without a recognizer or with
+    /// embeddings skipped.
+    pub fn embed(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
         if let Some(rec) = self
             .pack
             .recognizer()
