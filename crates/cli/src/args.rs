@@ -85,6 +85,24 @@ pub enum Command {
         #[command(subcommand)]
         command: GalleryCommand,
     },
+    /// Group the faces of photos into people: one JSON object with the
+    /// clusters (faces, a representative each), the unclustered faces and
+    /// the photos that gave none.
+    Cluster {
+        #[command(flatten)]
+        input: Inputs,
+        /// Folder for one sub-folder per cluster of aligned face crops
+        /// (`cluster<N>/`, and `unclustered/`).
+        #[arg(long)]
+        thumbnails: Option<PathBuf>,
+        /// An HTML contact sheet of the clusters (crops inlined).
+        #[arg(long)]
+        sheet: Option<PathBuf>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Faces in video files: tracks, identities, redaction from an
     /// editable plan (through FFmpeg).
     Video {
@@ -258,6 +276,22 @@ pub enum EvalCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Clustering quality on a folder-per-person tree (each photo's largest
+    /// face is its folder's person): pairwise and BCubed precision, recall
+    /// and F, clusters against people, the share unclustered; for these
+    /// settings and for InsightFace's GUI method on the same embeddings.
+    Cluster {
+        /// Folder with one sub-folder of photos per person.
+        #[arg(long)]
+        images: PathBuf,
+        /// Images at once (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// WIDER FACE AP (easy, medium, hard) over the ground-truth images found
     /// in a folder.
     Detect {
@@ -277,6 +311,41 @@ pub enum EvalCommand {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// How faces are clustered.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterArgs {
+    /// `graph` (Chinese whispers over the neighbour graph) or `dbscan`.
+    #[arg(long, default_value = "graph")]
+    pub method: facekit_cluster::Method,
+    /// Cosine similarity that links two faces.
+    #[arg(long, default_value_t = facekit_cluster::DEFAULT_THRESHOLD)]
+    pub threshold: f32,
+    /// Neighbours kept per face.
+    #[arg(long, default_value_t = 20)]
+    pub neighbours: usize,
+    /// DBSCAN: faces (itself included) within the threshold of a core face.
+    #[arg(long, default_value_t = 2)]
+    pub min_samples: usize,
+    /// Smallest cluster; smaller groups stay unclustered.
+    #[arg(long, default_value_t = 2)]
+    pub min_cluster: usize,
+    /// Faces whose shorter side is under this many pixels are left out.
+    #[arg(long, default_value_t = 50.0)]
+    pub min_face_size: f32,
+    /// Faces detected with a lower score are left out.
+    #[arg(long, default_value_t = 0.7)]
+    pub min_score: f32,
+    /// Let two faces of one photo be one person (off by default).
+    #[arg(long)]
+    pub allow_same_photo: bool,
+    /// Embedding cache folder (default: $FACEKIT_HOME/eval-cache).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Do not read or write the embedding cache.
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
 }
 
 /// A labelled pair set and how to embed it.

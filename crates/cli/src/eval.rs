@@ -20,7 +20,7 @@ use crate::{Stages, analyzer, cores};
 /// precision-recall curve (the published SCRFD figures use 0.02).
 const WIDER_SCORE_THRESHOLD: f32 = 0.02;
 
-fn bar(len: usize, what: &str) -> ProgressBar {
+pub fn bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template(&format!(
@@ -56,18 +56,23 @@ fn read_set(set: &PairSource) -> Result<(PairSet, ImageMode)> {
     Ok((pairs, mode))
 }
 
+/// The embedding cache folder: `cache`, or `$FACEKIT_HOME/eval-cache`;
+/// none with `no_cache`.
+pub fn cache_dir(no_cache: bool, cache: &Option<PathBuf>) -> Option<PathBuf> {
+    if no_cache {
+        return None;
+    }
+    cache
+        .clone()
+        .or_else(|| facekit_home().map(|h| h.join("eval-cache")))
+}
+
 /// Reads the set and runs the verification protocol with a progress bar.
 fn run_verify(set: &PairSource, common: &Common) -> Result<VerificationReport> {
     let (pairs, mode) = read_set(set)?;
     let jobs = set.jobs.unwrap_or_else(cores).max(1);
     let analyzer = analyzer(common, jobs, Stages::EMBED)?;
-    let cache_dir = if set.no_cache {
-        None
-    } else {
-        set.cache
-            .clone()
-            .or_else(|| facekit_home().map(|h| h.join("eval-cache")))
-    };
+    let cache_dir = cache_dir(set.no_cache, &set.cache);
     let options = VerifyOptions {
         mode,
         flip: !set.no_flip,
@@ -111,6 +116,12 @@ fn summary(report: &VerificationReport) -> serde_json::Value {
 
 pub fn run(command: EvalCommand) -> Result<bool> {
     match command {
+        EvalCommand::Cluster {
+            images,
+            jobs,
+            cluster,
+            common,
+        } => crate::cluster::evaluate(&images, jobs, &cluster, &common)?,
         EvalCommand::Verify { set, out, common } => {
             let report = run_verify(&set, &common)?;
             let mut line = summary(&report);

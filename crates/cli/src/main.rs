@@ -7,6 +7,7 @@
 //! its path and reason, the others still processed), 2 for usage errors.
 
 mod args;
+mod cluster;
 mod draw;
 mod eval;
 mod gallery;
@@ -150,6 +151,19 @@ fn run(cli: Cli) -> Result<bool> {
             command: ModelsCommand::Fetch { pack, force, url },
         } => fetch(&pack, force, url.as_deref()),
         Command::Gallery { db, command } => gallery::run(&db, command),
+        Command::Cluster {
+            input,
+            thumbnails,
+            sheet,
+            cluster,
+            common,
+        } => cluster::run(
+            &input,
+            thumbnails.as_deref(),
+            sheet.as_deref(),
+            &cluster,
+            &common,
+        ),
         Command::Video { command } => video::run(command),
         Command::Eval { command } => eval::run(command),
         Command::Serve { serve, common } => serve::serve(&serve, &common),

@@ -969,3 +969,129 @@ fn video_tracks_analyze_render_and_process() {
     );
     assert!(!dir.path().join("none.mp4").exists());
 }
+
+#[test]
+fn cluster_photos_with_thumbnails_a_sheet_and_an_evaluation() {
+    let pack = scrfd500m_sface_pack();
+    let pack = pack.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Eight people's photos, plus a corrupt file and a photo without faces:
+    // both listed, neither fatal.
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for person in std::fs::read_dir(shared("identities/face_api_bbt")).unwrap() {
+        let person = person.unwrap().path();
+        for photo in std::fs::read_dir(&person).unwrap() {
+            let photo = photo.unwrap().path();
+            let name = format!(
+                "{}_{}",
+                person.file_name().unwrap().to_string_lossy(),
+                photo.file_name().unwrap().to_string_lossy()
+            );
+            std::fs::copy(&photo, photos.join(name)).unwrap();
+        }
+    }
+    std::fs::copy(
+        shared("images/format_edge_cases/corrupted.png"),
+        photos.join("corrupted.png"),
+    )
+    .unwrap();
+    std::fs::copy(
+        shared("images/no_face_pilatus800.jpg"),
+        photos.join("pilatus.jpg"),
+    )
+    .unwrap();
+    let (thumbs, sheet, cache) = (
+        dir.path().join("thumbs"),
+        dir.path().join("sheet.html"),
+        dir.path().join("cache"),
+    );
+    let out = facekit(&[
+        "cluster",
+        photos.to_str().unwrap(),
+        "--models",
+        pack,
+        "--thumbnails",
+        thumbs.to_str().unwrap(),
+        "--sheet",
+        sheet.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    let result = &stdout_lines(&out)[0];
+    let clusters = result["clusters"].as_array().unwrap();
+    assert!(
+        (8..=10).contains(&clusters.len()),
+        "{} clusters",
+        clusters.len()
+    );
+    // Each cluster is one person (file names start with the person).
+    for c in clusters {
+        let person = |f: &serde_json::Value| {
+            let name = Path::new(f["image"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            name.split('_').next().unwrap().to_owned()
+        };
+        let faces = c["faces"].as_array().unwrap();
+        assert_eq!(c["size"].as_u64(), Some(faces.len() as u64));
+        assert!(faces.iter().all(|f| person(f) == person(&faces[0])), "{c}");
+        assert_eq!(person(&c["representative"]), person(&faces[0]));
+        let crops = std::fs::read_dir(thumbs.join(format!("cluster{}", c["cluster"])))
+            .unwrap()
+            .count();
+        assert_eq!(crops, faces.len());
+    }
+    let skipped: Vec<&str> = result["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    let html = std::fs::read_to_string(&sheet).unwrap();
+    assert!(
+        html.matches("<img").count() >= 40,
+        "every face on the sheet"
+    );
+    // The cache holds the faces: a second run gives the same answer.
+    assert!(std::fs::read_dir(&cache).unwrap().count() == 1);
+    let again = facekit(&[
+        "cluster",
+        photos.to_str().unwrap(),
+        "--models",
+        pack,
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    assert_ok(&again);
+    assert_eq!(stdout_lines(&again)[0]["clusters"], result["clusters"]);
+
+    // The evaluation: both methods on the same embeddings.
+    let out = facekit(&[
+        "eval",
+        "cluster",
+        "--images",
+        shared("identities/face_api_bbt").to_str().unwrap(),
+        "--models",
+        pack,
+        "--no-cache",
+    ]);
+    assert_ok(&out);
+    let report = &stdout_lines(&out)[0];
+    for method in ["facekit", "insightface_gui"] {
+        let scores = &report[method]["scores"];
+        assert_eq!(scores["people"].as_u64(), Some(8), "{report}");
+        assert!(scores["bcubed"]["f"].as_f64().unwrap() > 0.9, "{report}");
+        assert_eq!(report[method]["clusters_with_two_faces_of_one_photo"], 0);
+    }
+    // An empty folder is an error, not an empty answer.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = facekit(&["cluster", empty.to_str().unwrap(), "--models", pack]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no image files"));
+}

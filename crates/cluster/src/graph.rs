@@ -8,46 +8,46 @@ use crate::Neighbours;
 /// Rounds at most; it usually settles in under ten.
 const MAX_ROUNDS: usize = 30;
 
-/// The undirected graph: `j` in `i`'s list or `i` in `j`'s, once each.
-fn undirected(graph: &Neighbours) -> Vec<Vec<(u32, f32)>> {
-    let mut adjacent: Vec<Vec<(u32, f32)>> = graph.clone();
-    for (i, list) in graph.iter().enumerate() {
-        for &(j, s) in list {
-            adjacent[j as usize].push((i as u32, s));
-        }
-    }
-    for list in &mut adjacent {
-        list.sort_by_key(|&(j, _)| j);
-        list.dedup_by_key(|&mut (j, _)| j);
-    }
-    adjacent
+/// What a face may not do while labels spread.
+pub(crate) struct Rules<'a> {
+    /// Each face's photo: no label holds two faces of one photo.
+    pub photos: Option<&'a [u64]>,
+    /// `(face, label)` pairs that must never be ("not this person").
+    pub forbidden: &'a std::collections::HashSet<(usize, u32)>,
 }
 
-/// Each face takes, in turn, the label its neighbours carry the most
-/// similarity for, until no label changes. With `photos`, a face never
-/// takes a label that already holds another face of its photo. The order
-/// is a fixed shuffle, so a run is reproducible.
-pub(crate) fn chinese_whispers(graph: &Neighbours, photos: Option<&Vec<u64>>) -> Vec<Option<u32>> {
-    let adjacent = undirected(graph);
-    let n = adjacent.len();
-    let mut label: Vec<u32> = (0..n as u32).collect();
-    // Faces per (label, photo), for the constraint.
-    let mut held: HashMap<(u32, u64), u32> = HashMap::new();
-    if let Some(photos) = photos {
-        for (i, &p) in photos.iter().enumerate() {
-            *held.entry((i as u32, p)).or_default() += 1;
-        }
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    // xorshift64*: a reproducible shuffle without a dependency.
+/// A fixed shuffle of `items` (xorshift64*: reproducible, no dependency).
+fn shuffled(mut items: Vec<usize>) -> Vec<usize> {
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    for i in (1..n).rev() {
+    for i in (1..items.len()).rev() {
         state ^= state >> 12;
         state ^= state << 25;
         state ^= state >> 27;
         let j = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) % (i as u64 + 1)) as usize;
-        order.swap(i, j);
+        items.swap(i, j);
     }
+    items
+}
+
+/// Chinese whispers over `adjacent`: each face of `movable`, in turn, takes
+/// the label its neighbours carry the most similarity for (the others keep
+/// theirs but vote), until no label changes. A face never takes a label
+/// the rules forbid it. The order is a fixed shuffle, so a run is
+/// reproducible.
+pub(crate) fn whisper(
+    adjacent: &Neighbours,
+    label: &mut [u32],
+    movable: Vec<usize>,
+    rules: &Rules,
+) {
+    // Faces per (label, photo), for the photo constraint.
+    let mut held: HashMap<(u32, u64), u32> = HashMap::new();
+    if let Some(photos) = rules.photos {
+        for (i, &p) in photos.iter().enumerate() {
+            *held.entry((label[i], p)).or_default() += 1;
+        }
+    }
+    let order = shuffled(movable);
     let mut votes: Vec<(u32, f32)> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let mut changed = 0usize;
@@ -61,9 +61,12 @@ pub(crate) fn chinese_whispers(graph: &Neighbours, photos: Option<&Vec<u64>>) ->
                 }
             }
             let current = label[i];
-            let allowed = |l: u32| match photos {
-                Some(photos) if l != current => !held.contains_key(&(l, photos[i])),
-                _ => true,
+            let allowed = |l: u32| {
+                !rules.forbidden.contains(&(i, l))
+                    && match rules.photos {
+                        Some(photos) if l != current => !held.contains_key(&(l, photos[i])),
+                        _ => true,
+                    }
             };
             let best = votes
                 .iter()
@@ -73,7 +76,7 @@ pub(crate) fn chinese_whispers(graph: &Neighbours, photos: Option<&Vec<u64>>) ->
             if best == current {
                 continue;
             }
-            if let Some(photos) = photos {
+            if let Some(photos) = rules.photos {
                 let key = (current, photos[i]);
                 let left = held.get_mut(&key).expect("counted");
                 *left -= 1;
@@ -89,7 +92,6 @@ pub(crate) fn chinese_whispers(graph: &Neighbours, photos: Option<&Vec<u64>>) ->
             break;
         }
     }
-    label.into_iter().map(Some).collect()
 }
 
 /// Leaves at most one face of each photo in each group: the one most
@@ -132,6 +134,37 @@ pub(crate) fn split_shared_photos(groups: &mut [Option<u32>], vectors: &[&[f32]]
 mod tests {
     use super::*;
 
+    /// The undirected graph: `j` in `i`'s list or `i` in `j`'s, once each.
+    fn undirected(graph: &Neighbours) -> Neighbours {
+        let mut adjacent: Neighbours = graph.clone();
+        for (i, list) in graph.iter().enumerate() {
+            for &(j, s) in list {
+                adjacent[j as usize].push((i as u32, s));
+            }
+        }
+        for list in &mut adjacent {
+            list.sort_by_key(|&(j, _)| j);
+            list.dedup_by_key(|&mut (j, _)| j);
+        }
+        adjacent
+    }
+
+    fn spread(graph: &Neighbours, photos: Option<&[u64]>) -> Vec<u32> {
+        let mut label: Vec<u32> = (0..graph.len() as u32).collect();
+        let forbidden = Default::default();
+        let rules = Rules {
+            photos,
+            forbidden: &forbidden,
+        };
+        whisper(
+            &undirected(graph),
+            &mut label,
+            (0..graph.len()).collect(),
+            &rules,
+        );
+        label
+    }
+
     #[test]
     fn two_cliques_joined_by_one_weak_edge_stay_two() {
         // 0-1-2 strongly linked, 3-4-5 strongly linked, 2-3 weakly.
@@ -141,7 +174,7 @@ mod tests {
             graph[a].push((b as u32, strong));
         }
         graph[2].push((3, 0.3));
-        let labels = chinese_whispers(&graph, None);
+        let labels = spread(&graph, None);
         assert_eq!(labels[0], labels[1]);
         assert_eq!(labels[1], labels[2]);
         assert_eq!(labels[3], labels[4]);
@@ -153,7 +186,7 @@ mod tests {
     fn a_face_never_joins_a_group_holding_its_photo() {
         // Three faces all alike; 1 and 2 are in one photo.
         let graph: Neighbours = vec![vec![(1, 0.9), (2, 0.9)], vec![(2, 0.95)], vec![]];
-        let labels = chinese_whispers(&graph, Some(&vec![10, 20, 20]));
+        let labels = spread(&graph, Some(&[10, 20, 20]));
         assert_ne!(labels[1], labels[2]);
         let mut groups = vec![Some(0), Some(0), Some(0)];
         let (a, b, c) = ([1.0f32, 0.0], [0.8f32, 0.6], [0.0f32, 1.0]);

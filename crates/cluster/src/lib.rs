@@ -34,7 +34,11 @@ pub mod metrics;
 mod neighbours;
 pub mod photos;
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
+
+use neighbours::FaceIndex;
 
 pub use neighbours::{Neighbours, neighbours};
 
@@ -108,7 +112,7 @@ impl Default for ClusterOptions {
 }
 
 /// Default similarity threshold of the graph method.
-pub const DEFAULT_THRESHOLD: f32 = 0.5;
+pub const DEFAULT_THRESHOLD: f32 = 0.55;
 
 impl ClusterOptions {
     /// InsightFace's GUI albums: DBSCAN, cosine threshold 0.48, min samples
@@ -134,6 +138,8 @@ pub struct Clustering {
     pub labels: Vec<Option<u32>>,
     /// Number of clusters.
     pub clusters: u32,
+    /// By cluster: the group key of [`Constraints::pinned`] faces in it.
+    pub keys: Vec<Option<u32>>,
 }
 
 impl Clustering {
@@ -165,59 +171,241 @@ pub enum ClusterError {
     Invalid(String),
 }
 
+/// Corrections a person made, which every clustering keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Constraints {
+    /// Faces whose group a person decided (named, moved, merged, split
+    /// off): face → group key (below 2³¹). Faces with one key stay
+    /// together, and pinned faces never move; the others may join them.
+    pub pinned: HashMap<usize, u32>,
+    /// `(face, group key)` pairs that must never be: "not this person".
+    pub forbidden: HashSet<(usize, u32)>,
+}
+
+/// Labels from here up are the clusterer's own; below are group keys.
+const FREE_LABELS: u32 = 1 << 31;
+
+/// A clustering kept up to date as faces arrive: [`add`](Self::add)
+/// places new faces only (each joins the group its neighbours vote for, or
+/// they form new ones; the faces already placed stay), and
+/// [`recluster`](Self::recluster) runs everything again. Both keep the
+/// [`Constraints`].
+pub struct Clusterer {
+    options: ClusterOptions,
+    vectors: Vec<Vec<f32>>,
+    photos: Vec<u64>,
+    index: Option<FaceIndex>,
+    /// The undirected neighbour graph.
+    adjacent: Neighbours,
+    /// Each face's group (`None`: DBSCAN noise).
+    groups: Vec<Option<u32>>,
+    next_label: u32,
+}
+
+impl Clusterer {
+    /// An empty clusterer.
+    pub fn new(options: ClusterOptions) -> Result<Self, ClusterError> {
+        if !(options.threshold.is_finite() && (-1.0..=1.0).contains(&options.threshold)) {
+            return Err(ClusterError::Invalid(format!(
+                "threshold {} is not a cosine between -1 and 1",
+                options.threshold
+            )));
+        }
+        if options.neighbours == 0 {
+            return Err(ClusterError::Invalid(
+                "neighbours must be at least 1".into(),
+            ));
+        }
+        Ok(Self {
+            options,
+            vectors: Vec::new(),
+            photos: Vec::new(),
+            index: None,
+            adjacent: Vec::new(),
+            groups: Vec::new(),
+            next_label: FREE_LABELS,
+        })
+    }
+
+    /// Faces held.
+    pub fn len(&self) -> usize {
+        self.vectors.len()
+    }
+
+    /// Whether it holds no face.
+    pub fn is_empty(&self) -> bool {
+        self.vectors.is_empty()
+    }
+
+    fn check(&self, faces: &[FaceVector]) -> Result<(), ClusterError> {
+        let dim = self
+            .vectors
+            .first()
+            .or(faces.first().map(|f| &f.embedding))
+            .map_or(0, Vec::len);
+        for (i, f) in faces.iter().enumerate() {
+            let index = self.len() + i;
+            if f.embedding.len() != dim || dim == 0 {
+                return Err(ClusterError::BadEmbedding {
+                    index,
+                    why: format!(
+                        "{} values where the first face has {dim}",
+                        f.embedding.len()
+                    ),
+                });
+            }
+            if f.embedding.iter().any(|v| !v.is_finite()) {
+                return Err(ClusterError::BadEmbedding {
+                    index,
+                    why: "a value is not finite".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks corrections against a clusterer of `faces` faces.
+    fn check_constraints(constraints: &Constraints, faces: usize) -> Result<(), ClusterError> {
+        let bad = constraints
+            .pinned
+            .iter()
+            .map(|(&f, &k)| (f, k))
+            .chain(constraints.forbidden.iter().copied())
+            .find(|&(f, k)| f >= faces || k >= FREE_LABELS);
+        match bad {
+            Some((face, key)) => Err(ClusterError::Invalid(format!(
+                "a correction names face {face} (of {faces}) or group key {key} (keys are below 2^31)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds `faces` (numbered after those held) and places them.
+    pub fn add(
+        &mut self,
+        faces: &[FaceVector],
+        constraints: &Constraints,
+    ) -> Result<(), ClusterError> {
+        self.check(faces)?;
+        Self::check_constraints(constraints, self.len() + faces.len())?;
+        let first = self.len();
+        self.vectors
+            .extend(faces.iter().map(|f| f.embedding.clone()));
+        self.photos.extend(faces.iter().map(|f| f.photo));
+        let dim = self.vectors.first().map_or(0, Vec::len);
+        let total = self.len();
+        let vectors: Vec<&[f32]> = self.vectors.iter().map(Vec::as_slice).collect();
+        // A scan that has grown past its size becomes HNSW.
+        let rebuild = match &self.index {
+            None => true,
+            Some(index) => index.scan && total > self.options.exact_up_to,
+        };
+        if rebuild {
+            let mut index = FaceIndex::new(dim, total, self.options.exact_up_to);
+            index.add(0, &vectors);
+            self.index = Some(index);
+        } else if let Some(index) = &mut self.index {
+            index.add(first, &vectors[first..]);
+        }
+        let index = self.index.as_ref().expect("built above");
+        let found = index.query(
+            &vectors,
+            first..total,
+            self.options.neighbours,
+            self.options.threshold,
+        );
+        self.adjacent.resize(total, Vec::new());
+        for (offset, list) in found.into_iter().enumerate() {
+            let i = first + offset;
+            for (j, s) in list {
+                self.adjacent[i].push((j, s));
+                self.adjacent[j as usize].push((i as u32, s));
+            }
+        }
+        for list in &mut self.adjacent {
+            list.sort_by_key(|&(j, _)| j);
+            list.dedup_by_key(|&mut (j, _)| j);
+        }
+        let fresh: Vec<u32> = (0..faces.len() as u32)
+            .map(|i| self.next_label + i)
+            .collect();
+        self.next_label += faces.len() as u32;
+        self.groups.extend(fresh.into_iter().map(Some));
+        self.place((first..total).collect(), constraints);
+        Ok(())
+    }
+
+    /// Places every face again (corrections kept).
+    pub fn recluster(&mut self, constraints: &Constraints) -> Result<(), ClusterError> {
+        Self::check_constraints(constraints, self.len())?;
+        let n = self.len() as u32;
+        self.groups = (0..n).map(|i| Some(self.next_label + i)).collect();
+        self.next_label += n;
+        self.place((0..self.len()).collect(), constraints);
+        Ok(())
+    }
+
+    /// Spreads labels over `movable` faces; pinned faces take their key.
+    fn place(&mut self, movable: Vec<usize>, constraints: &Constraints) {
+        for (&face, &key) in &constraints.pinned {
+            self.groups[face] = Some(key);
+        }
+        let movable: Vec<usize> = movable
+            .into_iter()
+            .filter(|i| !constraints.pinned.contains_key(i))
+            .collect();
+        let rules = graph::Rules {
+            photos: self.options.cannot_link.then_some(self.photos.as_slice()),
+            forbidden: &constraints.forbidden,
+        };
+        match self.options.method {
+            Method::Graph => {
+                let mut label: Vec<u32> = self
+                    .groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| g.unwrap_or(self.next_label + i as u32))
+                    .collect();
+                self.next_label += self.len() as u32;
+                graph::whisper(&self.adjacent, &mut label, movable, &rules);
+                self.groups = label.into_iter().map(Some).collect();
+            }
+            // DBSCAN has no incremental form: it runs on the whole graph.
+            Method::Dbscan => {
+                self.groups = dbscan::dbscan(&self.adjacent, self.options.min_samples)
+                    .into_iter()
+                    .map(|g| g.map(|g| FREE_LABELS + g))
+                    .collect();
+                for (&face, &key) in &constraints.pinned {
+                    self.groups[face] = Some(key);
+                }
+            }
+        }
+    }
+
+    /// The clustering now: at most one face of a photo per cluster (with
+    /// `cannot_link`), clusters under `min_size` left out, numbered by size.
+    pub fn clustering(&self) -> Clustering {
+        let mut groups = self.groups.clone();
+        if self.options.cannot_link {
+            let vectors: Vec<&[f32]> = self.vectors.iter().map(Vec::as_slice).collect();
+            graph::split_shared_photos(&mut groups, &vectors, &self.photos);
+        }
+        numbered(&groups, self.options.min_size)
+    }
+}
+
 /// Clusters `faces` (see the crate documentation).
 pub fn cluster(faces: &[FaceVector], options: &ClusterOptions) -> Result<Clustering, ClusterError> {
-    if !(options.threshold.is_finite() && (-1.0..=1.0).contains(&options.threshold)) {
-        return Err(ClusterError::Invalid(format!(
-            "threshold {} is not a cosine between -1 and 1",
-            options.threshold
-        )));
-    }
-    if options.neighbours == 0 {
-        return Err(ClusterError::Invalid(
-            "neighbours must be at least 1".into(),
-        ));
-    }
-    let dim = faces.first().map_or(0, |f| f.embedding.len());
-    for (index, f) in faces.iter().enumerate() {
-        if f.embedding.len() != dim || dim == 0 {
-            return Err(ClusterError::BadEmbedding {
-                index,
-                why: format!(
-                    "{} values where the first face has {dim}",
-                    f.embedding.len()
-                ),
-            });
-        }
-        if f.embedding.iter().any(|v| !v.is_finite()) {
-            return Err(ClusterError::BadEmbedding {
-                index,
-                why: "a value is not finite".into(),
-            });
-        }
-    }
-    let vectors: Vec<&[f32]> = faces.iter().map(|f| f.embedding.as_slice()).collect();
-    let graph = neighbours(
-        &vectors,
-        options.neighbours,
-        options.threshold,
-        options.exact_up_to,
-    );
-    let photos: Vec<u64> = faces.iter().map(|f| f.photo).collect();
-    let mut groups = match options.method {
-        Method::Graph => graph::chinese_whispers(&graph, options.cannot_link.then_some(&photos)),
-        Method::Dbscan => dbscan::dbscan(&graph, options.min_samples),
-    };
-    if options.cannot_link {
-        graph::split_shared_photos(&mut groups, &vectors, &photos);
-    }
-    Ok(numbered(&groups, options.min_size))
+    let mut clusterer = Clusterer::new(options.clone())?;
+    clusterer.add(faces, &Constraints::default())?;
+    Ok(clusterer.clustering())
 }
 
 /// Group ids (any numbers; `None` for noise) renumbered by size, largest
 /// first (ties by first face), groups under `min_size` dropped.
 fn numbered(groups: &[Option<u32>], min_size: usize) -> Clustering {
-    let mut sizes: std::collections::HashMap<u32, (usize, usize)> = Default::default();
+    let mut sizes: HashMap<u32, (usize, usize)> = HashMap::new();
     for (i, g) in groups.iter().enumerate() {
         if let Some(g) = g {
             let e = sizes.entry(*g).or_insert((0, i));
@@ -230,7 +418,7 @@ fn numbered(groups: &[Option<u32>], min_size: usize) -> Clustering {
         .map(|(g, (n, first))| (g, n, first))
         .collect();
     order.sort_by_key(|&(_, n, first)| (std::cmp::Reverse(n), first));
-    let rank: std::collections::HashMap<u32, u32> = order
+    let rank: HashMap<u32, u32> = order
         .iter()
         .enumerate()
         .map(|(r, &(g, _, _))| (g, r as u32))
@@ -241,5 +429,9 @@ fn numbered(groups: &[Option<u32>], min_size: usize) -> Clustering {
             .map(|g| g.and_then(|g| rank.get(&g).copied()))
             .collect(),
         clusters: order.len() as u32,
+        keys: order
+            .iter()
+            .map(|&(g, _, _)| (g < FREE_LABELS).then_some(g))
+            .collect(),
     }
 }

@@ -10,6 +10,76 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The faces, searchable: an exact scan for small sets, HNSW beyond.
+pub(crate) struct FaceIndex {
+    index: Box<dyn VectorIndex>,
+    /// Whether search scores are exact cosines (no re-scoring needed).
+    exact: bool,
+    /// Whether it is the exact scan (HNSW otherwise).
+    pub(crate) scan: bool,
+}
+
+impl FaceIndex {
+    /// An index for about `expected` vectors of `dim` values.
+    pub(crate) fn new(dim: usize, expected: usize, exact_up_to: usize) -> Self {
+        let scan = expected <= exact_up_to;
+        let index: Box<dyn VectorIndex> = if scan {
+            Box::new(ExactIndex::new(dim))
+        } else {
+            Box::new(HnswIndex::new(dim).expect("a dimension the gallery accepts"))
+        };
+        let exact = index.final_scores();
+        Self { index, exact, scan }
+    }
+
+    /// Adds `vectors`, numbered from `first`.
+    pub(crate) fn add(&mut self, first: usize, vectors: &[&[f32]]) {
+        // In slices, so the copy handed to the index stays small.
+        for (c, chunk) in vectors.chunks(16_384).enumerate() {
+            let items: Vec<(i64, Vec<f32>)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ((first + c * 16_384 + i) as i64, v.to_vec()))
+                .collect();
+            self.index.insert_many(&items);
+        }
+    }
+
+    /// The neighbours of `all[i]` for each `i` in `queries`, on every core.
+    pub(crate) fn query(
+        &self,
+        all: &[&[f32]],
+        queries: std::ops::Range<usize>,
+        k: usize,
+        threshold: f32,
+    ) -> Neighbours {
+        queries
+            .into_par_iter()
+            .map(|i| {
+                let v = all[i];
+                let mut found: Vec<(u32, f32)> = self
+                    .index
+                    .search(v, k + 1)
+                    .into_iter()
+                    .filter(|&(j, _)| j as usize != i)
+                    .map(|(j, s)| {
+                        let s = if self.exact {
+                            s
+                        } else {
+                            dot(v, all[j as usize])
+                        };
+                        (j as u32, s)
+                    })
+                    .filter(|&(_, s)| s >= threshold)
+                    .collect();
+                found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                found.truncate(k);
+                found
+            })
+            .collect()
+    }
+}
+
 /// The at most `k` most similar faces of each face at or above
 /// `threshold`: from an exact scan up to `exact_up_to` faces, from an HNSW
 /// index beyond (its candidates re-scored exactly). Queries run on every
@@ -18,42 +88,7 @@ pub fn neighbours(vectors: &[&[f32]], k: usize, threshold: f32, exact_up_to: usi
     let Some(dim) = vectors.first().map(|v| v.len()) else {
         return Vec::new();
     };
-    let mut index: Box<dyn VectorIndex> = if vectors.len() <= exact_up_to {
-        Box::new(ExactIndex::new(dim))
-    } else {
-        Box::new(HnswIndex::new(dim).expect("a dimension the gallery accepts"))
-    };
-    // In slices, so the copy handed to the index stays small.
-    for (c, chunk) in vectors.chunks(16_384).enumerate() {
-        let items: Vec<(i64, Vec<f32>)> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, v)| ((c * 16_384 + i) as i64, v.to_vec()))
-            .collect();
-        index.insert_many(&items);
-    }
-    let exact = index.final_scores();
-    vectors
-        .par_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let mut found: Vec<(u32, f32)> = index
-                .search(v, k + 1)
-                .into_iter()
-                .filter(|&(j, _)| j as usize != i)
-                .map(|(j, s)| {
-                    let s = if exact {
-                        s
-                    } else {
-                        dot(v, vectors[j as usize])
-                    };
-                    (j as u32, s)
-                })
-                .filter(|&(_, s)| s >= threshold)
-                .collect();
-            found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            found.truncate(k);
-            found
-        })
-        .collect()
+    let mut index = FaceIndex::new(dim, vectors.len(), exact_up_to);
+    index.add(0, vectors);
+    index.query(vectors, 0..vectors.len(), k, threshold)
 }

@@ -202,23 +202,20 @@ fn hash_and_compute<T>(
 }
 
 /// `compute` of every image, in order, `jobs` at a time, each image's
-/// own result (a bad image does not stop the others); with a cache folder,
-/// results under the same settings and `kind` are read from it and new
-/// ones added.
+/// own result (a bad image does not stop the others); with a cache file,
+/// results under the same settings are read from it and new ones added.
 fn cached<T>(
     analyzer: &FaceAnalyzer,
     images: &[ImageSource],
     settings: &EmbedSettings,
-    kind: &str,
     jobs: usize,
-    cache_dir: Option<&Path>,
+    cache_path: Option<PathBuf>,
     progress: &(dyn Fn() + Sync),
     compute: &(dyn Fn(&RgbImage) -> Result<T, EvalError> + Sync),
 ) -> Result<Vec<Result<T, EvalError>>, EvalError>
 where
     T: Serialize + serde::de::DeserializeOwned + Clone + Send + Sync,
 {
-    let cache_path = cache_dir.map(|d| settings.cache_file(d, kind));
     let mut cache = cache_path
         .as_deref()
         .and_then(|p| std::fs::read_to_string(p).ok())
@@ -280,9 +277,8 @@ pub fn embed_images(
         analyzer,
         images,
         settings,
-        "embeddings",
         jobs,
-        cache_dir,
+        cache_dir.map(|d| settings.cache_file(d, "embeddings")),
         progress,
         &compute,
     )?
@@ -330,8 +326,9 @@ pub fn embed_faces(
             })
             .collect())
     };
+    let cache_path = cache_dir.map(|d| settings.cache_file(d, "faces"));
     cached(
-        analyzer, images, &settings, "faces", jobs, cache_dir, progress, &compute,
+        analyzer, images, &settings, jobs, cache_path, progress, &compute,
     )
 }
 
