@@ -171,6 +171,9 @@ mod tests {
         let frame = Frame::from_rgb(&odd);
         assert_eq!(frame.as_raw().len(), 5 * 3 + 2 * 3 * 2);
         let grey = frame.to_rgb();
-        assert!(grey.as_raw().iter().all(|&v| v.abs_diff(200) <= 2), "{grey:?}");
+        assert!(
+            grey.as_raw().iter().all(|&v| v.abs_diff(200) <= 2),
+            "{grey:?}"
+        );
     }
 }
