@@ -7,9 +7,9 @@ use facekit_gallery::contract_of;
 use facekit_service::FaceService;
 use facekit_video::plan::Policy;
 use facekit_video::{
-    AnalysedTrack, AnalysisOptions, EncodeSettings, FfmpegReader, FrameSource, Matcher, Plan,
-    References, RenderReport, RenderSettings, VideoError, analyze, analyze_and_render, identify,
-    plan_of, render,
+    AnalysedTrack, AnalysisOptions, EncodeSettings, FfmpegReader, FrameSource, Matcher,
+    ONE_PASS_MAX_BYTES, Plan, References, RenderReport, RenderSettings, VideoError, analyze,
+    analyze_and_render, identify, one_pass_bytes, plan_of, render,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -47,14 +47,15 @@ fn progress_bar(frames: u64, what: &str) -> ProgressBar {
 }
 
 /// Loads the models, analyses `input` (writing it redacted to `render_to`'s
-/// output in the same pass when given) and decides identities.
+/// output in the same pass when given and the pass fits in memory) and
+/// decides identities; whether it rendered.
 fn analysed(
     input: &Path,
     common: &Common,
     args: &VideoAnalysisArgs,
     identity: &VideoIdentityArgs,
     render_to: Option<(&RenderSettings, &Path)>,
-) -> Result<(facekit_video::Analysis, AnalysisOptions, f32)> {
+) -> Result<(facekit_video::Analysis, AnalysisOptions, f32, bool)> {
     // One detector per core, one ONNX Runtime thread each.
     let analyzer = &analyzer(common, cores(), Stages::VIDEO)?;
     let options = AnalysisOptions {
@@ -64,6 +65,8 @@ fn analysed(
         ..AnalysisOptions::default()
     };
     let mut source = FfmpegReader::open(input)?;
+    let render_to = render_to
+        .filter(|_| one_pass_bytes(source.info(), &options).is_ok_and(|b| b <= ONE_PASS_MAX_BYTES));
     let bar = progress_bar(
         source.info().frames,
         if render_to.is_some() {
@@ -118,21 +121,22 @@ fn analysed(
     if let Some(matcher) = matcher {
         identify(&mut analysis.tracks, matcher.as_ref(), threshold)?;
     }
-    Ok((analysis, options, threshold))
+    Ok((analysis, options, threshold, render_to.is_some()))
 }
 
 /// The plan of `input` (analysis, identities, render settings), with the
-/// video rendered in the same pass to `output` when given (policy `all`).
-fn planned(input: &Path, job: &VideoPlanArgs, output: Option<&Path>) -> Result<Plan> {
+/// video rendered in the same pass to `output` when given (policy `all`)
+/// and it fits; whether it rendered.
+fn planned(input: &Path, job: &VideoPlanArgs, output: Option<&Path>) -> Result<(Plan, bool)> {
     let settings = render_settings(&job.render);
-    let (result, options, threshold) = analysed(
+    let (result, options, threshold, rendered) = analysed(
         input,
         &job.common,
         &job.analysis,
         &job.identity,
         output.map(|o| (&settings, o)),
     )?;
-    Ok(plan_of(&result, &options, threshold, settings))
+    Ok((plan_of(&result, &options, threshold, settings), rendered))
 }
 
 fn render_settings(args: &VideoRenderArgs) -> RenderSettings {
@@ -204,7 +208,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             identity,
             common,
         } => {
-            let (result, _, _) = analysed(&input, &common, &analysis, &identity, None)?;
+            let (result, ..) = analysed(&input, &common, &analysis, &identity, None)?;
             if let Some(dir) = &thumbnails {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -219,7 +223,7 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             Ok(true)
         }
         VideoCommand::Analyze { input, plan, job } => {
-            let made = planned(&input, &job, None)?;
+            let (made, _) = planned(&input, &job, None)?;
             made.write(&plan)?;
             eprintln!(
                 "facekit: {} tracks in {} frames; plan in {}",
@@ -247,11 +251,11 @@ pub fn run(command: VideoCommand) -> Result<bool> {
             // Policy `all` needs no identity to decide what to hide: one
             // pass. The others render once every track's identity is known.
             let one_pass = job.render.policy == Policy::All;
-            let made = planned(&input, &job, one_pass.then_some(output.as_path()))?;
+            let (made, rendered) = planned(&input, &job, one_pass.then_some(output.as_path()))?;
             if let Some(path) = &plan {
                 made.write(path)?;
             }
-            if !one_pass {
+            if !rendered {
                 render_plan(&input, &made, &output)?;
             }
             Ok(true)

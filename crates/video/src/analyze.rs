@@ -347,13 +347,6 @@ impl Tracker<'_> {
         Ok(())
     }
 
-    /// Frames a box waits after its frame before it is final: a gap long
-    /// enough to end a track, the next anchor's smoothing neighbour, the
-    /// lead of a track starting later.
-    fn lag(&self) -> u64 {
-        self.max_gap + 2 * self.coverage.stride + self.coverage.lead + 1
-    }
-
     /// Every track's box on `frame`, in the plan's track order. Asked in
     /// frame order, once detections up to `frame + lag()` are observed, it
     /// gives exactly the boxes of the finished plan: every track covering
@@ -461,6 +454,54 @@ impl Output<'_> {
     }
 }
 
+/// How an analysis steps through a video.
+struct Pace {
+    /// Detection on every `stride`-th frame.
+    stride: u64,
+    /// A track unseen for more frames ends.
+    max_gap: u64,
+    /// Frames a box waits after its frame before it is final: a gap long
+    /// enough to end a track, the next anchor's smoothing neighbour, the
+    /// lead of a track starting later.
+    lag: u64,
+    /// Frames the one pass holds at most: the lag, and enough ahead to
+    /// keep every worker busy (over `lag + stride`, so the reader never
+    /// waits on a tracker that needs its next frame).
+    waiting: u64,
+}
+
+impl Pace {
+    fn of(info: &MediaInfo, options: &AnalysisOptions) -> Result<Self, VideoError> {
+        if !(options.analysis_fps.is_finite() && options.analysis_fps > 0.0) {
+            return Err(VideoError::Invalid(format!(
+                "analysis fps {} is not positive",
+                options.analysis_fps
+            )));
+        }
+        let stride = ((info.fps() / options.analysis_fps).round() as u64).max(1);
+        let max_gap = ((options.max_gap_secs * info.fps()).round() as u64).max(stride);
+        let lag = max_gap + 2 * stride + options.lead_frames + 1;
+        let workers = options.workers.max(1) as u64;
+        Ok(Self {
+            stride,
+            max_gap,
+            lag,
+            waiting: lag + (2 * workers + 2) * stride,
+        })
+    }
+}
+
+/// The most frame memory [`analyze_and_render`] takes on: beyond it (4K on
+/// many cores, or a very low analysis rate), analyse, then render.
+pub const ONE_PASS_MAX_BYTES: u64 = 1 << 30;
+
+/// Bytes of frames [`analyze_and_render`] holds at most for `info` under
+/// `options`.
+pub fn one_pass_bytes(info: &MediaInfo, options: &AnalysisOptions) -> Result<u64, VideoError> {
+    let frame = crate::frame::frame_bytes(info.width, info.height) as u64;
+    Ok(Pace::of(info, options)?.waiting.saturating_mul(frame))
+}
+
 /// Analyses every frame of `source`; `progress` is told how far it got.
 ///
 /// Three stages run at once: a reader (decoding through FFmpeg, cut
@@ -484,7 +525,8 @@ pub fn analyze(
 /// video is decoded once and encoding overlaps detection. The boxes and
 /// the video are those of [`analyze`] followed by [`render`](crate::render)
 /// of its plan. Policy `all` only: the others need every track's identity,
-/// which is known only at the end. `progress` is told each frame written.
+/// which is known only at the end; and at most [`ONE_PASS_MAX_BYTES`] of
+/// frames held ([`one_pass_bytes`]). `progress` is told each frame written.
 pub fn analyze_and_render(
     source: &mut (dyn FrameSource + Send),
     analyzer: &FaceAnalyzer,
@@ -501,6 +543,14 @@ pub fn analyze_and_render(
         )));
     }
     settings.check().map_err(VideoError::Invalid)?;
+    let holds = one_pass_bytes(source.info(), options)?;
+    if holds > ONE_PASS_MAX_BYTES {
+        return Err(VideoError::Invalid(format!(
+            "one pass would hold {} MiB of frames (over {} MiB): analyse, then render",
+            holds >> 20,
+            ONE_PASS_MAX_BYTES >> 20
+        )));
+    }
     let writer = FfmpegWriter::create(output, source.info(), audio_from, &settings.encode)?;
     let output = Output {
         writer,
@@ -521,13 +571,12 @@ fn run<'a>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<(Analysis, Option<Output<'a>>), VideoError> {
     let info = source.info().clone();
-    if !(options.analysis_fps.is_finite() && options.analysis_fps > 0.0) {
-        return Err(VideoError::Invalid(format!(
-            "analysis fps {} is not positive",
-            options.analysis_fps
-        )));
-    }
-    let stride = ((info.fps() / options.analysis_fps).round() as u64).max(1);
+    let Pace {
+        stride,
+        max_gap,
+        lag,
+        waiting,
+    } = Pace::of(&info, options)?;
     let workers = options.workers.max(1);
     let mut detection = analyzer.options().detect.clone();
     detection.det_size = detection.det_size.fitted(info.width, info.height);
@@ -538,7 +587,7 @@ fn run<'a>(
             stride,
             lead: options.lead_frames,
         },
-        max_gap: ((options.max_gap_secs * info.fps()).round() as u64).max(stride),
+        max_gap,
         spacing: (info.fps() / 2.0).round().max(1.0) as u64,
         live: Vec::new(),
         done: Vec::new(),
@@ -547,7 +596,6 @@ fn run<'a>(
         next_id: 1,
         shot_start: 0,
     };
-    let lag = tracker.lag();
     let detection = &detection;
     let (frame_no, cuts) = std::thread::scope(|s| -> Result<(u64, Vec<u64>), VideoError> {
         // Every end of a channel lives in this closure or a thread, so an
@@ -564,7 +612,7 @@ fn run<'a>(
         // never stops the reader before the tracker can free some.
         let (frames, waiting_frames) =
             std::sync::mpsc::sync_channel::<(u64, Arc<Frame>)>(if output.is_some() {
-                (lag + (2 * workers as u64 + 2) * stride) as usize
+                waiting as usize
             } else {
                 0
             });

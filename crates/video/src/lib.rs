@@ -34,7 +34,10 @@ mod track;
 
 use std::path::PathBuf;
 
-pub use analyze::{AnalysedTrack, Analysis, AnalysisOptions, analyze, analyze_and_render};
+pub use analyze::{
+    AnalysedTrack, Analysis, AnalysisOptions, ONE_PASS_MAX_BYTES, analyze, analyze_and_render,
+    one_pass_bytes,
+};
 pub use frame::Frame;
 pub use identity::{MIN_AGREEING, Matcher, References, identify};
 pub use media::{EncodeSettings, FfmpegReader, FfmpegWriter, FrameSource, MediaInfo, probe};

@@ -13,8 +13,9 @@ use facekit_testdata::{scrfd500m_sface_pack, shared};
 use facekit_video::mot::{Labelled, evaluate};
 use facekit_video::plan::{IdentityStatus, Policy};
 use facekit_video::{
-    AnalysisOptions, FfmpegReader, FfmpegWriter, Frame, FrameSource, MediaInfo, Plan, References,
-    RenderSettings, VideoError, analyze, analyze_and_render, identify, plan_of, probe, render,
+    AnalysisOptions, FfmpegReader, FfmpegWriter, Frame, FrameSource, MediaInfo, ONE_PASS_MAX_BYTES,
+    Plan, References, RenderSettings, VideoError, analyze, analyze_and_render, identify,
+    one_pass_bytes, plan_of, probe, render,
 };
 
 const W: u32 = 640;
@@ -332,6 +333,29 @@ fn one_pass_refuses_policies_that_need_identities() {
         );
         assert!(!output.exists());
     }
+    // A rate so low that a second's lag is thousands of frames: the one
+    // pass would hold gigabytes, so it refuses (the CLI then analyses and
+    // renders in two passes).
+    let slow = AnalysisOptions {
+        analysis_fps: 0.01,
+        ..AnalysisOptions::default()
+    };
+    let info = probe(&input).unwrap();
+    assert!(one_pass_bytes(&info, &slow).unwrap() > ONE_PASS_MAX_BYTES);
+    let usual = one_pass_bytes(&info, &AnalysisOptions::default()).unwrap();
+    assert!(usual < 64 << 20, "{usual} bytes at 640×480");
+    let err = analyze_and_render(
+        &mut FfmpegReader::open(&input).unwrap(),
+        &analyzer,
+        &slow,
+        &RenderSettings::default(),
+        &output,
+        None,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("one pass would hold"), "{err}");
+    assert!(!output.exists());
 }
 
 #[test]
