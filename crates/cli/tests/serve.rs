@@ -105,7 +105,10 @@ fn serve_with_keys_from_the_command_line_and_stop_on_sigterm() {
     let bad_role = facekit(&[
         "keys", "--keys", keys, "create", "--name", "x", "--role", "root",
     ]);
-    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role 'root'"));
+    assert!(
+        String::from_utf8_lossy(&bad_role.stderr)
+            .contains("role must be reader, writer or admin, not 'root'")
+    );
 
     let config = dir.path().join("facekit.toml");
     std::fs::write(

@@ -64,16 +64,7 @@ pub enum Method {
     Dbscan,
 }
 
-impl std::str::FromStr for Method {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "graph" => Ok(Self::Graph),
-            "dbscan" => Ok(Self::Dbscan),
-            other => Err(format!("not one of graph, dbscan: '{other}'")),
-        }
-    }
-}
+facekit_core::from_words!(Method, "method", { "graph" => Graph, "dbscan" => Dbscan });
 
 /// Clustering settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

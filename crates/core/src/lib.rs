@@ -20,10 +20,12 @@
 mod embedding;
 mod geometry;
 mod suppression;
+mod words;
 
 pub use embedding::{cosine_similarity, l2_norm, l2_normalized};
 pub use geometry::{Affine2, BBox, Detection, Point, estimate_similarity};
 pub use suppression::{MaxNumMetric, nms, select_max_num};
+pub use words::not_one_of;
 
 /// SHA-256 of `bytes` as lowercase hex.
 ///

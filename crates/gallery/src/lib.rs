@@ -95,20 +95,9 @@ impl std::fmt::Display for IndexKind {
     }
 }
 
-impl std::str::FromStr for IndexKind {
-    type Err = GalleryError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "exact" => Ok(IndexKind::Exact),
-            "int8" => Ok(IndexKind::Int8),
-            "hnsw" => Ok(IndexKind::Hnsw),
-            other => Err(GalleryError::Invalid(format!(
-                "unknown index kind '{other}' (exact, int8, hnsw)"
-            ))),
-        }
-    }
-}
+facekit_core::from_words!(IndexKind, "index kind", GalleryError = GalleryError::Invalid, {
+    "exact" => Exact, "int8" => Int8, "hnsw" => Hnsw
+});
 
 /// A collection and its contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -299,19 +299,9 @@ impl std::fmt::Display for ReviewMode {
     }
 }
 
-impl std::str::FromStr for ReviewMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "off" => Ok(Self::Off),
-            "standard" => Ok(Self::Standard),
-            "strict" => Ok(Self::Strict),
-            other => Err(format!(
-                "review must be off, standard or strict, not '{other}'"
-            )),
-        }
-    }
-}
+facekit_core::from_words!(ReviewMode, "review", {
+    "off" => Off, "standard" => Standard, "strict" => Strict
+});
 
 /// A face refused at enrollment, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]

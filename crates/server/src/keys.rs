@@ -39,20 +39,9 @@ impl std::fmt::Display for Role {
     }
 }
 
-impl std::str::FromStr for Role {
-    type Err = KeyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "reader" => Ok(Role::Reader),
-            "writer" => Ok(Role::Writer),
-            "admin" => Ok(Role::Admin),
-            other => Err(KeyError::Invalid(format!(
-                "unknown role '{other}' (reader, writer, admin)"
-            ))),
-        }
-    }
-}
+facekit_core::from_words!(Role, "role", KeyError = KeyError::Invalid, {
+    "reader" => Reader, "writer" => Writer, "admin" => Admin
+});
 
 /// A key as listed (never its secret).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

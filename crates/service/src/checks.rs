@@ -42,19 +42,9 @@ impl LivenessPolicy {
     }
 }
 
-impl std::str::FromStr for LivenessPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "off" => Ok(Self::Off),
-            "observe" => Ok(Self::Observe),
-            "normal" => Ok(Self::Normal),
-            other => Err(format!(
-                "liveness must be off, observe or normal, not '{other}'"
-            )),
-        }
-    }
-}
+facekit_core::from_words!(LivenessPolicy, "liveness", {
+    "off" => Off, "observe" => Observe, "normal" => Normal
+});
 
 /// A photo refused because a face in it is a presentation attack.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

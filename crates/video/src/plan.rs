@@ -141,25 +141,9 @@ pub enum Mask {
     Ellipse,
 }
 
-macro_rules! parse_lowercase {
-    ($($ty:ident { $($text:literal => $variant:ident),* }),*) => {$(
-        impl std::str::FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($text => Ok(Self::$variant),)*
-                    other => Err(format!(concat!("not one of", $(" ", $text),*, ": '{}'"), other)),
-                }
-            }
-        }
-    )*};
-}
-
-parse_lowercase! {
-    Policy { "all" => All, "only" => Only, "except" => Except },
-    Style { "blur" => Blur, "mosaic" => Mosaic, "solid" => Solid },
-    Mask { "box" => Box, "ellipse" => Ellipse }
-}
+facekit_core::from_words!(Policy, "policy", { "all" => All, "only" => Only, "except" => Except });
+facekit_core::from_words!(Style, "style", { "blur" => Blur, "mosaic" => Mosaic, "solid" => Solid });
+facekit_core::from_words!(Mask, "mask", { "box" => Box, "ellipse" => Ellipse });
 
 /// How the plan is rendered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
