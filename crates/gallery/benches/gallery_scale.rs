@@ -10,7 +10,7 @@
 //! (after one untimed pass over them). One JSON line per size and index.
 //!
 //! The vectors imitate face embeddings: a person's samples have cosine ≈ 0.7
-//! to each other, and people's centres come from a 64-dimensional latent
+//! to the person's centre (so ≈ 0.5 to each other), and people's centres come from a 64-dimensional latent
 //! space, so two different people have cosine 0 ± 0.13, the spread ArcFace
 //! impostor pairs show. Centres drawn uniformly on the 512-d sphere (0 ±
 //! 0.044) are the worst case for HNSW: every other person is equally far,

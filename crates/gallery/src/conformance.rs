@@ -329,7 +329,8 @@ pub mod synthetic {
             l2_normalized(&(0..DIM).map(|_| self.gaussian()).collect::<Vec<_>>())
         }
 
-        /// A sample of `center`: per-component noise 0.045 gives cosine ≈ 0.7.
+        /// A sample of `center`: per-component noise 0.045 gives cosine ≈ 0.7
+        /// to it (1/√(1 + 0.045² · 512)).
         fn sample_of(&mut self, center: &[f32]) -> Vec<f32> {
             l2_normalized(
                 &center
@@ -344,7 +345,7 @@ pub mod synthetic {
     /// probes (new samples of enrolled people), reproducible.
     ///
     /// The vectors imitate face embeddings: a person's samples have cosine
-    /// ≈ 0.7 to each other, and people's centres come from a 64-dimensional
+    /// ≈ 0.7 to the person's centre (so ≈ 0.5 to each other), and people's centres come from a 64-dimensional
     /// latent space, so two different people have cosine 0 ± 0.13, the
     /// spread ArcFace impostor pairs show.
     pub struct FaceLikeVectors {
