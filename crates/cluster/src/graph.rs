@@ -3,10 +3,28 @@
 
 use std::collections::HashMap;
 
-use crate::Neighbours;
+use crate::{Neighbours, most_central};
 
 /// Rounds at most; it usually settles in under ten.
 const MAX_ROUNDS: usize = 30;
+
+/// Adds the neighbour lists of faces `first..` to the undirected graph,
+/// each link in both faces' lists, once. Earlier faces only gain links to
+/// later ones, appended in order, so only the new lists need sorting.
+pub(crate) fn link(adjacent: &mut Neighbours, first: usize, found: Neighbours) {
+    adjacent.resize(first + found.len(), Vec::new());
+    for (offset, list) in found.into_iter().enumerate() {
+        let i = first + offset;
+        for (j, s) in list {
+            adjacent[i].push((j, s));
+            adjacent[j as usize].push((i as u32, s));
+        }
+    }
+    for list in &mut adjacent[first..] {
+        list.sort_by_key(|&(j, _)| j);
+        list.dedup_by_key(|&mut (j, _)| j);
+    }
+}
 
 /// What a face may not do while labels spread.
 pub(crate) struct Rules<'a> {
@@ -111,18 +129,8 @@ pub(crate) fn split_shared_photos(groups: &mut [Option<u32>], vectors: &[&[f32]]
         if by_photo.values().all(|f| f.len() == 1) {
             continue;
         }
-        let dim = vectors[faces[0]].len();
-        let mut mean = vec![0.0f32; dim];
-        for &i in faces {
-            mean.iter_mut().zip(vectors[i]).for_each(|(m, v)| *m += v);
-        }
-        let closeness = |i: usize| -> f32 { mean.iter().zip(vectors[i]).map(|(m, v)| m * v).sum() };
         for shared in by_photo.values().filter(|f| f.len() > 1) {
-            let keep = shared
-                .iter()
-                .copied()
-                .max_by(|&a, &b| closeness(a).total_cmp(&closeness(b)))
-                .expect("non-empty");
+            let keep = most_central(|i| vectors[i], faces, shared);
             for &i in shared.iter().filter(|&&i| i != keep) {
                 groups[i] = None;
             }
@@ -136,16 +144,8 @@ mod tests {
 
     /// The undirected graph: `j` in `i`'s list or `i` in `j`'s, once each.
     fn undirected(graph: &Neighbours) -> Neighbours {
-        let mut adjacent: Neighbours = graph.clone();
-        for (i, list) in graph.iter().enumerate() {
-            for &(j, s) in list {
-                adjacent[j as usize].push((i as u32, s));
-            }
-        }
-        for list in &mut adjacent {
-            list.sort_by_key(|&(j, _)| j);
-            list.dedup_by_key(|&mut (j, _)| j);
-        }
+        let mut adjacent = Neighbours::new();
+        link(&mut adjacent, 0, graph.clone());
         adjacent
     }
 

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use neighbours::FaceIndex;
 
-pub use neighbours::{Neighbours, neighbours};
+use neighbours::Neighbours;
 
 /// One face: its embedding (unit length) and the photo it is in.
 #[derive(Debug, Clone, PartialEq)]
@@ -305,18 +305,7 @@ impl Clusterer {
             self.options.neighbours,
             self.options.threshold,
         );
-        self.adjacent.resize(total, Vec::new());
-        for (offset, list) in found.into_iter().enumerate() {
-            let i = first + offset;
-            for (j, s) in list {
-                self.adjacent[i].push((j, s));
-                self.adjacent[j as usize].push((i as u32, s));
-            }
-        }
-        for list in &mut self.adjacent {
-            list.sort_by_key(|&(j, _)| j);
-            list.dedup_by_key(|&mut (j, _)| j);
-        }
+        graph::link(&mut self.adjacent, first, found);
         let fresh: Vec<u32> = (0..faces.len() as u32)
             .map(|i| self.next_label + i)
             .collect();
@@ -391,6 +380,28 @@ pub fn cluster(faces: &[FaceVector], options: &ClusterOptions) -> Result<Cluster
     let mut clusterer = Clusterer::new(options.clone())?;
     clusterer.add(faces, &Constraints::default())?;
     Ok(clusterer.clustering())
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Of `among`, the face most similar to the mean embedding of `group`
+/// (`vector` gives a face's embedding).
+pub(crate) fn most_central<'a>(
+    vector: impl Fn(usize) -> &'a [f32],
+    group: &[usize],
+    among: &[usize],
+) -> usize {
+    let mut mean = vec![0.0f32; vector(group[0]).len()];
+    for &i in group {
+        mean.iter_mut().zip(vector(i)).for_each(|(m, v)| *m += v);
+    }
+    among
+        .iter()
+        .copied()
+        .max_by(|&a, &b| dot(&mean, vector(a)).total_cmp(&dot(&mean, vector(b))))
+        .expect("a face to choose from")
 }
 
 /// Group ids (any numbers; `None` for noise) renumbered by size, largest

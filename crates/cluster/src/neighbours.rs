@@ -3,12 +3,10 @@
 use facekit_gallery::{ExactIndex, HnswIndex, VectorIndex};
 use rayon::prelude::*;
 
-/// Each face's neighbours, `(face, cosine)`, best first, itself excluded.
-pub type Neighbours = Vec<Vec<(u32, f32)>>;
+use crate::dot;
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+/// Each face's neighbours, `(face, cosine)`, best first, itself excluded.
+pub(crate) type Neighbours = Vec<Vec<(u32, f32)>>;
 
 /// The faces, searchable: an exact scan for small sets, HNSW beyond.
 pub(crate) struct FaceIndex {
@@ -78,17 +76,4 @@ impl FaceIndex {
             })
             .collect()
     }
-}
-
-/// The at most `k` most similar faces of each face at or above
-/// `threshold`: from an exact scan up to `exact_up_to` faces, from an HNSW
-/// index beyond (its candidates re-scored exactly). Queries run on every
-/// core.
-pub fn neighbours(vectors: &[&[f32]], k: usize, threshold: f32, exact_up_to: usize) -> Neighbours {
-    let Some(dim) = vectors.first().map(|v| v.len()) else {
-        return Vec::new();
-    };
-    let mut index = FaceIndex::new(dim, vectors.len(), exact_up_to);
-    index.add(0, vectors);
-    index.query(vectors, 0..vectors.len(), k, threshold)
 }

@@ -123,22 +123,5 @@ pub fn group_faces(
 /// The member closest to its cluster's mean embedding: the face shown for
 /// the person.
 pub fn representative(faces: &[FoundFace], members: &[usize]) -> usize {
-    let dim = faces[members[0]].face.embedding.len();
-    let mut mean = vec![0.0f32; dim];
-    for &i in members {
-        mean.iter_mut()
-            .zip(&faces[i].face.embedding)
-            .for_each(|(m, v)| *m += v);
-    }
-    let closeness = |i: usize| -> f32 {
-        mean.iter()
-            .zip(&faces[i].face.embedding)
-            .map(|(m, v)| m * v)
-            .sum()
-    };
-    members
-        .iter()
-        .copied()
-        .max_by(|&a, &b| closeness(a).total_cmp(&closeness(b)))
-        .expect("a cluster has members")
+    crate::most_central(|i| &faces[i].face.embedding, members, members)
 }
