@@ -502,6 +502,91 @@ pub enum GalleryCommand {
     },
     /// Persons, samples and index size of a collection.
     Stats { collection: String },
+    /// Add every face of photos without a person (a photo library's
+    /// import) for `gallery cluster` to place: one JSON line per photo.
+    Add {
+        collection: String,
+        #[command(flatten)]
+        input: Inputs,
+        /// Smallest face added (shorter box side, pixels; PhotoPrism's 50).
+        #[arg(long, default_value_t = 50.0)]
+        min_face: f32,
+        /// Lowest detection score added (Immich's 0.7).
+        #[arg(long, default_value_t = 0.7)]
+        min_score: f32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Cluster a collection's faces into people: faces not seen before
+    /// join the person their neighbours vote for, or form new suggested
+    /// persons (`cluster-<face id>`); --full places every face no person
+    /// decided again. Corrections (name, merge, split, move, not-person)
+    /// are kept by both.
+    Cluster {
+        collection: String,
+        /// Place every face no person decided again, not only new ones.
+        #[arg(long)]
+        full: bool,
+        /// Cosine similarity two faces need to be linked (measured on LFW
+        /// with SFace; see the README).
+        #[arg(long, default_value_t = facekit_cluster::DEFAULT_THRESHOLD)]
+        threshold: f32,
+    },
+    /// Every face of a collection with clustering's view of it: its person
+    /// (empty: none), whether clustering placed it, the persons it must
+    /// never join. One JSON line each.
+    Faces {
+        collection: String,
+        /// Only faces of no person.
+        #[arg(long)]
+        unassigned: bool,
+    },
+    /// Name a person; a suggestion of clustering becomes a person whose
+    /// faces stay as they are.
+    Name {
+        collection: String,
+        person: String,
+        name: String,
+    },
+    /// Merge person FROM into INTO (every face of FROM goes to INTO; FROM
+    /// is deleted).
+    Merge {
+        collection: String,
+        from: String,
+        into: String,
+    },
+    /// Split faces off a person into a new person; they never join the
+    /// first again.
+    Split {
+        collection: String,
+        person: String,
+        /// Face ids to split off, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        faces: Vec<i64>,
+        /// The new person's key.
+        #[arg(long)]
+        into: String,
+        /// Its display name (default: the key).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Move faces to a person, pinned there.
+    Move {
+        collection: String,
+        /// Face ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        faces: Vec<i64>,
+        /// The person's key.
+        #[arg(long)]
+        to: String,
+    },
+    /// "Not this person": the face never joins PERSON again (and leaves
+    /// them if it is theirs).
+    NotPerson {
+        collection: String,
+        face: i64,
+        person: String,
+    },
     /// Reads every stored embedding of a gallery file and checks it against
     /// its checksum; lists damaged samples (exit status 1 when there are any).
     Check {

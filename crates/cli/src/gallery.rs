@@ -4,9 +4,11 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use facekit_cluster::ClusterOptions;
+use facekit_cluster::collection::Run;
 use facekit_gallery::{
-    EnrollCandidate, EnrollFilter, FaceGallery, IndexKind, PersonInfo, contract_of,
-    enrollment_faces, parse_header, parse_record,
+    EnrollCandidate, EnrollFilter, FaceGallery, IndexKind, PersonInfo, Renumbered, UNASSIGNED,
+    contract_of, enrollment_faces, parse_header, parse_record,
 };
 use facekit_models::facekit_home;
 use facekit_service::{EnrollChecks, FaceService, open_gallery, refuse_spoofs};
@@ -269,6 +271,119 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             print(&serde_json::to_value(gallery.stats(&collection)?)?)?;
             Ok(true)
         }
+        GalleryCommand::Add {
+            collection,
+            input,
+            min_face,
+            min_score,
+            common,
+        } => {
+            let batch = Batch::resolve(&input);
+            let analyzer = analyzer(&common, batch.jobs, Stages::EMBED)?;
+            let contract = contract_of(&analyzer)?;
+            gallery.collection(&collection)?;
+            let filter = EnrollFilter {
+                all_faces: true,
+                min_size: min_face,
+                min_score,
+            };
+            for_each_image(
+                &batch,
+                |path| Ok(enrollment_faces(&analyzer, path, &filter)?),
+                |path, candidates: Vec<EnrollCandidate>| {
+                    let image = path.display().to_string();
+                    if candidates.is_empty() {
+                        // A photo without faces is normal in a library: listed, not an error.
+                        return Ok(json!({"image": image, "samples": [], "skipped": format!("no face of at least {min_face} px with score ≥ {min_score}")}).to_string());
+                    }
+                    let samples: Vec<_> = candidates.into_iter().map(|c| c.sample).collect();
+                    let ids = service.enroll_unassigned(&collection, &contract, &samples)?;
+                    Ok(json!({"image": image, "samples": ids}).to_string())
+                },
+            )
+        }
+        GalleryCommand::Cluster {
+            collection,
+            full,
+            threshold,
+        } => {
+            let options = ClusterOptions {
+                threshold,
+                ..ClusterOptions::default()
+            };
+            let run = if full { Run::Full } else { Run::Incremental };
+            let spinner = ProgressBar::new_spinner()
+                .with_message(format!("clustering the faces of '{collection}'"));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let report = service.cluster(&collection, &options, run)?;
+            spinner.finish_and_clear();
+            print(&serde_json::to_value(report)?)?;
+            Ok(true)
+        }
+        GalleryCommand::Faces {
+            collection,
+            unassigned,
+        } => {
+            for f in gallery.cluster_faces(&collection)? {
+                if !unassigned || f.person == UNASSIGNED {
+                    print(&serde_json::to_value(f)?)?;
+                }
+            }
+            Ok(true)
+        }
+        GalleryCommand::Name {
+            collection,
+            person,
+            name,
+        } => {
+            let p = service.update_person(&collection, &person, Some(&name), None)?;
+            print(&serde_json::to_value(p)?)?;
+            Ok(true)
+        }
+        GalleryCommand::Merge {
+            collection,
+            from,
+            into,
+        } => corrected(
+            gallery,
+            &collection,
+            &into,
+            service.merge_persons(&collection, &from, &into)?,
+        ),
+        GalleryCommand::Split {
+            collection,
+            person,
+            faces,
+            into,
+            name,
+        } => {
+            let mut info = PersonInfo::new(&into);
+            if let Some(name) = name {
+                info.name = name;
+            }
+            let renumbered = service.split_person(&collection, &person, &faces, &info)?;
+            corrected(gallery, &collection, &into, renumbered)
+        }
+        GalleryCommand::Move {
+            collection,
+            faces,
+            to,
+        } => corrected(
+            gallery,
+            &collection,
+            &to,
+            service.move_faces(&collection, &faces, &to)?,
+        ),
+        GalleryCommand::NotPerson {
+            collection,
+            face,
+            person,
+        } => corrected(
+            gallery,
+            &collection,
+            &person,
+            service.not_this_person(&collection, face, &person)?,
+        ),
         // Reached only through the early return above (which avoids
         // opening the gallery twice); kept here for exhaustiveness.
         GalleryCommand::Check { quarantine } => check(db.db.as_deref(), quarantine),
@@ -276,6 +391,18 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
 }
 
 /// `gallery check`: every stored embedding against its checksum.
+/// Prints the person a correction concerns and the faces it renumbered.
+fn corrected(
+    gallery: &dyn FaceGallery,
+    collection: &str,
+    person: &str,
+    renumbered: Renumbered,
+) -> Result<bool> {
+    let person = gallery.person(collection, person)?;
+    print(&json!({"person": person, "renumbered": renumbered}))?;
+    Ok(true)
+}
+
 fn check(address: Option<&str>, quarantine: bool) -> Result<bool> {
     if address.is_some_and(|a| a.starts_with("milvus://")) {
         bail!("gallery check reads gallery files; Milvus checks its own segments");
@@ -397,9 +524,16 @@ fn import(service: &FaceService, collection: &str, file: &Path, batch: usize) ->
     );
     let mut pending = Vec::with_capacity(batch);
     let mut imported = 0usize;
+    // A batch holds faces of persons or faces of none, never both.
+    let unassigned = |r: &facekit_gallery::ExportRecord| r.person.key == UNASSIGNED;
     let mut flush = |pending: &mut Vec<facekit_gallery::ExportRecord>| -> Result<()> {
-        let items: Vec<_> = pending.iter().map(|r| (&r.person, &r.sample)).collect();
-        let ids = service.enroll_batch(collection, &header.contract, &items)?;
+        let ids = if pending.first().is_some_and(unassigned) {
+            let samples: Vec<_> = pending.iter().map(|r| r.sample.clone()).collect();
+            service.enroll_unassigned(collection, &header.contract, &samples)?
+        } else {
+            let items: Vec<_> = pending.iter().map(|r| (&r.person, &r.sample)).collect();
+            service.enroll_batch(collection, &header.contract, &items)?
+        };
         let mut out = std::io::stdout().lock();
         for (id, r) in ids.iter().zip(pending.iter()) {
             writeln!(out, "{}", json!({"person": r.person.key, "sample": id}))?;
@@ -415,7 +549,14 @@ fn import(service: &FaceService, collection: &str, file: &Path, batch: usize) ->
         if line.trim().is_empty() {
             continue;
         }
-        pending.push(parse_record(&line, i + 1)?);
+        let record = parse_record(&line, i + 1)?;
+        if pending
+            .first()
+            .is_some_and(|p| unassigned(p) != unassigned(&record))
+        {
+            flush(&mut pending)?;
+        }
+        pending.push(record);
         if pending.len() == batch {
             flush(&mut pending)?;
         }

@@ -28,6 +28,7 @@
 //! # Ok::<(), facekit_cluster::ClusterError>(())
 //! ```
 
+pub mod collection;
 mod dbscan;
 mod graph;
 pub mod metrics;
@@ -160,6 +161,9 @@ pub enum ClusterError {
     /// A setting out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The gallery refused or failed.
+    #[error(transparent)]
+    Gallery(#[from] facekit_gallery::GalleryError),
 }
 
 /// Corrections a person made, which every clustering keeps.
@@ -174,7 +178,7 @@ pub struct Constraints {
 }
 
 /// Labels from here up are the clusterer's own; below are group keys.
-const FREE_LABELS: u32 = 1 << 31;
+pub(crate) const FREE_LABELS: u32 = 1 << 31;
 
 /// A clustering kept up to date as faces arrive: [`add`](Self::add)
 /// places new faces only (each joins the group its neighbours vote for, or

@@ -7,7 +7,11 @@
 //! cosine — FLAT for `exact`, HNSW for `hnsw` — source image hash, box,
 //! detection score, embedding norm, time) whose description holds the
 //! embedding contract, and `facekit_<hex name>_persons` (key, name, JSON
-//! metadata, time). Reads use strong consistency, so a search sees the
+//! metadata, time), plus, once clustering or a correction has touched it,
+//! `facekit_<hex name>_clusters` (clustering's state of each face and
+//! which persons are suggestions; keys only). Milvus 2.3 cannot update a
+//! row, so moving a face to another person re-inserts it under a new id
+//! ([`FaceGallery::apply_edits`] returns the renumbering). Reads use strong consistency, so a search sees the
 //! write just acknowledged. [`open_gallery`] picks the backend from an
 //! address: a file path is the embedded store, `milvus://HOST:PORT` is
 //! Milvus. Depends on `facekit-gallery` and the official `milvus-sdk-rust`.
@@ -26,8 +30,9 @@ use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use facekit_gallery::{
-    Collection, EmbeddingContract, FaceGallery, Gallery, GalleryError, GalleryStats, IndexKind,
-    NewSample, Person, PersonInfo, PersonMatch, ReviewMode, Sample, check_contract, check_key,
+    ClusterFace, Collection, Edit, EmbeddingContract, FaceGallery, Gallery, GalleryError,
+    GalleryStats, IndexKind, NewSample, Person, PersonInfo, PersonMatch, Renumbered, ReviewMode,
+    Sample, UNASSIGNED, check_contract, check_key,
 };
 use milvus::v2::prelude::*;
 // The prelude has its own `Result`; the gallery API returns `GalleryError`.
@@ -153,6 +158,59 @@ fn milvus_names(name: &str) -> (String, String) {
         format!("facekit_{hex}_samples"),
         format!("facekit_{hex}_persons"),
     )
+}
+
+/// The Milvus collection of clustering state of a facekit collection.
+fn clusters_name(name: &str) -> String {
+    let (samples, _) = milvus_names(name);
+    samples.replace("_samples", "_clusters")
+}
+
+/// Clustering's state of one face, as stored (JSON) in the clusters collection.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct FaceState {
+    suggested: bool,
+    seen: bool,
+    excluded: Vec<String>,
+}
+
+/// What one [`FaceGallery::apply_edits`] call has decided but not yet written.
+#[derive(Default)]
+struct PendingEdits {
+    /// Every face's state, by current id.
+    faces: HashMap<i64, FaceState>,
+    /// Faces whose state changed.
+    dirty: HashSet<i64>,
+    /// `(id given, current id)` of the faces re-inserted so far.
+    renumbered: Vec<(i64, i64)>,
+    /// `(face, person)` moves not yet made.
+    moves: Vec<(i64, String)>,
+    /// Clustering state rows to write (`None`: delete).
+    rows: HashMap<String, Option<String>>,
+}
+
+impl PendingEdits {
+    /// Where face `id` (as an edit names it) is now.
+    fn current(&self, id: i64) -> i64 {
+        self.renumbered
+            .iter()
+            .find(|(given, _)| *given == id)
+            .map_or(id, |(_, now)| *now)
+    }
+
+    /// Face `id`'s state, to change.
+    fn state(&mut self, id: i64) -> &mut FaceState {
+        self.dirty.insert(id);
+        self.faces.entry(id).or_default()
+    }
+}
+
+fn face_item(id: i64) -> String {
+    format!("face:{id}")
+}
+
+fn person_item(key: &str) -> String {
+    format!("person:{key}")
 }
 
 /// A Milvus string literal.
@@ -508,6 +566,284 @@ impl MilvusGallery {
         }
     }
 
+    /// Clustering's state of a collection: each face's by sample id, and
+    /// the keys of suggested persons (nothing before clustering touched it).
+    fn cluster_state(
+        &self,
+        collection: &str,
+    ) -> Result<(HashMap<i64, FaceState>, HashSet<String>), GalleryError> {
+        let name = clusters_name(collection);
+        let mut faces = HashMap::new();
+        let mut suggested = HashSet::new();
+        if !self.exists(&name)? {
+            return Ok((faces, suggested));
+        }
+        for row in self.rows(&name, "item != \"\"".into(), &["item", "state"], Read::Scan)? {
+            let text = |f: &str| row.get(f).and_then(|v| v.as_str()).unwrap_or("");
+            let item = text("item");
+            if let Some(id) = item.strip_prefix("face:").and_then(|i| i.parse().ok()) {
+                faces.insert(id, serde_json::from_str(text("state")).unwrap_or_default());
+            } else if let Some(key) = item.strip_prefix("person:") {
+                suggested.insert(key.to_string());
+            }
+        }
+        Ok((faces, suggested))
+    }
+
+    /// Writes clustering state rows (`None` deletes one), creating the
+    /// collection that holds them on first use.
+    fn write_cluster_state(
+        &self,
+        collection: &str,
+        rows: HashMap<String, Option<String>>,
+    ) -> Result<(), GalleryError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let name = clusters_name(collection);
+        if !self.exists(&name)? {
+            let schema = CollectionSchema::new()
+                .add_field(
+                    FieldSchema::new()
+                        .name("item")
+                        .data_type(DataType::VarChar)
+                        .max_length(600)
+                        .primary_key(true),
+                )
+                .add_field(
+                    FieldSchema::new()
+                        .name("state")
+                        .data_type(DataType::VarChar)
+                        .max_length(65_535),
+                )
+                // Milvus 2.3 needs a vector field in every collection.
+                .add_field(
+                    FieldSchema::new()
+                        .name("placeholder")
+                        .data_type(DataType::FloatVector)
+                        .dimension(2),
+                );
+            self.create_indexed(
+                &name,
+                schema,
+                format!("facekit clustering of '{collection}'"),
+                IndexParam::new()
+                    .field_name("placeholder")
+                    .index_type(IndexType::Flat)
+                    .metric_type(MetricType::L2),
+            )?;
+        }
+        let (gone, kept): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, s)| s.is_none());
+        for chunk in gone.chunks(INSERT_BATCH) {
+            let items: Vec<String> = chunk.iter().map(|(i, _)| quote(i)).collect();
+            self.delete_where(&name, format!("item in [{}]", items.join(",")))?;
+        }
+        for chunk in kept.chunks(INSERT_BATCH) {
+            let insert = InsertRequest::builder()
+                .collection_name(&name)
+                .columns(vec![
+                    FieldData::varchar("item", chunk.iter().map(|r| r.0.clone()).collect()),
+                    FieldData::varchar(
+                        "state",
+                        chunk
+                            .iter()
+                            .map(|r| r.1.clone().unwrap_or_default())
+                            .collect(),
+                    ),
+                    FieldData::float_vector("placeholder", vec![vec![0.0, 0.0]; chunk.len()]),
+                ])
+                .build()
+                .map_err(|e| self.remote(e))?;
+            let request = UpsertRequest::builder()
+                .insert(insert)
+                .build()
+                .map_err(|e| self.remote(e))?;
+            self.call(|c| async move { c.upsert(request).await.map(|_| ()) })?;
+        }
+        Ok(())
+    }
+
+    /// Inserts sample rows (their ids ignored: Milvus gives new ones),
+    /// returning the new ids in order.
+    fn insert_samples(&self, samples: &str, rows: &[Sample]) -> Result<Vec<i64>, GalleryError> {
+        let mut ids = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(INSERT_BATCH) {
+            let request = InsertRequest::builder()
+                .collection_name(samples)
+                .columns(vec![
+                    FieldData::varchar("person", chunk.iter().map(|s| s.person.clone()).collect()),
+                    FieldData::float_vector(
+                        "embedding",
+                        chunk.iter().map(|s| s.embedding.clone()).collect(),
+                    ),
+                    FieldData::varchar(
+                        "image_sha256",
+                        chunk
+                            .iter()
+                            .map(|s| s.image_sha256.clone().unwrap_or_default())
+                            .collect(),
+                    ),
+                    FieldData::varchar(
+                        "bbox",
+                        chunk
+                            .iter()
+                            .map(|s| {
+                                s.bbox
+                                    .map(|b| serde_json::json!(b).to_string())
+                                    .unwrap_or_default()
+                            })
+                            .collect(),
+                    ),
+                    FieldData::float(
+                        "det_score",
+                        chunk.iter().map(|s| s.det_score.unwrap_or(-1.0)).collect(),
+                    ),
+                    FieldData::float(
+                        "embedding_norm",
+                        chunk
+                            .iter()
+                            .map(|s| s.embedding_norm.unwrap_or(-1.0))
+                            .collect(),
+                    ),
+                    FieldData::int64("created_at", chunk.iter().map(|s| s.created_at).collect()),
+                ])
+                .build()
+                .map_err(|e| self.remote(e))?;
+            let inserted =
+                self.call(|c| async move { c.insert(request).await.map(|r| r.ids().clone()) })?;
+            match inserted {
+                Ids::Int64(new) if new.len() == chunk.len() => ids.extend(new),
+                other => {
+                    return Err(self.remote(format!("insert returned unexpected ids: {other:?}")));
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// For each vector, the `limit` nearest samples `(id, person, cosine)`.
+    fn search(
+        &self,
+        c: &Collection,
+        vectors: Vec<Vec<f32>>,
+        limit: usize,
+    ) -> Result<Vec<Vec<(i64, String, f32)>>, GalleryError> {
+        let (samples, _) = milvus_names(&c.name);
+        let limit = limit.clamp(1, MAX_WINDOW);
+        let mut params = HashMap::new();
+        if c.index == IndexKind::Hnsw {
+            params.insert("ef".to_string(), limit.max(HNSW_EF).to_string());
+        }
+        let request = SearchRequest::builder()
+            .collection_name(&samples)
+            .vector_field("embedding")
+            .vectors(SearchVectors::Float(vectors))
+            .output_fields(["person"])
+            .limit(limit as i64)
+            .extra_params(params)
+            .consistency_level(self.consistency)
+            .build()
+            .map_err(|e| self.remote(e))?;
+        self.call(|c| async move {
+            let response = c.search(request).await?;
+            let mut all = Vec::new();
+            for result in response.results() {
+                // Milvus 2.3 leaves these names out of search results.
+                let mut result = result.clone();
+                result
+                    .set_primary_field_name("sample_id")
+                    .set_score_field_name("score");
+                let mut hits = Vec::new();
+                for row in result.rows()? {
+                    hits.push((
+                        row.get_i64("sample_id")?,
+                        row.get_str("person")?.to_string(),
+                        row.get_f32("score")?,
+                    ));
+                }
+                all.push(hits);
+            }
+            Ok(all)
+        })
+    }
+
+    /// Makes the moves `pending` holds, following the faces' state to
+    /// their new ids.
+    fn flush_moves(&self, c: &Collection, pending: &mut PendingEdits) -> Result<(), GalleryError> {
+        // The last move of a face is the one that counts.
+        let mut last: HashMap<i64, String> = HashMap::new();
+        for (id, person) in pending.moves.drain(..) {
+            last.insert(id, person);
+        }
+        let moves: Vec<(i64, String)> = last.into_iter().collect();
+        for (old, new) in self.move_samples(c, &moves)? {
+            if let Some(state) = pending.faces.remove(&old) {
+                pending.faces.insert(new, state);
+            }
+            if pending.dirty.remove(&old) {
+                pending.dirty.insert(new);
+            }
+            pending.rows.insert(face_item(old), None);
+            match pending.renumbered.iter_mut().find(|(_, now)| *now == old) {
+                Some(entry) => entry.1 = new,
+                None => pending.renumbered.push((old, new)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes clustering state rows, if the collection has any.
+    fn forget_cluster_state(
+        &self,
+        collection: &str,
+        items: impl IntoIterator<Item = String>,
+    ) -> Result<(), GalleryError> {
+        if !self.exists(&clusters_name(collection))? {
+            return Ok(());
+        }
+        self.write_cluster_state(collection, items.into_iter().map(|i| (i, None)).collect())
+    }
+
+    /// Moves faces to persons by re-inserting each under its new person
+    /// (Milvus 2.3 cannot update a row); returns `(old id, new id)`.
+    fn move_samples(
+        &self,
+        c: &Collection,
+        moves: &[(i64, String)],
+    ) -> Result<Vec<(i64, i64)>, GalleryError> {
+        let (samples, _) = milvus_names(&c.name);
+        let mut rows: HashMap<i64, Sample> = HashMap::new();
+        for chunk in moves.chunks(1_000) {
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
+            for row in self.rows(
+                &samples,
+                format!("sample_id in [{}]", ids.join(",")),
+                &SAMPLE_FIELDS,
+                self.lookup(),
+            )? {
+                let s = sample_of(&row);
+                rows.insert(s.id, s);
+            }
+        }
+        let mut moved: Vec<Sample> = Vec::new();
+        for (id, person) in moves {
+            let mut s = rows.get(id).cloned().ok_or(GalleryError::NoSuchSample {
+                collection: c.name.clone(),
+                sample: *id,
+            })?;
+            if s.person != *person {
+                s.person = person.clone();
+                moved.push(s);
+            }
+        }
+        let new_ids = self.insert_samples(&samples, &moved)?;
+        for chunk in moved.chunks(1_000) {
+            let ids: Vec<String> = chunk.iter().map(|s| s.id.to_string()).collect();
+            self.delete_where(&samples, format!("sample_id in [{}]", ids.join(",")))?;
+        }
+        Ok(moved.iter().map(|s| s.id).zip(new_ids).collect())
+    }
+
     fn person_of(&self, c: &Collection, key: &str) -> Result<Person, GalleryError> {
         let (samples, persons) = milvus_names(&c.name);
         let (key, name, metadata, created_at) = self
@@ -519,6 +855,16 @@ impl MilvusGallery {
                 person: key.to_string(),
             })?;
         let count = self.count(&samples, format!("person == {}", quote(&key)))?;
+        let clusters = clusters_name(&c.name);
+        let suggested = self.exists(&clusters)?
+            && !self
+                .rows(
+                    &clusters,
+                    format!("item == {}", quote(&person_item(&key))),
+                    &["item"],
+                    self.lookup(),
+                )?
+                .is_empty();
         Ok(Person {
             id: 0,
             key,
@@ -526,7 +872,22 @@ impl MilvusGallery {
             metadata,
             created_at,
             samples: count,
+            suggested,
         })
+    }
+}
+
+/// A sample row to insert for `person`.
+fn new_row(person: &str, s: &NewSample) -> Sample {
+    Sample {
+        id: 0,
+        person: person.to_string(),
+        embedding: s.embedding.clone(),
+        image_sha256: s.image_sha256.clone(),
+        bbox: s.bbox,
+        det_score: s.det_score,
+        embedding_norm: s.embedding_norm,
+        created_at: now(),
     }
 }
 
@@ -743,12 +1104,14 @@ impl FaceGallery for MilvusGallery {
                 *counts.entry(key.to_string()).or_default() += 1;
             }
         }
+        let (_, suggested) = self.cluster_state(collection)?;
         let mut found: Vec<Person> = self
             .person_rows(&persons, "key != \"\"".into(), Read::Scan)?
             .into_iter()
             .map(|(key, name, metadata, created_at)| Person {
                 id: 0,
                 samples: counts.get(&key).copied().unwrap_or(0),
+                suggested: suggested.contains(&key),
                 key,
                 name,
                 metadata,
@@ -874,65 +1237,8 @@ impl FaceGallery for MilvusGallery {
             .collect();
         self.upsert_persons(&persons, &rows)?;
 
-        let mut ids = Vec::with_capacity(items.len());
-        for chunk in items.chunks(INSERT_BATCH) {
-            let request = InsertRequest::builder()
-                .collection_name(&samples)
-                .columns(vec![
-                    FieldData::varchar(
-                        "person",
-                        chunk.iter().map(|(p, _)| p.key.clone()).collect(),
-                    ),
-                    FieldData::float_vector(
-                        "embedding",
-                        chunk.iter().map(|(_, s)| s.embedding.clone()).collect(),
-                    ),
-                    FieldData::varchar(
-                        "image_sha256",
-                        chunk
-                            .iter()
-                            .map(|(_, s)| s.image_sha256.clone().unwrap_or_default())
-                            .collect(),
-                    ),
-                    FieldData::varchar(
-                        "bbox",
-                        chunk
-                            .iter()
-                            .map(|(_, s)| {
-                                s.bbox
-                                    .map(|b| serde_json::json!(b).to_string())
-                                    .unwrap_or_default()
-                            })
-                            .collect(),
-                    ),
-                    FieldData::float(
-                        "det_score",
-                        chunk
-                            .iter()
-                            .map(|(_, s)| s.det_score.unwrap_or(-1.0))
-                            .collect(),
-                    ),
-                    FieldData::float(
-                        "embedding_norm",
-                        chunk
-                            .iter()
-                            .map(|(_, s)| s.embedding_norm.unwrap_or(-1.0))
-                            .collect(),
-                    ),
-                    FieldData::int64("created_at", vec![now(); chunk.len()]),
-                ])
-                .build()
-                .map_err(|e| self.remote(e))?;
-            let inserted =
-                self.call(|c| async move { c.insert(request).await.map(|r| r.ids().clone()) })?;
-            match inserted {
-                Ids::Int64(new) if new.len() == chunk.len() => ids.extend(new),
-                other => {
-                    return Err(self.remote(format!("insert returned unexpected ids: {other:?}")));
-                }
-            }
-        }
-        Ok(ids)
+        let rows: Vec<Sample> = items.iter().map(|(p, s)| new_row(&p.key, s)).collect();
+        self.insert_samples(&samples, &rows)
     }
 
     fn nearest_samples(
@@ -945,41 +1251,13 @@ impl FaceGallery for MilvusGallery {
         let c = self.collection(collection)?;
         check_contract(&c, contract)?;
         facekit_gallery::check_vector(&c, embedding)?;
-        let (samples, persons) = milvus_names(collection);
-        let limit = k.clamp(1, MAX_WINDOW);
-        let mut params = HashMap::new();
-        if c.index == IndexKind::Hnsw {
-            params.insert("ef".to_string(), limit.max(HNSW_EF).to_string());
-        }
-        let request = SearchRequest::builder()
-            .collection_name(&samples)
-            .vector_field("embedding")
-            .vectors(SearchVectors::Float(vec![embedding.to_vec()]))
-            .output_fields(["person"])
-            .limit(limit as i64)
-            .extra_params(params)
-            .consistency_level(self.consistency)
-            .build()
-            .map_err(|e| self.remote(e))?;
-        let hits: Vec<(i64, String, f32)> = self.call(|c| async move {
-            let response = c.search(request).await?;
-            let mut hits = Vec::new();
-            for result in response.results() {
-                // Milvus 2.3 leaves these names out of search results.
-                let mut result = result.clone();
-                result
-                    .set_primary_field_name("sample_id")
-                    .set_score_field_name("score");
-                for row in result.rows()? {
-                    hits.push((
-                        row.get_i64("sample_id")?,
-                        row.get_str("person")?.to_string(),
-                        row.get_f32("score")?,
-                    ));
-                }
-            }
-            Ok(hits)
-        })?;
+        let (_, persons) = milvus_names(collection);
+        let hits: Vec<(i64, String, f32)> = self
+            .search(&c, vec![embedding.to_vec()], k)?
+            .into_iter()
+            .flatten()
+            .filter(|(_, key, _)| key != UNASSIGNED)
+            .collect();
         let keys: Vec<String> = hits
             .iter()
             .map(|h| h.1.clone())
@@ -1023,21 +1301,33 @@ impl FaceGallery for MilvusGallery {
                 sample,
             });
         }
-        self.delete_where(&samples, filter)
+        self.delete_where(&samples, filter)?;
+        self.forget_cluster_state(collection, [face_item(sample)])
     }
 
     fn delete_person(&self, collection: &str, person: &str) -> Result<usize, GalleryError> {
         let c = self.collection(collection)?;
         let p = self.person_of(&c, person)?;
         let (samples, persons) = milvus_names(collection);
-        self.delete_where(&samples, format!("person == {}", quote(person)))?;
+        let filter = format!("person == {}", quote(person));
+        let ids: Vec<String> = self
+            .rows(&samples, filter.clone(), &["sample_id"], Read::Scan)?
+            .iter()
+            .map(|row| face_item(sample_of(row).id))
+            .collect();
+        self.delete_where(&samples, filter)?;
         self.delete_where(&persons, format!("key == {}", quote(person)))?;
+        self.forget_cluster_state(collection, ids.into_iter().chain([person_item(person)]))?;
         Ok(p.samples)
     }
 
     fn delete_collection(&self, collection: &str) -> Result<(), GalleryError> {
         self.collection(collection)?;
-        for milvus_name in <[String; 2]>::from(milvus_names(collection)) {
+        let (samples, persons) = milvus_names(collection);
+        for milvus_name in [samples, persons, clusters_name(collection)] {
+            if !self.exists(&milvus_name)? {
+                continue;
+            }
             let request = DropCollectionRequest::builder()
                 .collection_name(milvus_name)
                 .build()
@@ -1045,6 +1335,214 @@ impl FaceGallery for MilvusGallery {
             self.call(|c| async move { c.drop_collection(request).await })?;
         }
         Ok(())
+    }
+
+    fn enroll_unassigned(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        samples: &[NewSample],
+    ) -> Result<Vec<i64>, GalleryError> {
+        let c = self.collection(collection)?;
+        check_contract(&c, contract)?;
+        for sample in samples {
+            facekit_gallery::check_vector(&c, &sample.embedding)?;
+        }
+        let rows: Vec<Sample> = samples.iter().map(|s| new_row(UNASSIGNED, s)).collect();
+        self.insert_samples(&milvus_names(collection).0, &rows)
+    }
+
+    fn cluster_faces(&self, collection: &str) -> Result<Vec<ClusterFace>, GalleryError> {
+        self.collection(collection)?;
+        let (samples, _) = milvus_names(collection);
+        let (states, _) = self.cluster_state(collection)?;
+        let mut faces: Vec<ClusterFace> = self
+            .rows(
+                &samples,
+                "sample_id >= 0".into(),
+                &["sample_id", "person", "image_sha256"],
+                Read::Scan,
+            )?
+            .iter()
+            .map(|row| {
+                let s = sample_of(row);
+                let state = states.get(&s.id).cloned().unwrap_or_default();
+                ClusterFace {
+                    id: s.id,
+                    person: s.person,
+                    suggested: state.suggested,
+                    seen: state.seen,
+                    excluded: state.excluded,
+                    image_sha256: s.image_sha256,
+                }
+            })
+            .collect();
+        faces.sort_by_key(|f| f.id);
+        Ok(faces)
+    }
+
+    fn sample_embeddings(
+        &self,
+        collection: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Vec<f32>)>, GalleryError> {
+        self.collection(collection)?;
+        let (samples, _) = milvus_names(collection);
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            for row in self.rows(
+                &samples,
+                format!("sample_id in [{}]", list.join(",")),
+                &["sample_id", "embedding"],
+                self.lookup(),
+            )? {
+                let s = sample_of(&row);
+                found.push((s.id, s.embedding));
+            }
+        }
+        Ok(found)
+    }
+
+    fn neighbours(
+        &self,
+        collection: &str,
+        queries: &[Vec<f32>],
+        k: usize,
+    ) -> Result<Vec<Vec<(i64, f32)>>, GalleryError> {
+        let c = self.collection(collection)?;
+        for q in queries {
+            facekit_gallery::check_vector(&c, q)?;
+        }
+        let mut all = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(64) {
+            for hits in self.search(&c, chunk.to_vec(), k)? {
+                all.push(hits.into_iter().map(|(id, _, s)| (id, s)).collect());
+            }
+        }
+        Ok(all)
+    }
+
+    fn apply_edits(&self, collection: &str, edits: &[Edit]) -> Result<Renumbered, GalleryError> {
+        let c = self.collection(collection)?;
+        let (samples, persons) = milvus_names(collection);
+        let (faces, _) = self.cluster_state(collection)?;
+        let mut known: HashSet<String> = self
+            .person_rows(&persons, "key != \"\"".into(), Read::Scan)?
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
+        let no_person = |key: &str| GalleryError::NoSuchPerson {
+            collection: c.name.clone(),
+            person: key.into(),
+        };
+        let mut pending = PendingEdits {
+            faces,
+            ..PendingEdits::default()
+        };
+        for edit in edits {
+            // Without transactions, edits go in the order given; pending
+            // moves are made before any edit that reads samples.
+            if !matches!(edit, Edit::Assign { .. }) {
+                self.flush_moves(&c, &mut pending)?;
+            }
+            match edit {
+                Edit::CreatePerson { person, suggested } => {
+                    check_key(&person.key)?;
+                    if known.contains(&person.key) {
+                        return Err(GalleryError::PersonExists {
+                            collection: c.name.clone(),
+                            person: person.key.clone(),
+                        });
+                    }
+                    self.upsert_persons(
+                        &persons,
+                        &[(
+                            person.key.clone(),
+                            person.name.clone(),
+                            person.metadata.clone(),
+                            now(),
+                        )],
+                    )?;
+                    known.insert(person.key.clone());
+                    if *suggested {
+                        pending
+                            .rows
+                            .insert(person_item(&person.key), Some("{}".into()));
+                    }
+                }
+                Edit::Confirm { person } => {
+                    if !known.contains(person) {
+                        return Err(no_person(person));
+                    }
+                    pending.rows.insert(person_item(person), None);
+                    for row in self.rows(
+                        &samples,
+                        format!("person == {}", quote(person)),
+                        &["sample_id"],
+                        Read::Scan,
+                    )? {
+                        let state = pending.state(sample_of(&row).id);
+                        state.suggested = false;
+                        state.seen = true;
+                    }
+                }
+                Edit::Assign {
+                    sample,
+                    person,
+                    suggested,
+                } => {
+                    if person != UNASSIGNED && !known.contains(person) {
+                        return Err(no_person(person));
+                    }
+                    let id = pending.current(*sample);
+                    let state = pending.state(id);
+                    state.suggested = *suggested;
+                    state.seen = true;
+                    if !suggested {
+                        state.excluded.retain(|k| k != person);
+                    }
+                    pending.moves.push((id, person.clone()));
+                }
+                Edit::Exclude { sample, person } => {
+                    check_key(person)?;
+                    let id = pending.current(*sample);
+                    if self.count(&samples, format!("sample_id in [{id}]"))? == 0 {
+                        return Err(GalleryError::NoSuchSample {
+                            collection: c.name.clone(),
+                            sample: *sample,
+                        });
+                    }
+                    let state = pending.state(id);
+                    if !state.excluded.contains(person) {
+                        state.excluded.push(person.clone());
+                    }
+                }
+                Edit::DeletePerson { person } => {
+                    check_key(person)?;
+                    if !known.contains(person) {
+                        return Err(no_person(person));
+                    }
+                    let held = self.count(&samples, format!("person == {}", quote(person)))?;
+                    if held > 0 {
+                        return Err(GalleryError::Invalid(format!(
+                            "person '{person}' still holds {held} faces: move them first (or delete the person)"
+                        )));
+                    }
+                    self.delete_where(&persons, format!("key == {}", quote(person)))?;
+                    pending.rows.insert(person_item(person), None);
+                    known.remove(person);
+                }
+            }
+        }
+        self.flush_moves(&c, &mut pending)?;
+        let mut rows = pending.rows;
+        for id in pending.dirty {
+            let state = serde_json::to_string(&pending.faces[&id]).expect("serialisable");
+            rows.insert(face_item(id), Some(state));
+        }
+        self.write_cluster_state(collection, rows)?;
+        Ok(pending.renumbered)
     }
 
     fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError> {

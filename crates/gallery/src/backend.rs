@@ -8,14 +8,19 @@ use std::io::Write;
 use facekit_core::{cosine_similarity, l2_normalized};
 
 use crate::{
-    Collection, EmbeddingContract, GalleryError, GalleryStats, Identification, IndexKind,
-    NewSample, Person, PersonInfo, PersonMatch, ReviewMode, Sample, Verification,
+    ClusterFace, Collection, Edit, EmbeddingContract, GalleryError, GalleryStats, Identification,
+    IndexKind, NewSample, Person, PersonInfo, PersonMatch, ReviewMode, Sample, Verification,
 };
 
 fn summary(c: &EmbeddingContract) -> String {
     let sha: String = c.model_sha256.chars().take(12).collect();
     format!("sha256 {sha}…, {}-d, {}", c.dimension, c.preprocessing)
 }
+
+/// `(old id, new id)` of the samples a backend re-inserted to move them
+/// (Milvus 2.3 cannot update a row in place); always empty for the
+/// embedded store, whose ids never change.
+pub type Renumbered = Vec<(i64, i64)>;
 
 /// Longest embedding a collection may take (ArcFace's is 512).
 pub const MAX_DIMENSION: usize = 8192;
@@ -167,6 +172,40 @@ pub trait FaceGallery: Send + Sync {
 
     /// Counts and index size of a collection.
     fn stats(&self, collection: &str) -> Result<GalleryStats, GalleryError>;
+
+    /// Adds faces of no person yet (a photo library's import) for
+    /// clustering to place; returns their ids once committed.
+    fn enroll_unassigned(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        samples: &[NewSample],
+    ) -> Result<Vec<i64>, GalleryError>;
+
+    /// Every face of a collection as clustering sees it, in id order.
+    fn cluster_faces(&self, collection: &str) -> Result<Vec<ClusterFace>, GalleryError>;
+
+    /// The embeddings of some samples of a collection, as enrolled
+    /// (ids it does not hold are left out).
+    fn sample_embeddings(
+        &self,
+        collection: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Vec<f32>)>, GalleryError>;
+
+    /// For each query, the `k` most similar samples of the collection,
+    /// assigned or not, best first, with exact cosine similarities.
+    fn neighbours(
+        &self,
+        collection: &str,
+        queries: &[Vec<f32>],
+        k: usize,
+    ) -> Result<Vec<Vec<(i64, f32)>>, GalleryError>;
+
+    /// Applies `edits` in order, all or nothing where the backend has
+    /// transactions (the embedded store); an edit naming a sample that an
+    /// earlier one renumbered follows it. Returns the renumbering.
+    fn apply_edits(&self, collection: &str, edits: &[Edit]) -> Result<Renumbered, GalleryError>;
 
     /// Adds samples to one person in one transaction.
     fn enroll(

@@ -3,7 +3,10 @@
 //! (feature `conformance`, for tests only). Each check creates its own
 //! collection and deletes it at the end, so a shared server stays clean.
 
-use crate::{EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, PersonInfo};
+use crate::{
+    ClusterFace, Edit, EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample,
+    PersonInfo, UNASSIGNED,
+};
 
 /// A 16-d test contract.
 pub fn contract(dim: usize) -> EmbeddingContract {
@@ -41,6 +44,7 @@ pub fn run_all(gallery: &dyn FaceGallery, kinds: &[IndexKind], prefix: &str) {
     deletes_remove_samples_persons_and_collections(gallery, kinds[0], &format!("{prefix}delete"));
     persons_are_created_updated_and_counted(gallery, kinds[0], &format!("{prefix}persons"));
     unusable_contracts_and_vectors_are_refused(gallery, kinds[0], &format!("{prefix}refused"));
+    faces_of_no_person_and_clustering_edits(gallery, kinds[0], &format!("{prefix}edits"));
 }
 
 fn enroll_one(g: &dyn FaceGallery, name: &str, key: &str, v: Vec<f32>) -> i64 {
@@ -469,4 +473,171 @@ pub mod synthetic {
             recall: hits as f64 / (10 * truth.len()) as f64,
         }
     }
+}
+
+/// Faces enrolled without a person are searched by `neighbours` but never
+/// named by `identify`; edits create suggested persons, move faces, forbid
+/// persons, confirm suggestions, and delete only empty persons.
+pub fn faces_of_no_person_and_clustering_edits(g: &dyn FaceGallery, kind: IndexKind, name: &str) {
+    let c = contract(16);
+    g.create_collection(name, &c, kind).unwrap();
+    let ann = enroll_one(g, name, "ann", vector(0, 0.05));
+    let loose = g
+        .enroll_unassigned(
+            name,
+            &c,
+            &[
+                NewSample::embedding(vector(0, 0.0)),
+                NewSample::embedding(vector(0, 0.02)),
+                NewSample::embedding(vector(5, 0.0)),
+            ],
+        )
+        .unwrap();
+    assert_eq!(loose.len(), 3);
+    // Faces of no person are no person.
+    let persons = g.persons(name).unwrap();
+    assert_eq!(persons.len(), 1, "{persons:?}");
+    assert!(!persons[0].suggested);
+    assert_eq!(g.stats(name).unwrap().persons, 1);
+    assert_eq!(g.stats(name).unwrap().samples, 4);
+    assert!(matches!(
+        g.person(name, UNASSIGNED),
+        Err(GalleryError::NoSuchPerson { .. }) | Err(GalleryError::Invalid(_))
+    ));
+    // The closest sample is one of no person: identify names ann anyway.
+    let found = g.identify(name, &c, &vector(0, 0.0), 3, 0.5).unwrap();
+    assert_eq!(found.matches.len(), 1, "{found:?}");
+    assert_eq!(found.best.unwrap().sample_id, ann);
+    // Neighbours see every face, with exact cosines.
+    let near = g.neighbours(name, &[vector(0, 0.0)], 3).unwrap();
+    assert_eq!(near.len(), 1);
+    assert_eq!(near[0][0].0, loose[0]);
+    assert!((near[0][0].1 - 1.0).abs() < 1e-4, "{near:?}");
+    assert!(near[0].iter().any(|h| h.0 == ann));
+    let raw = g.sample_embeddings(name, &[loose[2], 999_999_999]).unwrap();
+    assert_eq!(raw, vec![(loose[2], vector(5, 0.0))]);
+
+    let faces = g.cluster_faces(name).unwrap();
+    assert_eq!(faces.len(), 4);
+    let of = |faces: &[ClusterFace], id: i64| faces.iter().find(|f| f.id == id).cloned().unwrap();
+    assert_eq!(of(&faces, ann).person, "ann");
+    assert!(!of(&faces, ann).suggested);
+    assert!(
+        faces
+            .iter()
+            .filter(|f| f.id != ann)
+            .all(|f| f.person == UNASSIGNED && !f.seen)
+    );
+
+    // Clustering's edits: a suggested person with two faces, one face
+    // that must never be ann.
+    let renumbered = g
+        .apply_edits(
+            name,
+            &[
+                Edit::CreatePerson {
+                    person: PersonInfo::new("cluster-1"),
+                    suggested: true,
+                },
+                Edit::Assign {
+                    sample: loose[0],
+                    person: "cluster-1".into(),
+                    suggested: true,
+                },
+                Edit::Assign {
+                    sample: loose[1],
+                    person: "cluster-1".into(),
+                    suggested: true,
+                },
+                Edit::Exclude {
+                    sample: loose[2],
+                    person: "ann".into(),
+                },
+            ],
+        )
+        .unwrap();
+    let now = |id: i64| {
+        renumbered
+            .iter()
+            .find(|(o, _)| *o == id)
+            .map_or(id, |(_, n)| *n)
+    };
+    let faces = g.cluster_faces(name).unwrap();
+    for id in [loose[0], loose[1]] {
+        let f = of(&faces, now(id));
+        assert_eq!(
+            (f.person.as_str(), f.suggested, f.seen),
+            ("cluster-1", true, true)
+        );
+    }
+    let third = of(&faces, now(loose[2]));
+    assert_eq!(third.excluded, vec!["ann".to_string()]);
+    assert!(
+        !third.seen,
+        "a face only excluded is still new to clustering"
+    );
+    let suggestion = g.person(name, "cluster-1").unwrap();
+    assert!(suggestion.suggested);
+    assert_eq!(suggestion.samples, 2);
+    // Now the suggestion is named: a person's decision.
+    g.apply_edits(
+        name,
+        &[Edit::Confirm {
+            person: "cluster-1".into(),
+        }],
+    )
+    .unwrap();
+    assert!(!g.person(name, "cluster-1").unwrap().suggested);
+    let faces = g.cluster_faces(name).unwrap();
+    assert!(
+        faces
+            .iter()
+            .filter(|f| f.person == "cluster-1")
+            .all(|f| !f.suggested)
+    );
+    // Found under their person by identify now.
+    let found = g.identify(name, &c, &vector(0, 0.0), 3, 0.5).unwrap();
+    assert_eq!(found.best.unwrap().key, "cluster-1");
+    // Only an empty person can be deleted by an edit; unknown names are refused.
+    let err = g
+        .apply_edits(
+            name,
+            &[Edit::DeletePerson {
+                person: "cluster-1".into(),
+            }],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("still holds 2 faces"), "{err}");
+    let unknown = g.apply_edits(
+        name,
+        &[Edit::Assign {
+            sample: now(loose[2]),
+            person: "nobody".into(),
+            suggested: false,
+        }],
+    );
+    assert!(
+        matches!(unknown, Err(GalleryError::NoSuchPerson { .. })),
+        "{unknown:?}"
+    );
+    let faces = g.cluster_faces(name).unwrap();
+    let back: Vec<Edit> = faces
+        .iter()
+        .filter(|f| f.person == "cluster-1")
+        .map(|f| Edit::Assign {
+            sample: f.id,
+            person: UNASSIGNED.into(),
+            suggested: true,
+        })
+        .chain([Edit::DeletePerson {
+            person: "cluster-1".into(),
+        }])
+        .collect();
+    g.apply_edits(name, &back).unwrap();
+    assert_eq!(g.persons(name).unwrap().len(), 1);
+    assert_eq!(g.stats(name).unwrap().samples, 4);
+    // A collection with faces of no person exports them all.
+    let mut out = Vec::new();
+    assert_eq!(g.export(name, &mut out).unwrap(), 4);
+    g.delete_collection(name).unwrap();
 }

@@ -10,8 +10,8 @@ use crate::backend::{check_contract, check_key, check_vector};
 use crate::index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 use crate::store::{Change, IndexedSample, Store, Versions, checksum, database, now, to_blob};
 use crate::{
-    Collection, EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, Person,
-    PersonInfo, ReviewMode, Sample,
+    ClusterFace, Collection, Edit, EmbeddingContract, FaceGallery, GalleryError, IndexKind,
+    NewSample, Person, PersonInfo, Renumbered, ReviewMode, Sample, UNASSIGNED,
 };
 
 /// At least this many candidates of an index that only proposes (int8) are
@@ -317,6 +317,7 @@ impl Gallery {
             drop(tx);
             return self.reload(store, view);
         };
+        let mut moved = Vec::new();
         for change in changes {
             match change {
                 Change::CollectionCreated(id) if !view.collections.contains_key(&id) => {
@@ -332,6 +333,14 @@ impl Gallery {
                 Change::SampleErased(id) => {
                     view.damaged.remove(&id);
                     view.forget(id);
+                }
+                Change::SampleMoved(id) => moved.push(id),
+            }
+        }
+        for (id, person) in store.owners_of(&moved).map_err(db)? {
+            for indexed in view.collections.values_mut() {
+                if let Some(owner) = indexed.owners.get_mut(&id) {
+                    *owner = person;
                 }
             }
         }
@@ -553,34 +562,45 @@ impl Gallery {
             })
     }
 
-    /// The nearest samples with their persons, best first; candidates of
-    /// an index that only proposes are re-scored with their stored `f32`
-    /// vectors.
+    /// The `k` nearest samples, best first, exact cosines: candidates of an
+    /// index that only proposes are re-scored with their stored `f32` vectors.
+    fn scored(
+        &self,
+        store: &Store,
+        indexed: &Indexed,
+        query: &[f32],
+        k: usize,
+    ) -> Result<Vec<(i64, f32)>, GalleryError> {
+        let index = &indexed.index;
+        let mut hits = if index.final_scores() {
+            index.search(query, k)
+        } else {
+            let ids: Vec<i64> = index
+                .search(query, k.max(RESCORED))
+                .iter()
+                .map(|h| h.0)
+                .collect();
+            let mut hits = Vec::with_capacity(ids.len());
+            for (id, stored) in store.embeddings(&ids).map_err(|e| self.db(e))? {
+                let stored = stored.map_err(|sample| GalleryError::Damaged { sample })?;
+                hits.push((id, cosine_similarity(query, &stored)));
+            }
+            hits
+        };
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        hits.truncate(k);
+        Ok(hits)
+    }
+
+    /// The nearest samples of persons (faces of none left out), best first.
     fn nearest(
         &self,
         indexed: &Indexed,
         query: &[f32],
         k: usize,
     ) -> Result<Vec<PersonMatch>, GalleryError> {
-        let index = &indexed.index;
         self.with_reader(|store| {
-            let mut hits = if index.final_scores() {
-                index.search(query, k)
-            } else {
-                let ids: Vec<i64> = index
-                    .search(query, k.max(RESCORED))
-                    .iter()
-                    .map(|h| h.0)
-                    .collect();
-                let mut hits = Vec::with_capacity(ids.len());
-                for (id, stored) in store.embeddings(&ids).map_err(|e| self.db(e))? {
-                    let stored = stored.map_err(|sample| GalleryError::Damaged { sample })?;
-                    hits.push((id, cosine_similarity(query, &stored)));
-                }
-                hits
-            };
-            hits.sort_by(|a, b| b.1.total_cmp(&a.1));
-            hits.truncate(k);
+            let hits = self.scored(store, indexed, query, k)?;
             let owners = &indexed.owners;
             let mut person_ids: Vec<i64> = hits
                 .iter()
@@ -593,6 +613,7 @@ impl Gallery {
                 .person_names(&person_ids)
                 .map_err(|e| self.db(e))?
                 .into_iter()
+                .filter(|(_, key, _)| key != UNASSIGNED)
                 .map(|(id, key, name)| (id, (key, name)))
                 .collect();
             Ok(hits
@@ -607,6 +628,81 @@ impl Gallery {
                     })
                 })
                 .collect())
+        })
+    }
+
+    /// Adds samples to persons (created on first use, name and metadata
+    /// updated; the empty key holds faces of no person) in one transaction.
+    fn insert_samples(
+        &self,
+        c: &Collection,
+        items: &[(&PersonInfo, &NewSample)],
+    ) -> Result<Vec<i64>, GalleryError> {
+        for (_, sample) in items {
+            check_vector(c, &sample.embedding)?;
+        }
+        self.write(|store| {
+            let db = |e: rusqlite::Error| database(&self.path, e);
+            let tx = store.conn.transaction().map_err(db)?;
+            let mut ids = Vec::with_capacity(items.len());
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (collection_id, key) DO UPDATE SET name = excluded.name, metadata = excluded.metadata
+                         RETURNING id",
+                    )
+                    .map_err(db)?;
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO samples (person_id, embedding, checksum, image_sha256, bbox, det_score, embedding_norm, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                    )
+                    .map_err(db)?;
+                for (person, s) in items {
+                    let person_id: i64 = upsert
+                        .query_row(
+                            params![
+                                c.id,
+                                person.key,
+                                person.name,
+                                person.metadata.to_string(),
+                                now()
+                            ],
+                            |r| r.get(0),
+                        )
+                        .map_err(db)?;
+                    let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
+                    let blob = to_blob(&s.embedding);
+                    let sum = checksum(&blob);
+                    let id: i64 = insert
+                        .query_row(
+                            params![
+                                person_id,
+                                blob,
+                                sum,
+                                s.image_sha256,
+                                bbox,
+                                s.det_score,
+                                s.embedding_norm,
+                                now()
+                            ],
+                            |r| r.get(0),
+                        )
+                        .map_err(db)?;
+                    ids.push(id);
+                }
+            }
+            // A collection dropped by another process since the check above
+            // cascades nothing into a commit: refuse rather than orphan rows.
+            let still_there: bool = tx
+                .query_row("SELECT COUNT(*) > 0 FROM collections WHERE id = ?1", [c.id], |r| r.get(0))
+                .map_err(db)?;
+            if !still_there {
+                return Err(GalleryError::NoSuchCollection(c.name.clone()));
+            }
+            tx.commit().map_err(db)?;
+            Ok(ids)
         })
     }
 
@@ -754,73 +850,10 @@ impl FaceGallery for Gallery {
         items: &[(&PersonInfo, &NewSample)],
     ) -> Result<Vec<i64>, GalleryError> {
         let c = self.checked(&*self.current()?, collection, contract)?;
-        for (person, sample) in items {
+        for (person, _) in items {
             check_key(&person.key)?;
-            check_vector(&c, &sample.embedding)?;
         }
-        self.write(|store| {
-            let db = |e: rusqlite::Error| database(&self.path, e);
-            let tx = store.conn.transaction().map_err(db)?;
-            let mut ids = Vec::with_capacity(items.len());
-            {
-                let mut upsert = tx
-                    .prepare_cached(
-                        "INSERT INTO persons (collection_id, key, name, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (collection_id, key) DO UPDATE SET name = excluded.name, metadata = excluded.metadata
-                         RETURNING id",
-                    )
-                    .map_err(db)?;
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO samples (person_id, embedding, checksum, image_sha256, bbox, det_score, embedding_norm, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-                    )
-                    .map_err(db)?;
-                for (person, s) in items {
-                    let person_id: i64 = upsert
-                        .query_row(
-                            params![
-                                c.id,
-                                person.key,
-                                person.name,
-                                person.metadata.to_string(),
-                                now()
-                            ],
-                            |r| r.get(0),
-                        )
-                        .map_err(db)?;
-                    let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
-                    let blob = to_blob(&s.embedding);
-                    let sum = checksum(&blob);
-                    let id: i64 = insert
-                        .query_row(
-                            params![
-                                person_id,
-                                blob,
-                                sum,
-                                s.image_sha256,
-                                bbox,
-                                s.det_score,
-                                s.embedding_norm,
-                                now()
-                            ],
-                            |r| r.get(0),
-                        )
-                        .map_err(db)?;
-                    ids.push(id);
-                }
-            }
-            // A collection dropped by another process since the check above
-            // cascades nothing into a commit: refuse rather than orphan rows.
-            let still_there: bool = tx
-                .query_row("SELECT COUNT(*) > 0 FROM collections WHERE id = ?1", [c.id], |r| r.get(0))
-                .map_err(db)?;
-            if !still_there {
-                return Err(GalleryError::NoSuchCollection(c.name.clone()));
-            }
-            tx.commit().map_err(db)?;
-            Ok(ids)
-        })
+        self.insert_samples(&c, items)
     }
 
     fn nearest_samples(
@@ -890,6 +923,84 @@ impl FaceGallery for Gallery {
             samples: indexed.index.len(),
             index_bytes: indexed.index.memory_bytes(),
             collection: c,
+        })
+    }
+
+    fn enroll_unassigned(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        samples: &[NewSample],
+    ) -> Result<Vec<i64>, GalleryError> {
+        let c = self.checked(&*self.current()?, collection, contract)?;
+        let nobody = PersonInfo {
+            key: UNASSIGNED.into(),
+            name: String::new(),
+            metadata: serde_json::json!({}),
+        };
+        let items: Vec<(&PersonInfo, &NewSample)> = samples.iter().map(|s| (&nobody, s)).collect();
+        self.insert_samples(&c, &items)
+    }
+
+    fn cluster_faces(&self, collection: &str) -> Result<Vec<ClusterFace>, GalleryError> {
+        let c = self.collection(collection)?;
+        self.with_reader(|store| store.cluster_faces(c.id).map_err(|e| self.db(e)))
+    }
+
+    fn sample_embeddings(
+        &self,
+        collection: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, Vec<f32>)>, GalleryError> {
+        let view = self.current()?;
+        let indexed = indexed(&view, collection)?;
+        let held: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| indexed.owners.contains_key(id))
+            .collect();
+        self.with_reader(|store| {
+            store
+                .embeddings(&held)
+                .map_err(|e| self.db(e))?
+                .into_iter()
+                .map(|(id, e)| Ok((id, e.map_err(|sample| GalleryError::Damaged { sample })?)))
+                .collect()
+        })
+    }
+
+    fn neighbours(
+        &self,
+        collection: &str,
+        queries: &[Vec<f32>],
+        k: usize,
+    ) -> Result<Vec<Vec<(i64, f32)>>, GalleryError> {
+        let view = self.current()?;
+        let indexed = indexed(&view, collection)?;
+        for q in queries {
+            check_vector(&indexed.collection, q)?;
+        }
+        self.with_reader(|store| {
+            queries
+                .iter()
+                .map(|q| self.scored(store, indexed, &l2_normalized(q), k))
+                .collect()
+        })
+    }
+
+    fn apply_edits(&self, collection: &str, edits: &[Edit]) -> Result<Renumbered, GalleryError> {
+        let c = self.collection(collection)?;
+        self.write(|store| {
+            let db = |e: rusqlite::Error| database(&self.path, e);
+            let tx = store.conn.transaction().map_err(db)?;
+            for edit in edits {
+                crate::edits::apply(&tx, &c, edit).map_err(|e| match e {
+                    crate::edits::EditError::Sql(e) => db(e),
+                    crate::edits::EditError::Gallery(e) => e,
+                })?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(Vec::new())
         })
     }
 }

@@ -29,6 +29,7 @@
 mod backend;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod edits;
 mod gallery;
 mod images;
 mod index;
@@ -40,7 +41,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use backend::{
-    FaceGallery, MAX_DIMENSION, check_contract, check_key, check_new_contract, check_vector,
+    FaceGallery, MAX_DIMENSION, Renumbered, check_contract, check_key, check_new_contract,
+    check_vector,
 };
 pub use facekit_quality::ReviewMode;
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
@@ -134,6 +136,9 @@ pub struct Person {
     pub created_at: i64,
     /// Number of face samples.
     pub samples: usize,
+    /// Made by clustering and not yet named by a person.
+    #[serde(default)]
+    pub suggested: bool,
 }
 
 /// Who a new sample belongs to; the person is created on first use.
@@ -188,13 +193,18 @@ impl NewSample {
     }
 }
 
+/// The person key of faces that belong to no person yet (enrolled
+/// unassigned, or left out by clustering). No person can take it: keys are
+/// never empty.
+pub const UNASSIGNED: &str = "";
+
 /// A stored face sample (what `export` writes, one JSON line each).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sample {
     /// Row id.
     pub id: i64,
-    /// The person's key.
+    /// The person's key; empty ([`UNASSIGNED`]) for a face of no person.
     pub person: String,
     /// Raw embedding as enrolled.
     pub embedding: Vec<f32>,
@@ -208,6 +218,69 @@ pub struct Sample {
     pub embedding_norm: Option<f32>,
     /// Enrollment time, Unix seconds.
     pub created_at: i64,
+}
+
+/// A face as clustering sees it: who holds it and who decided that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterFace {
+    /// The sample's id.
+    pub id: i64,
+    /// Its person's key; empty ([`UNASSIGNED`]) for none.
+    pub person: String,
+    /// Placed by clustering (free to move at a full re-cluster); `false`
+    /// when a person decided (enrolled it to a person, moved, merged,
+    /// split, named).
+    pub suggested: bool,
+    /// Clustering has looked at it (an incremental run places only faces
+    /// it has not).
+    pub seen: bool,
+    /// Persons it must never join ("not this person").
+    pub excluded: Vec<String>,
+    /// SHA-256 of its photo: two faces of one photo are never one person.
+    pub image_sha256: Option<String>,
+}
+
+/// One change to who holds which face, applied by
+/// [`FaceGallery::apply_edits`] with the others of its call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Edit {
+    /// Creates a person; `suggested` when clustering made it.
+    CreatePerson {
+        /// Key, name and metadata.
+        person: PersonInfo,
+        /// Made by clustering (listed as a suggestion until named).
+        suggested: bool,
+    },
+    /// A person's decision on a suggested person: it and its faces are
+    /// kept as they are by every later clustering.
+    Confirm {
+        /// The person's key.
+        person: String,
+    },
+    /// Puts a face with a person ([`UNASSIGNED`] for none) and marks it
+    /// seen by clustering.
+    Assign {
+        /// The sample.
+        sample: i64,
+        /// The person's key, or empty.
+        person: String,
+        /// Clustering's placement (`true`) or a person's decision (`false`).
+        suggested: bool,
+    },
+    /// "Not this person": clustering never puts the face with them again.
+    Exclude {
+        /// The sample.
+        sample: i64,
+        /// The person's key.
+        person: String,
+    },
+    /// Deletes a person that holds no face any more (refused otherwise:
+    /// faces are deleted only by the delete calls).
+    DeletePerson {
+        /// The person's key.
+        person: String,
+    },
 }
 
 /// Why a gallery operation failed. The database is unchanged by a failed

@@ -15,12 +15,12 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Collection, EmbeddingContract, GalleryError, IndexKind, Person, Sample};
+use crate::{ClusterFace, Collection, EmbeddingContract, GalleryError, IndexKind, Person, Sample};
 
 /// `PRAGMA user_version` of the current layout, migrated at open. 0: the
 /// first layout (sample ids reused, no change log, no checksums); 2: no
-/// review default per collection.
-const LAYOUT: i64 = 3;
+/// review default per collection; 3: no clustering state.
+const LAYOUT: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS collections (
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS persons (
     name TEXT NOT NULL,
     metadata TEXT NOT NULL DEFAULT '{}',
     created_at INTEGER NOT NULL,
+    suggested INTEGER NOT NULL DEFAULT 0,
     UNIQUE (collection_id, key)
 );
 ";
@@ -59,7 +60,9 @@ CREATE TABLE samples (
 ";
 
 /// The change log and the triggers that fill it (ids only: no biometric
-/// data). Cascaded deletes fire the sample trigger too.
+/// data), and clustering's state of each face it has seen (whether a
+/// person decided its place, the persons it must never join: keys only).
+/// Cascaded deletes fire the sample trigger too.
 const CHANGES: &str = "
 CREATE INDEX IF NOT EXISTS samples_by_person ON samples(person_id);
 CREATE TABLE IF NOT EXISTS changes (
@@ -75,6 +78,14 @@ CREATE TABLE IF NOT EXISTS quarantine (
     reason TEXT NOT NULL,
     quarantined_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS clustering (
+    sample_id INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+    suggested INTEGER NOT NULL,
+    seen INTEGER NOT NULL,
+    not_persons TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TRIGGER IF NOT EXISTS log_sample_moved AFTER UPDATE OF person_id ON samples
+BEGIN INSERT INTO changes (kind, sample_id) VALUES ('sample_moved', new.id); END;
 CREATE TRIGGER IF NOT EXISTS log_sample_erased AFTER DELETE ON samples
 BEGIN INSERT INTO changes (kind, sample_id) VALUES ('sample_erased', old.id); END;
 CREATE TRIGGER IF NOT EXISTS log_collection_created AFTER INSERT ON collections
@@ -133,6 +144,7 @@ pub(crate) struct Versions {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Change {
     SampleErased(i64),
+    SampleMoved(i64),
     CollectionCreated(i64),
     CollectionDropped(i64),
 }
@@ -188,16 +200,8 @@ impl Store {
         } else if version < 2 {
             migrate_samples(&tx)?;
         }
-        let has_review: bool = tx.query_row(
-            "SELECT COUNT(*) > 0 FROM pragma_table_info('collections') WHERE name = 'review'",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_review {
-            tx.execute_batch(
-                "ALTER TABLE collections ADD COLUMN review TEXT NOT NULL DEFAULT 'off'",
-            )?;
-        }
+        add_missing_column(&tx, "collections", "review", "TEXT NOT NULL DEFAULT 'off'")?;
+        add_missing_column(&tx, "persons", "suggested", "INTEGER NOT NULL DEFAULT 0")?;
         tx.execute_batch(CHANGES)?;
         tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))?;
         tx.commit()
@@ -241,6 +245,7 @@ impl Store {
         for row in rows {
             changes.push(match row? {
                 (kind, _, Some(id)) if kind == "sample_erased" => Change::SampleErased(id),
+                (kind, _, Some(id)) if kind == "sample_moved" => Change::SampleMoved(id),
                 (kind, Some(id), _) if kind == "collection_created" => {
                     Change::CollectionCreated(id)
                 }
@@ -314,7 +319,7 @@ impl Store {
 
     pub fn persons(&self, collection_id: i64) -> Result<Vec<Person>, rusqlite::Error> {
         let mut stmt = self.conn.prepare(
-            "SELECT p.id, p.key, p.name, p.metadata, p.created_at, COUNT(s.id) FROM persons p LEFT JOIN samples s ON s.person_id = p.id WHERE p.collection_id = ?1 GROUP BY p.id ORDER BY p.key",
+            "SELECT p.id, p.key, p.name, p.metadata, p.created_at, COUNT(s.id), p.suggested FROM persons p LEFT JOIN samples s ON s.person_id = p.id WHERE p.collection_id = ?1 AND p.key != '' GROUP BY p.id ORDER BY p.key",
         )?;
         stmt.query_map([collection_id], person_row)?.collect()
     }
@@ -322,7 +327,7 @@ impl Store {
     /// How many persons a collection has (without listing them).
     pub fn person_count(&self, collection_id: i64) -> Result<usize, rusqlite::Error> {
         self.conn.query_row(
-            "SELECT COUNT(*) FROM persons WHERE collection_id = ?1",
+            "SELECT COUNT(*) FROM persons WHERE collection_id = ?1 AND key != ''",
             [collection_id],
             |r| r.get::<_, i64>(0).map(|n| n as usize),
         )
@@ -331,7 +336,7 @@ impl Store {
     pub fn person(&self, collection_id: i64, key: &str) -> Result<Option<Person>, rusqlite::Error> {
         self.conn
             .query_row(
-                "SELECT p.id, p.key, p.name, p.metadata, p.created_at, COUNT(s.id) FROM persons p LEFT JOIN samples s ON s.person_id = p.id WHERE p.collection_id = ?1 AND p.key = ?2 GROUP BY p.id",
+                "SELECT p.id, p.key, p.name, p.metadata, p.created_at, COUNT(s.id), p.suggested FROM persons p LEFT JOIN samples s ON s.person_id = p.id WHERE p.collection_id = ?1 AND p.key = ?2 AND p.key != '' GROUP BY p.id",
                 params![collection_id, key],
                 person_row,
             )
@@ -413,21 +418,25 @@ impl Store {
         })
     }
 
+    /// Rows of `select … IN (ids)`, in slices under SQLite's limit on
+    /// bound parameters.
     fn by_ids<T>(
         &self,
         select: &str,
         ids: &[i64],
-        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, rusqlite::Error> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut found = Vec::new();
+        for slice in ids.chunks(10_000) {
+            let placeholders = vec!["?"; slice.len()].join(",");
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!("{select} ({placeholders})"))?;
+            for r in stmt.query_map(rusqlite::params_from_iter(slice), &mut row)? {
+                found.push(r?);
+            }
         }
-        let placeholders = vec!["?"; ids.len()].join(",");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("{select} ({placeholders})"))?;
-        stmt.query_map(rusqlite::params_from_iter(ids), row)?
-            .collect()
+        Ok(found)
     }
 
     /// `(sample id, person id)` of every sample of a collection, read from
@@ -438,6 +447,34 @@ impl Store {
         )?;
         stmt.query_map([collection_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect()
+    }
+
+    /// Every face of a collection with its clustering state, id order.
+    pub fn cluster_faces(&self, collection_id: i64) -> Result<Vec<ClusterFace>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id, p.key, c.suggested, c.seen, c.not_persons, s.image_sha256 FROM samples s JOIN persons p ON p.id = s.person_id LEFT JOIN clustering c ON c.sample_id = s.id WHERE p.collection_id = ?1 ORDER BY s.id",
+        )?;
+        stmt.query_map([collection_id], |r| {
+            let excluded: Option<String> = r.get(4)?;
+            Ok(ClusterFace {
+                id: r.get(0)?,
+                person: r.get(1)?,
+                suggested: r.get::<_, Option<bool>>(2)?.unwrap_or(false),
+                seen: r.get::<_, Option<bool>>(3)?.unwrap_or(false),
+                excluded: excluded
+                    .and_then(|e| serde_json::from_str(&e).ok())
+                    .unwrap_or_default(),
+                image_sha256: r.get(5)?,
+            })
+        })?
+        .collect()
+    }
+
+    /// `(sample id, person id)` for a set of sample ids.
+    pub fn owners_of(&self, ids: &[i64]) -> Result<Vec<(i64, i64)>, rusqlite::Error> {
+        self.by_ids("SELECT id, person_id FROM samples WHERE id IN", ids, |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
     }
 
     /// Removes freed pages from the WAL as well (deleted data must not linger).
@@ -511,5 +548,26 @@ fn person_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
         metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
         created_at: r.get(4)?,
         samples: r.get::<_, i64>(5)? as usize,
+        suggested: r.get(6)?,
     })
+}
+
+/// Adds `column` to `table` when a file from before it lacks it.
+fn add_missing_column(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    column: &str,
+    declaration: &str,
+) -> Result<(), rusqlite::Error> {
+    let present: bool = tx.query_row(
+        &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+        [column],
+        |r| r.get(0),
+    )?;
+    if !present {
+        tx.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
+        ))?;
+    }
+    Ok(())
 }

@@ -77,6 +77,14 @@ pub(crate) fn export<G: FaceGallery + ?Sized>(
             })
             .collect();
         let samples = gallery.samples(collection, None)?;
+        persons.insert(
+            crate::UNASSIGNED.into(),
+            PersonInfo {
+                key: crate::UNASSIGNED.into(),
+                name: String::new(),
+                metadata: serde_json::json!({}),
+            },
+        );
         for s in &samples {
             // A person enrolled (by another caller) between the two reads.
             if !persons.contains_key(&s.person) {

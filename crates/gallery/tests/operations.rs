@@ -3,7 +3,7 @@
 
 use facekit_gallery::conformance::{self, contract, vector};
 use facekit_gallery::{
-    EmbeddingContract, FaceGallery, Gallery, GalleryError, IndexKind, NewSample, PersonInfo,
+    Edit, EmbeddingContract, FaceGallery, Gallery, GalleryError, IndexKind, NewSample, PersonInfo,
     ReviewMode,
 };
 
@@ -170,6 +170,28 @@ fn two_handles_on_one_file_see_each_others_writes_and_erasures() {
         )
         .unwrap();
         assert_eq!(a.stats(&name).unwrap().samples, 2);
+        // A face moved by one is found under its new person by the other.
+        let loose = a
+            .enroll_unassigned(&name, &c, &[NewSample::embedding(vector(2, 0.1))])
+            .unwrap()[0];
+        assert!(
+            b.identify(&name, &c, &vector(2, 0.1), 1, 0.9)
+                .unwrap()
+                .best
+                .is_none()
+        );
+        a.apply_edits(
+            &name,
+            &[Edit::Assign {
+                sample: loose,
+                person: "bob".into(),
+                suggested: false,
+            }],
+        )
+        .unwrap();
+        let found = b.identify(&name, &c, &vector(2, 0.1), 1, 0.9).unwrap();
+        assert_eq!(found.best.unwrap().key, "bob");
+        a.delete_sample(&name, loose).unwrap();
         // Erased by one, gone from the other's searches.
         a.delete_person(&name, "ann").unwrap();
         let found = b.identify(&name, &c, &vector(0, 0.1), 5, 0.0).unwrap();

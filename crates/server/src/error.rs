@@ -197,6 +197,19 @@ impl From<GalleryError> for ApiError {
     }
 }
 
+impl From<facekit_cluster::ClusterError> for ApiError {
+    fn from(e: facekit_cluster::ClusterError) -> Self {
+        match e {
+            facekit_cluster::ClusterError::Gallery(e) => e.into(),
+            other => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_argument",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
 impl From<facekit_service::SpoofDetected> for ApiError {
     fn from(e: facekit_service::SpoofDetected) -> Self {
         Self::new(

@@ -140,15 +140,15 @@ impl AppState {
     }
 
     /// Runs a gallery operation off the async threads.
-    async fn gallery<T: Send + 'static>(
+    async fn gallery<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
         self: &Arc<Self>,
-        op: impl FnOnce(&FaceService) -> Result<T, GalleryError> + Send + 'static,
+        op: impl FnOnce(&FaceService) -> Result<T, E> + Send + 'static,
     ) -> Result<T, ApiError> {
         let state = self.clone();
         tokio::task::spawn_blocking(move || op(&state.service))
             .await
             .map_err(|e| ApiError::internal(format!("a gallery operation failed: {e}")))?
-            .map_err(ApiError::from)
+            .map_err(Into::into)
     }
 }
 

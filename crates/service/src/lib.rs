@@ -1,6 +1,6 @@
 //! The gallery service: the one implementation of "enroll these faces",
-//! "who is every face of this photo", "is this that person" and the
-//! deletes, which the CLI, the HTTP server and the Python package call
+//! "who is every face of this photo", "is this that person", clustering a
+//! collection into people with its corrections, and the deletes, which the CLI, the HTTP server and the Python package call
 //! instead of each composing gallery calls of their own, with the checks
 //! faces pass first (liveness, enrollment review). It holds a shared
 //! [`FaceGallery`] (the embedded SQLite store or Milvus): searches run in
@@ -32,9 +32,11 @@ mod checks;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use facekit_cluster::collection::{self, Run, RunReport};
+use facekit_cluster::{ClusterError, ClusterOptions};
 use facekit_gallery::{
     Collection, EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, Person,
-    PersonInfo, PersonMatch, Verification,
+    PersonInfo, PersonMatch, Renumbered, Verification,
 };
 use facekit_pipeline::{Face, FaceRecord, ImageFaces};
 use serde::Serialize;
@@ -143,16 +145,94 @@ impl FaceService {
         self.writing(collection, |g| g.create_person(collection, person))
     }
 
-    /// Changes a person's name and/or metadata.
+    /// Changes a person's name and/or metadata; naming a suggestion of
+    /// clustering makes it a person (its faces stay as they are).
     pub fn update_person(
         &self,
         collection: &str,
         key: &str,
         name: Option<&str>,
         metadata: Option<&serde_json::Value>,
-    ) -> Result<Person, GalleryError> {
+    ) -> Result<Person, ClusterError> {
         self.writing(collection, |g| {
-            g.update_person(collection, key, name, metadata)
+            if let Some(name) = name {
+                collection::name_person(g, collection, key, name)?;
+            }
+            Ok(g.update_person(collection, key, None, metadata)?)
+        })
+    }
+
+    /// Adds faces of no person yet, for clustering to place.
+    pub fn enroll_unassigned(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        samples: &[NewSample],
+    ) -> Result<Vec<i64>, GalleryError> {
+        self.writing(collection, |g| {
+            g.enroll_unassigned(collection, contract, samples)
+        })
+    }
+
+    /// Places a collection's faces into people (incrementally or all again),
+    /// keeping every correction.
+    pub fn cluster(
+        &self,
+        collection: &str,
+        options: &ClusterOptions,
+        run: Run,
+    ) -> Result<RunReport, ClusterError> {
+        self.writing(collection, |g| {
+            collection::cluster_collection(g, collection, options, run)
+        })
+    }
+
+    /// Merges person `from` into `into`.
+    pub fn merge_persons(
+        &self,
+        collection: &str,
+        from: &str,
+        into: &str,
+    ) -> Result<Renumbered, ClusterError> {
+        self.writing(collection, |g| {
+            collection::merge_persons(g, collection, from, into)
+        })
+    }
+
+    /// Splits faces off a person into a new one.
+    pub fn split_person(
+        &self,
+        collection: &str,
+        person: &str,
+        faces: &[i64],
+        new_person: &PersonInfo,
+    ) -> Result<Renumbered, ClusterError> {
+        self.writing(collection, |g| {
+            collection::split_person(g, collection, person, faces, new_person)
+        })
+    }
+
+    /// Moves faces to a person.
+    pub fn move_faces(
+        &self,
+        collection: &str,
+        faces: &[i64],
+        person: &str,
+    ) -> Result<Renumbered, ClusterError> {
+        self.writing(collection, |g| {
+            collection::move_faces(g, collection, faces, person)
+        })
+    }
+
+    /// "Not this person" for one face.
+    pub fn not_this_person(
+        &self,
+        collection: &str,
+        face: i64,
+        person: &str,
+    ) -> Result<Renumbered, ClusterError> {
+        self.writing(collection, |g| {
+            collection::not_this_person(g, collection, face, person)
         })
     }
 

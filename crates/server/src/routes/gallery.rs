@@ -205,12 +205,15 @@ pub struct Deleted {
 }
 
 /// One embedding to search with: the request's, or those of the image's faces.
-enum Probe {
+pub(crate) enum Probe {
     Embedding(Vec<f32>),
     Image(axum::body::Bytes),
 }
 
-fn probe(payload: &Payload<impl Sized>, embedding: &Option<Vec<f32>>) -> Result<Probe, ApiError> {
+pub(crate) fn probe(
+    payload: &Payload<impl Sized>,
+    embedding: &Option<Vec<f32>>,
+) -> Result<Probe, ApiError> {
     match (embedding, payload.images.get("image")) {
         (Some(_), Some(_)) => Err(ApiError::bad_request(
             "give an image or an embedding, not both",
@@ -226,7 +229,7 @@ fn probe(payload: &Payload<impl Sized>, embedding: &Option<Vec<f32>>) -> Result<
 /// The contract a probe is searched or enrolled under: the collection's
 /// own for a precomputed embedding; the server's recognizer for an image,
 /// refused (409) before any model runs when it is not the collection's.
-async fn probe_contract(
+pub(crate) async fn probe_contract(
     state: &Arc<AppState>,
     collection: &str,
     probe: &Probe,

@@ -6,6 +6,7 @@ pub mod analysis;
 mod document;
 pub mod gallery;
 pub mod keys;
+pub mod people;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
@@ -140,6 +141,12 @@ pub fn routers() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, Value) {
         ))
         .routes(routes!(gallery::enroll, gallery::list_faces))
         .routes(routes!(gallery::delete_face))
+        .routes(routes!(people::add_faces, people::list_collection_faces))
+        .routes(routes!(people::cluster))
+        .routes(routes!(people::merge))
+        .routes(routes!(people::split))
+        .routes(routes!(people::move_face))
+        .routes(routes!(people::not_person))
         .routes(routes!(gallery::identify))
         .routes(routes!(gallery::verify))
         .routes(routes!(keys::create_key, keys::list_keys))
