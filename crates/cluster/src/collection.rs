@@ -411,9 +411,16 @@ fn full_run(
             targets.new_groups.push((cluster, positions));
         }
         for &n in list {
-            if movable(&chosen[n]) {
-                targets.place.insert(present[n], target(n));
+            if !movable(&chosen[n]) {
+                continue;
             }
+            // A suggestion's key is not a label the clusterer knew: its
+            // "not this person" marks are kept here.
+            let target = match target(n) {
+                Target::Person(key) if chosen[n].excluded.contains(&key) => Target::Nobody,
+                other => other,
+            };
+            targets.place.insert(present[n], target);
         }
     }
     for (n, l) in clustering.labels.iter().enumerate() {
