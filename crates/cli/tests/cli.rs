@@ -1095,3 +1095,177 @@ fn cluster_photos_with_thumbnails_a_sheet_and_an_evaluation() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no image files"));
 }
+
+#[test]
+fn gallery_photo_collection_clustered_and_corrected_from_the_command_line() {
+    let pack = scrfd500m_sface_pack();
+    let pack = pack.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("photos.db");
+    let db = db.to_str().unwrap();
+    // Eight people's photos (file names start with the person) and a photo without faces.
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for person in std::fs::read_dir(shared("identities/face_api_bbt")).unwrap() {
+        let person = person.unwrap().path();
+        for photo in std::fs::read_dir(&person).unwrap() {
+            let photo = photo.unwrap().path();
+            let name = format!(
+                "{}_{}",
+                person.file_name().unwrap().to_string_lossy(),
+                photo.file_name().unwrap().to_string_lossy()
+            );
+            std::fs::copy(&photo, photos.join(name)).unwrap();
+        }
+    }
+    std::fs::copy(
+        shared("images/no_face_pilatus800.jpg"),
+        photos.join("pilatus.jpg"),
+    )
+    .unwrap();
+    let gallery = |args: &[&str]| {
+        let mut all = vec!["gallery", "--db", db];
+        all.extend_from_slice(args);
+        let out = facekit(&all);
+        assert_ok(&out);
+        stdout_lines(&out)
+    };
+    gallery(&["create", "album", "--models", pack]);
+    let added = gallery(&["add", "album", photos.to_str().unwrap(), "--models", pack]);
+    let mut image_of = std::collections::HashMap::new();
+    for line in &added {
+        for id in line["samples"].as_array().unwrap() {
+            image_of.insert(
+                id.as_i64().unwrap(),
+                line["image"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    assert_eq!(image_of.len(), 40, "{added:?}");
+    let skipped: Vec<_> = added
+        .iter()
+        .filter(|l| l.get("skipped").is_some())
+        .collect();
+    assert_eq!(
+        skipped.len(),
+        1,
+        "the photo without faces is listed: {skipped:?}"
+    );
+
+    let report = &gallery(&["cluster", "album"])[0];
+    assert_eq!(report["placed"], 40);
+    assert!(
+        report["new_persons"].as_array().unwrap().len() >= 8,
+        "{report}"
+    );
+    let person_of_photo = |id: i64| {
+        let image = &image_of[&id];
+        Path::new(image)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .split('_')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let holders = || -> std::collections::HashMap<i64, String> {
+        gallery(&["faces", "album"])
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_i64().unwrap(),
+                    f["person"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let held = holders();
+    let mut by_key: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for (&id, key) in &held {
+        by_key.entry(key.clone()).or_default().push(id);
+    }
+    // Each suggestion is one person.
+    for (key, ids) in &by_key {
+        if key.is_empty() {
+            continue;
+        }
+        let first = person_of_photo(ids[0]);
+        assert!(
+            ids.iter().all(|&i| person_of_photo(i) == first),
+            "{key}: {ids:?}"
+        );
+    }
+    let mut keys: Vec<(&String, &Vec<i64>)> = by_key
+        .iter()
+        .filter(|(k, v)| !k.is_empty() && v.len() >= 2)
+        .collect();
+    keys.sort_by_key(|(k, v)| (std::cmp::Reverse(v.len()), (*k).clone()));
+    let (a, b, c, d) = (
+        keys[0].0.clone(),
+        keys[1].0.clone(),
+        keys[2].0.clone(),
+        keys[3].0.clone(),
+    );
+    let (split_face, moved_face, rejected_face) = (by_key[&b][0], by_key[&c][0], by_key[&d][0]);
+
+    let named = &gallery(&["name", "album", &a, "Amy"])[0];
+    assert_eq!(
+        (named["name"].as_str(), named["suggested"].as_bool()),
+        (Some("Amy"), Some(false))
+    );
+    let merged = &gallery(&["merge", "album", &b, &c])[0];
+    assert_eq!(merged["person"]["key"].as_str(), Some(c.as_str()));
+    let split = &gallery(&[
+        "split",
+        "album",
+        &c,
+        "--faces",
+        &split_face.to_string(),
+        "--into",
+        "split-off",
+    ])[0];
+    assert_eq!(split["person"]["samples"], 1);
+    gallery(&[
+        "move",
+        "album",
+        "--faces",
+        &moved_face.to_string(),
+        "--to",
+        &a,
+    ]);
+    gallery(&["not-person", "album", &rejected_face.to_string(), &d]);
+
+    let full = &gallery(&["cluster", "album", "--full"])[0];
+    assert_eq!(full["full"], true);
+    let held = holders();
+    assert!(
+        by_key[&a].iter().all(|id| held[id] == a),
+        "named faces stay"
+    );
+    assert!(
+        by_key[&b]
+            .iter()
+            .filter(|&&id| id != split_face)
+            .all(|id| held[id] == c),
+        "merged faces stay"
+    );
+    assert_eq!(held[&split_face], "split-off");
+    assert_eq!(held[&moved_face], a);
+    assert_ne!(held[&rejected_face], d);
+    // A bad correction is a clear error.
+    let out = facekit(&["gallery", "--db", db, "merge", "album", &a, &a]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("into itself"));
+
+    // Export and import keep faces of no person as such.
+    let out = facekit(&["gallery", "--db", db, "export", "album"]);
+    assert_ok(&out);
+    let export = dir.path().join("album.jsonl");
+    std::fs::write(&export, &out.stdout).unwrap();
+    gallery(&["import", "copy", export.to_str().unwrap()]);
+    let copied = gallery(&["faces", "copy"]);
+    assert_eq!(copied.len(), 40);
+    let loose = |faces: &[serde_json::Value]| faces.iter().filter(|f| f["person"] == "").count();
+    assert_eq!(loose(&copied), loose(&gallery(&["faces", "album"])));
+}
