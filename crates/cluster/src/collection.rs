@@ -297,10 +297,11 @@ fn incremental_run(
         }
     }
     for (i, f) in faces.iter().enumerate() {
-        if f.person == UNASSIGNED && !is_new.contains(&i) {
-            if let Some(members) = groups.get_mut(&label[i]) {
-                members.push(i);
-            }
+        if f.person == UNASSIGNED
+            && !is_new.contains(&i)
+            && let Some(members) = groups.get_mut(&label[i])
+        {
+            members.push(i);
         }
     }
     for &i in &new {

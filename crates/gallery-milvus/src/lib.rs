@@ -160,6 +160,9 @@ fn milvus_names(name: &str) -> (String, String) {
     )
 }
 
+/// A search hit: sample id, person key, cosine.
+type Hit = (i64, String, f32);
+
 /// The Milvus collection of clustering state of a facekit collection.
 fn clusters_name(name: &str) -> String {
     let (samples, _) = milvus_names(name);
@@ -727,7 +730,7 @@ impl MilvusGallery {
         c: &Collection,
         vectors: Vec<Vec<f32>>,
         limit: usize,
-    ) -> Result<Vec<Vec<(i64, String, f32)>>, GalleryError> {
+    ) -> Result<Vec<Vec<Hit>>, GalleryError> {
         let (samples, _) = milvus_names(&c.name);
         let limit = limit.clamp(1, MAX_WINDOW);
         let mut params = HashMap::new();
