@@ -1,6 +1,6 @@
 //! The `facekit` binary run as a user would, on real models and photos.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use facekit_testdata::{golden_cases, models_dir, scrfd500m_sface_pack, shared};
@@ -970,14 +970,9 @@ fn video_tracks_analyze_render_and_process() {
     assert!(!dir.path().join("none.mp4").exists());
 }
 
-#[test]
-fn cluster_photos_with_thumbnails_a_sheet_and_an_evaluation() {
-    let pack = scrfd500m_sface_pack();
-    let pack = pack.path().to_str().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    // Eight people's photos, plus a corrupt file and a photo without faces:
-    // both listed, neither fatal.
-    let photos = dir.path().join("photos");
+/// A folder of eight people's photos, each file named `<person>_<photo>`.
+fn people_photos(dir: &Path) -> PathBuf {
+    let photos = dir.join("photos");
     std::fs::create_dir(&photos).unwrap();
     for person in std::fs::read_dir(shared("identities/face_api_bbt")).unwrap() {
         let person = person.unwrap().path();
@@ -991,6 +986,17 @@ fn cluster_photos_with_thumbnails_a_sheet_and_an_evaluation() {
             std::fs::copy(&photo, photos.join(name)).unwrap();
         }
     }
+    photos
+}
+
+#[test]
+fn cluster_photos_with_thumbnails_a_sheet_and_an_evaluation() {
+    let pack = scrfd500m_sface_pack();
+    let pack = pack.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Eight people's photos, plus a corrupt file and a photo without faces:
+    // both listed, neither fatal.
+    let photos = people_photos(dir.path());
     std::fs::copy(
         shared("images/format_edge_cases/corrupted.png"),
         photos.join("corrupted.png"),
@@ -1104,20 +1110,7 @@ fn gallery_photo_collection_clustered_and_corrected_from_the_command_line() {
     let db = dir.path().join("photos.db");
     let db = db.to_str().unwrap();
     // Eight people's photos (file names start with the person) and a photo without faces.
-    let photos = dir.path().join("photos");
-    std::fs::create_dir(&photos).unwrap();
-    for person in std::fs::read_dir(shared("identities/face_api_bbt")).unwrap() {
-        let person = person.unwrap().path();
-        for photo in std::fs::read_dir(&person).unwrap() {
-            let photo = photo.unwrap().path();
-            let name = format!(
-                "{}_{}",
-                person.file_name().unwrap().to_string_lossy(),
-                photo.file_name().unwrap().to_string_lossy()
-            );
-            std::fs::copy(&photo, photos.join(name)).unwrap();
-        }
-    }
+    let photos = people_photos(dir.path());
     std::fs::copy(
         shared("images/no_face_pilatus800.jpg"),
         photos.join("pilatus.jpg"),

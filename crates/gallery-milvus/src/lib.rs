@@ -795,6 +795,30 @@ impl MilvusGallery {
         Ok(())
     }
 
+    /// Adds a new person to `c`, or refuses one whose key is `taken`.
+    fn add_person(
+        &self,
+        c: &Collection,
+        person: &PersonInfo,
+        taken: bool,
+    ) -> Result<(), GalleryError> {
+        if taken {
+            return Err(GalleryError::PersonExists {
+                collection: c.name.clone(),
+                person: person.key.clone(),
+            });
+        }
+        self.upsert_persons(
+            &milvus_names(&c.name).1,
+            &[(
+                person.key.clone(),
+                person.name.clone(),
+                person.metadata.clone(),
+                now(),
+            )],
+        )
+    }
+
     /// Deletes clustering state rows, if the collection has any.
     fn forget_cluster_state(
         &self,
@@ -1133,28 +1157,14 @@ impl FaceGallery for MilvusGallery {
         let c = self.collection(collection)?;
         check_key(&person.key)?;
         let (_, persons) = milvus_names(collection);
-        if !self
+        let taken = !self
             .person_rows(
                 &persons,
                 format!("key == {}", quote(&person.key)),
                 self.lookup(),
             )?
-            .is_empty()
-        {
-            return Err(GalleryError::PersonExists {
-                collection: c.name,
-                person: person.key.clone(),
-            });
-        }
-        self.upsert_persons(
-            &persons,
-            &[(
-                person.key.clone(),
-                person.name.clone(),
-                person.metadata.clone(),
-                now(),
-            )],
-        )?;
+            .is_empty();
+        self.add_person(&c, person, taken)?;
         self.person_of(&c, &person.key)
     }
 
@@ -1452,21 +1462,7 @@ impl FaceGallery for MilvusGallery {
             match edit {
                 Edit::CreatePerson { person, suggested } => {
                     check_key(&person.key)?;
-                    if known.contains(&person.key) {
-                        return Err(GalleryError::PersonExists {
-                            collection: c.name.clone(),
-                            person: person.key.clone(),
-                        });
-                    }
-                    self.upsert_persons(
-                        &persons,
-                        &[(
-                            person.key.clone(),
-                            person.name.clone(),
-                            person.metadata.clone(),
-                            now(),
-                        )],
-                    )?;
+                    self.add_person(&c, person, known.contains(&person.key))?;
                     known.insert(person.key.clone());
                     if *suggested {
                         pending

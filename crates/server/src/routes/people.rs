@@ -7,12 +7,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use facekit_cluster::ClusterOptions;
 use facekit_cluster::collection::{Run, RunReport};
 use facekit_cluster::photos::FaceFilters;
+use facekit_cluster::{ClusterError, ClusterOptions};
 use facekit_gallery::{
-    ClusterFace, EnrollFilter, NewSample, Person, PersonInfo, enrollment_samples,
+    ClusterFace, EnrollFilter, NewSample, Person, PersonInfo, Renumbered, enrollment_samples,
 };
+use facekit_service::FaceService;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -107,11 +108,23 @@ pub struct Corrected {
     pub renumbered: Vec<[i64; 2]>,
 }
 
-fn corrected(person: Person, renumbered: Vec<(i64, i64)>) -> Corrected {
-    Corrected {
-        person,
-        renumbered: renumbered.into_iter().map(|(a, b)| [a, b]).collect(),
-    }
+/// Runs a correction on `collection`, then answers with `person` as it is
+/// after it.
+async fn correction(
+    state: &Arc<AppState>,
+    collection: String,
+    person: String,
+    op: impl FnOnce(&FaceService, &str) -> Result<Renumbered, ClusterError> + Send + 'static,
+) -> Result<Corrected, ApiError> {
+    state
+        .gallery(move |s| {
+            let renumbered = op(s, &collection)?;
+            Ok::<_, ApiError>(Corrected {
+                person: s.gallery().person(&collection, &person)?,
+                renumbered: renumbered.into_iter().map(|(a, b)| [a, b]).collect(),
+            })
+        })
+        .await
 }
 
 const FACES: &str = "/v1/collections/{collection}/faces";
@@ -255,17 +268,11 @@ pub async fn merge(
     payload: Payload<MergeRequest>,
 ) -> Result<Json<Corrected>, ApiError> {
     let into = payload.params.into;
-    Ok(Json(
-        state
-            .gallery(move |s| {
-                let renumbered = s.merge_persons(&collection, &person, &into)?;
-                Ok::<_, ApiError>(corrected(
-                    s.gallery().person(&collection, &into)?,
-                    renumbered,
-                ))
-            })
-            .await?,
-    ))
+    correction(&state, collection, into.clone(), move |s, c| {
+        s.merge_persons(c, &person, &into)
+    })
+    .await
+    .map(Json)
 }
 
 /// Split faces off this person into a new person: they are pinned there
@@ -285,15 +292,10 @@ pub async fn split(
     if let Some(name) = body.name {
         info.name = name;
     }
-    let done = state
-        .gallery(move |s| {
-            let renumbered = s.split_person(&collection, &person, &body.faces, &info)?;
-            Ok::<_, ApiError>(corrected(
-                s.gallery().person(&collection, &info.key)?,
-                renumbered,
-            ))
-        })
-        .await?;
+    let done = correction(&state, collection, info.key.clone(), move |s, c| {
+        s.split_person(c, &person, &body.faces, &info)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(done)))
 }
 
@@ -309,17 +311,11 @@ pub async fn move_face(
     payload: Payload<FacePerson>,
 ) -> Result<Json<Corrected>, ApiError> {
     let person = payload.params.person;
-    Ok(Json(
-        state
-            .gallery(move |s| {
-                let renumbered = s.move_faces(&collection, &[face_id], &person)?;
-                Ok::<_, ApiError>(corrected(
-                    s.gallery().person(&collection, &person)?,
-                    renumbered,
-                ))
-            })
-            .await?,
-    ))
+    correction(&state, collection, person.clone(), move |s, c| {
+        s.move_faces(c, &[face_id], &person)
+    })
+    .await
+    .map(Json)
 }
 
 /// "Not this person": the face never joins the person again (and leaves
@@ -335,15 +331,9 @@ pub async fn not_person(
     payload: Payload<FacePerson>,
 ) -> Result<Json<Corrected>, ApiError> {
     let person = payload.params.person;
-    Ok(Json(
-        state
-            .gallery(move |s| {
-                let renumbered = s.not_this_person(&collection, face_id, &person)?;
-                Ok::<_, ApiError>(corrected(
-                    s.gallery().person(&collection, &person)?,
-                    renumbered,
-                ))
-            })
-            .await?,
-    ))
+    correction(&state, collection, person.clone(), move |s, c| {
+        s.not_this_person(c, face_id, &person)
+    })
+    .await
+    .map(Json)
 }
