@@ -455,7 +455,10 @@ pub fn name_person(
     person: &str,
     name: &str,
 ) -> Result<Renumbered, ClusterError> {
-    gallery.update_person(collection, person, Some(name), None)?;
+    let renamed = gallery.update_person(collection, person, Some(name), None)?;
+    if !renamed.suggested {
+        return Ok(Renumbered::new());
+    }
     Ok(gallery.apply_edits(
         collection,
         &[Edit::Confirm {
