@@ -556,8 +556,7 @@ pub fn move_faces(
 }
 
 /// "Not this person": the face never joins `person` again; when it is
-/// theirs now, it leaves them (no person until a full run places it, or a
-/// move).
+/// theirs now, it leaves them, and the next run places it elsewhere.
 pub fn not_this_person(
     gallery: &dyn FaceGallery,
     collection: &str,
@@ -570,11 +569,7 @@ pub fn not_this_person(
         person: person.into(),
     }];
     if faces_of(gallery, collection, person)?.contains(&face) {
-        edits.push(Edit::Assign {
-            sample: face,
-            person: UNASSIGNED.into(),
-            suggested: true,
-        });
+        edits.push(Edit::Release { sample: face });
     }
     Ok(gallery.apply_edits(collection, &edits)?)
 }

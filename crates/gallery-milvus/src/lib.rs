@@ -1456,7 +1456,7 @@ impl FaceGallery for MilvusGallery {
         for edit in edits {
             // Without transactions, edits go in the order given; pending
             // moves are made before any edit that reads samples.
-            if !matches!(edit, Edit::Assign { .. }) {
+            if !matches!(edit, Edit::Assign { .. } | Edit::Release { .. }) {
                 self.flush_moves(&c, &mut pending)?;
             }
             match edit {
@@ -1502,6 +1502,13 @@ impl FaceGallery for MilvusGallery {
                         state.excluded.retain(|k| k != person);
                     }
                     pending.moves.push((id, person.clone()));
+                }
+                Edit::Release { sample } => {
+                    let id = pending.current(*sample);
+                    let state = pending.state(id);
+                    state.suggested = true;
+                    state.seen = false;
+                    pending.moves.push((id, UNASSIGNED.to_string()));
                 }
                 Edit::Exclude { sample, person } => {
                     check_key(person)?;

@@ -635,7 +635,33 @@ pub fn faces_of_no_person_and_clustering_edits(g: &dyn FaceGallery, kind: IndexK
         .collect();
     g.apply_edits(name, &back).unwrap();
     assert_eq!(g.persons(name).unwrap().len(), 1);
+    assert!(matches!(
+        g.apply_edits(
+            name,
+            &[Edit::Release {
+                sample: 999_999_999
+            }]
+        ),
+        Err(GalleryError::NoSuchSample { .. })
+    ));
     assert_eq!(g.stats(name).unwrap().samples, 4);
+    // A face released from its person waits, unseen, for the next run.
+    let ann_now = g
+        .cluster_faces(name)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.person == "ann")
+        .unwrap();
+    let renumbered = g
+        .apply_edits(name, &[Edit::Release { sample: ann_now.id }])
+        .unwrap();
+    let released = renumbered
+        .iter()
+        .find(|(o, _)| *o == ann_now.id)
+        .map_or(ann_now.id, |(_, n)| *n);
+    let f = of(&g.cluster_faces(name).unwrap(), released);
+    assert_eq!((f.person.as_str(), f.seen), (UNASSIGNED, false));
+    assert_eq!(g.person(name, "ann").unwrap().samples, 0);
     // A collection with faces of no person exports them all.
     let mut out = Vec::new();
     assert_eq!(g.export(name, &mut out).unwrap(), 4);

@@ -128,6 +128,20 @@ pub(crate) fn apply(tx: &Transaction<'_>, c: &Collection, edit: &Edit) -> Result
                 params![sample, suggested, serde_json::json!(not).to_string()],
             )?;
         }
+        Edit::Release { sample } => {
+            let nobody = person_id(tx, c, UNASSIGNED)?;
+            if owner(tx, c, *sample)? != nobody {
+                tx.execute(
+                    "UPDATE samples SET person_id = ?1 WHERE id = ?2",
+                    params![nobody, sample],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO clustering (sample_id, suggested, seen) VALUES (?1, 1, 0)
+                 ON CONFLICT (sample_id) DO UPDATE SET suggested = 1, seen = 0",
+                [sample],
+            )?;
+        }
         Edit::Exclude { sample, person } => {
             check_key(person)?;
             owner(tx, c, *sample)?;

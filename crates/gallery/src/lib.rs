@@ -268,6 +268,12 @@ pub enum Edit {
         /// Clustering's placement (`true`) or a person's decision (`false`).
         suggested: bool,
     },
+    /// Takes a face from its person and leaves it to the next clustering
+    /// run (no person, not seen), keeping its "not this person" marks.
+    Release {
+        /// The sample.
+        sample: i64,
+    },
     /// "Not this person": clustering never puts the face with them again.
     Exclude {
         /// The sample.
