@@ -135,7 +135,8 @@ pub fn cluster_collection(
     options: &ClusterOptions,
     run: Run,
 ) -> Result<RunReport, ClusterError> {
-    Clusterer::new(options.clone())?; // checks the options
+    // Refuses unusable options before anything is read.
+    Clusterer::new(options.clone())?;
     let faces = gallery.cluster_faces(collection)?;
     let persons = gallery.persons(collection)?;
     let suggested: HashSet<String> = persons
@@ -145,12 +146,15 @@ pub fn cluster_collection(
         .collect();
     let labels = Labels::new(&faces, persons.iter().map(|p| p.key.clone()));
     let full = run == Run::Full || options.method == Method::Dbscan;
-    let (targets, mut report) = if full {
+    let targets = if full {
         full_run(gallery, collection, options, &faces, &labels, &suggested)?
     } else {
         incremental_run(gallery, collection, options, &faces, &labels)?
     };
-    report.full = full;
+    let mut report = RunReport {
+        full,
+        ..RunReport::default()
+    };
     let mut taken: HashSet<String> = labels.keys.iter().cloned().collect();
     let mut edits = Vec::new();
     // New suggested persons first, then every face placed.
@@ -231,14 +235,14 @@ fn incremental_run(
     options: &ClusterOptions,
     faces: &[ClusterFace],
     labels: &Labels,
-) -> Result<(Targets, RunReport), ClusterError> {
+) -> Result<Targets, ClusterError> {
     let position: HashMap<i64, usize> = faces.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
     let new: Vec<usize> = (0..faces.len())
         .filter(|&i| faces[i].person == UNASSIGNED && !faces[i].seen)
         .collect();
     let mut targets = Targets::default();
     if new.is_empty() {
-        return Ok((targets, RunReport::default()));
+        return Ok(targets);
     }
     let ids: Vec<i64> = new.iter().map(|&i| faces[i].id).collect();
     let embeddings: HashMap<i64, Vec<f32>> = gallery
@@ -330,7 +334,7 @@ fn incremental_run(
         }
     }
     targets.new_groups = new_groups;
-    Ok((targets, RunReport::default()))
+    Ok(targets)
 }
 
 /// Every face: the whole collection clustered again by [`Clusterer`],
@@ -343,7 +347,7 @@ fn full_run(
     faces: &[ClusterFace],
     labels: &Labels,
     suggested: &HashSet<String>,
-) -> Result<(Targets, RunReport), ClusterError> {
+) -> Result<Targets, ClusterError> {
     let mut targets = Targets::default();
     let mut vectors: HashMap<i64, Vec<f32>> = gallery
         .samples(collection, None)?
@@ -354,7 +358,7 @@ fn full_run(
         .filter(|&i| vectors.contains_key(&faces[i].id))
         .collect();
     if present.is_empty() {
-        return Ok((targets, RunReport::default()));
+        return Ok(targets);
     }
     let input: Vec<FaceVector> = present
         .iter()
@@ -429,7 +433,7 @@ fn full_run(
             targets.place.insert(present[n], Target::Nobody);
         }
     }
-    Ok((targets, RunReport::default()))
+    Ok(targets)
 }
 
 /// The ids of `person`'s faces.

@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use facekit_gallery::{EmbeddingContract, FaceGallery, GalleryError, contract_of};
@@ -185,6 +185,30 @@ async fn record(State(state): State<Arc<AppState>>, req: Request, next: Next) ->
     response
 }
 
+/// An error answered to a request with a body may leave the body unread (a
+/// role refused before the handler reads it); hyper then closes the
+/// connection after the answer, and a client that reuses it meanwhile sees
+/// "server disconnected" instead of its next answer. `Connection: close` on
+/// such answers (HTTP/1) tells the client to open a new one.
+async fn close_after_error_with_body(req: Request, next: Next) -> Response {
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    let headers = req.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0);
+    let mut response = next.run(req).await;
+    let status = response.status();
+    if http1 && has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// Answers 503 when a request takes longer than the configured timeout.
 /// Work already on a worker finishes there (and a write it makes commits).
 async fn deadline(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
@@ -298,6 +322,7 @@ impl Server {
             .fallback(routes::not_found)
             .method_not_allowed_fallback(routes::method_not_allowed)
             .layer(middleware::from_fn_with_state(state.clone(), record))
+            .layer(middleware::from_fn(close_after_error_with_body))
             .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
             .layer(CatchPanicLayer::custom(panic_response))
             // Logs method, path, request id, status and latency; never

@@ -437,3 +437,43 @@ fn a_body_shorter_than_declared_is_a_400() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(s.healthy());
 }
+
+/// A role refused before its body is read is answered `Connection: close`
+/// (the server cannot reuse that connection, and a client reusing it would
+/// see a disconnect); answers that read their body keep the connection.
+#[test]
+fn a_refused_request_with_a_body_closes_its_connection() {
+    use std::io::Write;
+    let s = common::start(|_, _| {});
+    let body = r#"{"key": "x"}"#;
+    let post = |token: &str| {
+        format!(
+            "POST /v1/collections/c/persons HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let mut stream = raw::connect(&s.url);
+    stream.write_all(post(&s.reader).as_bytes()).unwrap();
+    let (answer, _) = raw::read_response(&mut stream);
+    let head = answer.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 403"), "{answer}");
+    assert!(head.contains("connection: close"), "{answer}");
+    // A request without a body keeps its connection, even when refused.
+    let mut stream = raw::connect(&s.url);
+    write!(
+        stream,
+        "GET /v1/collections/none HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.reader
+    )
+    .unwrap();
+    let (answer, _) = raw::read_response(&mut stream);
+    let head = answer.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 404"), "{answer}");
+    assert!(!head.contains("connection: close"), "{answer}");
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (answer, _) = raw::read_response(&mut stream);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the connection was reused: {answer}"
+    );
+}
