@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use facekit_eval::{
-    CalibrationBook, CfpProtocol, FarResult, ImageMode, PairSet, VerificationReport, VerifyOptions,
-    WiderOptions, applied_procedure, calibrate, detect_wider, read_bin, read_cfp,
-    read_ground_truth, read_lfw_pairs, verify, write_detection_report, write_verification_report,
+    CalibrationBook, FarResult, ImageMode, PairSet, SetSource, VerificationReport, VerifyOptions,
+    WiderOptions, applied_procedure, calibrate, detect_wider, read_ground_truth, verify,
+    write_detection_report, write_verification_report,
 };
 use facekit_models::facekit_home;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -32,28 +32,15 @@ pub fn bar(len: usize, what: &str) -> ProgressBar {
 }
 
 fn read_set(set: &PairSource) -> Result<(PairSet, ImageMode)> {
-    let (pairs, default_mode) = if let Some(bin) = &set.bin {
-        (read_bin(bin)?, ImageMode::Aligned)
-    } else if let Some(pairs) = &set.pairs {
-        let images = set.images.as_ref().context("--pairs needs --images")?;
-        (read_lfw_pairs(pairs, images)?, ImageMode::Detect)
-    } else if let Some(cfp) = &set.cfp {
-        let protocol = match set.protocol.to_ascii_lowercase().as_str() {
-            "fp" => CfpProtocol::FP,
-            "ff" => CfpProtocol::FF,
-            other => bail!("--protocol must be fp or ff, not '{other}'"),
-        };
-        (read_cfp(cfp, protocol)?, ImageMode::Detect)
-    } else {
-        bail!("give --bin, --pairs or --cfp");
-    };
-    let mode = match set.mode.as_deref() {
-        None => default_mode,
-        Some("aligned") => ImageMode::Aligned,
-        Some("detect") => ImageMode::Detect,
-        Some(other) => bail!("--mode must be aligned or detect, not '{other}'"),
-    };
-    Ok((pairs, mode))
+    Ok(SetSource {
+        bin: set.bin.clone(),
+        pairs: set.pairs.clone(),
+        images: set.images.clone(),
+        cfp: set.cfp.clone(),
+        protocol: set.protocol.clone(),
+        mode: set.mode.clone(),
+    }
+    .read()?)
 }
 
 /// The embedding cache folder: `cache`, or `$FACEKIT_HOME/eval-cache`;

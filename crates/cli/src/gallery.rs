@@ -114,7 +114,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                 |path, candidates: Vec<EnrollCandidate>| {
                     let person = person_of[path];
                     if candidates.is_empty() {
-                        bail!("no face of at least {min_face} px with score ≥ {min_score}");
+                        bail!(filter.nothing_found());
                     }
                     let report = service.enroll_candidates(
                         &collection,
@@ -123,14 +123,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                         candidates,
                         &checks,
                     )?;
-                    if report.enrolled.is_empty() {
-                        bail!(
-                            "refused ({} review): {}",
-                            report.review,
-                            report.refusal_summary()
-                        );
-                    }
-                    let ids: Vec<i64> = report.enrolled.iter().map(|s| s.id).collect();
+                    let ids = report.enrolled_ids().map_err(anyhow::Error::msg)?;
                     let mut line = json!({"image": path.display().to_string(), "person": person.key, "samples": ids});
                     if !report.refused.is_empty() {
                         line["refused"] = serde_json::to_value(&report.refused)?;
@@ -294,7 +287,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                     let image = path.display().to_string();
                     if candidates.is_empty() {
                         // A photo without faces is normal in a library: listed, not an error.
-                        return Ok(json!({"image": image, "samples": [], "skipped": format!("no face of at least {min_face} px with score ≥ {min_score}")}).to_string());
+                        return Ok(json!({"image": image, "samples": [], "skipped": filter.nothing_found()}).to_string());
                     }
                     let samples: Vec<_> = candidates.into_iter().map(|c| c.sample).collect();
                     let ids = service.enroll_unassigned(&collection, &contract, &samples)?;

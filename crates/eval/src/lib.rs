@@ -43,7 +43,9 @@ pub use report::{
     DetectionReport, FarResult, VerificationReport, VerifyOptions, VerifySettings, WiderOptions,
     calibrate, detect_wider, verify, write_detection_report, write_verification_report,
 };
-pub use sets::{CfpProtocol, ImageSource, Pair, PairSet, read_bin, read_cfp, read_lfw_pairs};
+pub use sets::{
+    CfpProtocol, ImageSource, Pair, PairSet, SetSource, read_bin, read_cfp, read_lfw_pairs,
+};
 pub use wider::{GroundTruthImage, Prediction, SettingAp, average_precision, read_ground_truth};
 
 /// Why an evaluation failed.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::pickle::{self, Value};
-use crate::{EvalError, read_text};
+use crate::{EvalError, ImageMode, read_text};
 
 /// Where one image of a set comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -355,4 +355,64 @@ pub fn read_cfp(root: &Path, protocol: CfpProtocol) -> Result<PairSet, EvalError
         images: table.images,
         pairs,
     })
+}
+
+/// Where a verification set comes from, as the CLI's `--bin`, `--pairs` +
+/// `--images` and `--cfp` + `--protocol` name it (and the Python package's
+/// `facekit.eval.verify` keywords).
+#[derive(Debug, Clone, Default)]
+pub struct SetSource {
+    /// An InsightFace `.bin` set.
+    pub bin: Option<PathBuf>,
+    /// An LFW `pairs.txt`.
+    pub pairs: Option<PathBuf>,
+    /// The image folder of `pairs` (`Name/Name_0001.jpg`).
+    pub images: Option<PathBuf>,
+    /// A CFP folder (holding `Protocol/`).
+    pub cfp: Option<PathBuf>,
+    /// CFP protocol: `fp` (frontal–profile) or `ff` (frontal–frontal).
+    pub protocol: String,
+    /// `aligned` or `detect`; `None`: aligned for `.bin`, detect otherwise.
+    pub mode: Option<String>,
+}
+
+impl SetSource {
+    /// Reads the set and decides how its images become crops.
+    pub fn read(&self) -> Result<(PairSet, ImageMode), EvalError> {
+        let (pairs, default_mode) = if let Some(bin) = &self.bin {
+            (read_bin(bin)?, ImageMode::Aligned)
+        } else if let Some(pairs) = &self.pairs {
+            let images = self.images.as_ref().ok_or_else(|| {
+                EvalError::Invalid("a pairs file needs its images folder (--images)".into())
+            })?;
+            (read_lfw_pairs(pairs, images)?, ImageMode::Detect)
+        } else if let Some(cfp) = &self.cfp {
+            let protocol = match self.protocol.to_ascii_lowercase().as_str() {
+                "fp" => CfpProtocol::FP,
+                "ff" => CfpProtocol::FF,
+                other => {
+                    return Err(EvalError::Invalid(format!(
+                        "the CFP protocol must be fp or ff, not '{other}'"
+                    )));
+                }
+            };
+            (read_cfp(cfp, protocol)?, ImageMode::Detect)
+        } else {
+            return Err(EvalError::Invalid(
+                "give a set: a .bin file (--bin), a pairs.txt (--pairs) or a CFP folder (--cfp)"
+                    .into(),
+            ));
+        };
+        let mode = match self.mode.as_deref() {
+            None => default_mode,
+            Some("aligned") => ImageMode::Aligned,
+            Some("detect") => ImageMode::Detect,
+            Some(other) => {
+                return Err(EvalError::Invalid(format!(
+                    "the mode must be aligned or detect, not '{other}'"
+                )));
+            }
+        };
+        Ok((pairs, mode))
+    }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use facekit_core::sha256_hex;
-use facekit_image::{decode_bytes, read_file};
+use facekit_image::{RgbImage, decode_bytes, read_file};
 use facekit_pipeline::{Face, FaceAnalyzer, PipelineError};
 
 use crate::{EmbeddingContract, GalleryError, NewSample};
@@ -43,6 +43,16 @@ pub struct EnrollFilter {
     pub min_size: f32,
     /// Minimum detection score.
     pub min_score: f32,
+}
+
+impl EnrollFilter {
+    /// What to say when a photo has no face this filter keeps.
+    pub fn nothing_found(&self) -> String {
+        format!(
+            "no face of at least {} px with score ≥ {}",
+            self.min_size, self.min_score
+        )
+    }
 }
 
 impl Default for EnrollFilter {
@@ -85,10 +95,20 @@ pub fn enrollment_samples(
     bytes: &[u8],
     filter: &EnrollFilter,
 ) -> Result<Vec<EnrollCandidate>, GalleryError> {
-    let image_sha256 = sha256_hex(bytes);
     let img = decode_bytes(bytes, &analyzer.options().limits).map_err(PipelineError::from)?;
+    enrollment_candidates(analyzer, &img, &sha256_hex(bytes), filter)
+}
+
+/// The candidates of a decoded photo whose source hashes to `image_sha256`
+/// (see [`enrollment_samples`]).
+pub fn enrollment_candidates(
+    analyzer: &FaceAnalyzer,
+    img: &RgbImage,
+    image_sha256: &str,
+    filter: &EnrollFilter,
+) -> Result<Vec<EnrollCandidate>, GalleryError> {
     let mut faces: Vec<Face> = analyzer
-        .analyze_with(&img, false)?
+        .analyze_with(img, false)?
         .into_iter()
         .filter(|f| {
             f.embedding.is_some()
@@ -100,12 +120,12 @@ pub fn enrollment_samples(
     if !filter.all_faces {
         faces.truncate(1);
     }
-    analyzer.assess_quality(&img, &mut faces);
+    analyzer.assess_quality(img, &mut faces);
     Ok(faces
         .into_iter()
         .map(|f| EnrollCandidate {
             sample: NewSample {
-                image_sha256: Some(image_sha256.clone()),
+                image_sha256: Some(image_sha256.to_string()),
                 bbox: Some(f.bbox.to_array()),
                 det_score: Some(f.det_score),
                 embedding_norm: f.embedding_norm,

@@ -47,7 +47,8 @@ pub use backend::{
 pub use facekit_quality::ReviewMode;
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
 pub use images::{
-    EnrollCandidate, EnrollFilter, contract_of, enrollment_faces, enrollment_samples,
+    EnrollCandidate, EnrollFilter, contract_of, enrollment_candidates, enrollment_faces,
+    enrollment_samples,
 };
 pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 pub use transfer::{EXPORT_FORMAT, ExportHeader, ExportRecord, parse_header, parse_record};

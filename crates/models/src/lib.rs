@@ -23,7 +23,7 @@ mod pack;
 mod router;
 
 pub use pack::{
-    DetectorChoice, EntryStatus, ModelPack, PackEntry, PackError, facekit_home, models_home,
-    resolve_pack,
+    DetectorChoice, EntryStatus, LoadedModel, ModelPack, PackEntry, PackError, facekit_home,
+    models_home, resolve_pack,
 };
 pub use router::{ModelKind, Route, insightface_normalization, route};

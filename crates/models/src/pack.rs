@@ -3,9 +3,9 @@ use std::path::{Path, PathBuf};
 
 use facekit_attributes::{AttributeError, AttributeModel, LandmarkModel};
 use facekit_detection::{DetectionError, DetectorKind, FaceDetector};
-use facekit_liveness::{LivenessModel, LivenessModels};
+use facekit_liveness::{LivenessError, LivenessModel, LivenessModels};
 use facekit_recognition::{ArcFace, RecognitionError};
-use facekit_runtime::{Runtime, RuntimeError};
+use facekit_runtime::{OnnxModel, Runtime, RuntimeError};
 
 use crate::router::{ModelKind, Route, route};
 
@@ -58,6 +58,9 @@ pub enum PackError {
     /// A landmark or attribute model was rejected.
     #[error(transparent)]
     Attribute(#[from] AttributeError),
+    /// A liveness model was rejected.
+    #[error(transparent)]
+    Liveness(#[from] LivenessError),
 }
 
 /// facekit's own folder: `$FACEKIT_HOME`, default `~/.facekit` (`None`
@@ -127,6 +130,8 @@ pub enum EntryStatus {
     Unrecognised,
     /// ONNX Runtime could not load it.
     Failed(String),
+    /// Its task is not among those asked for (`allowed_modules`).
+    NotAllowed,
 }
 
 impl fmt::Display for EntryStatus {
@@ -139,6 +144,7 @@ impl fmt::Display for EntryStatus {
             }
             EntryStatus::Unrecognised => f.write_str("ignored: signature matches no task"),
             EntryStatus::Failed(why) => write!(f, "failed to load: {why}"),
+            EntryStatus::NotAllowed => f.write_str("ignored: its task is not among those allowed"),
         }
     }
 }
@@ -179,6 +185,20 @@ impl ModelPack {
         runtime: &Runtime,
         dir: &Path,
         choice: &DetectorChoice,
+    ) -> Result<Self, PackError> {
+        Self::load_tasks(runtime, dir, choice, None)
+    }
+
+    /// As [`load_with`](Self::load_with), keeping only the models whose
+    /// task (InsightFace's `taskname`: `detection`, `recognition`,
+    /// `genderage`, `landmark_2d_106`, …) is in `allowed` when given, as
+    /// InsightFace's `allowed_modules`; the others are listed as
+    /// [`EntryStatus::NotAllowed`].
+    pub fn load_tasks(
+        runtime: &Runtime,
+        dir: &Path,
+        choice: &DetectorChoice,
+        allowed: Option<&[&str]>,
     ) -> Result<Self, PackError> {
         let mut detector = match choice {
             DetectorChoice::File(file) => Some(detector_from_file(runtime, file)?),
@@ -227,45 +247,38 @@ impl ModelPack {
             };
             let task = r.kind.task();
             let detector_taken = detector.is_some() && matches!(r.kind, ModelKind::Detector(_));
-            let status = if detector_taken || tasks_taken.contains(&task) {
+            let wrong_detector = matches!(r.kind, ModelKind::Detector(k) if detector_kind.is_some_and(|want| want != k));
+            let status = if allowed.is_some_and(|tasks| !tasks.iter().any(|t| *t == task)) {
+                EntryStatus::NotAllowed
+            } else if detector_taken || wrong_detector || tasks_taken.contains(&task) {
                 EntryStatus::Duplicate
             } else {
-                match r.kind {
-                    ModelKind::Detector(kind) if detector_kind.is_none_or(|k| k == kind) => {
-                        detector = Some(FaceDetector::new(kind, model)?);
+                match LoadedModel::new(model, &r) {
+                    Ok(Some(LoadedModel::Detector(d))) => {
+                        detector = Some(d);
                         EntryStatus::Used
                     }
-                    ModelKind::Detector(_) => EntryStatus::Duplicate,
-                    ModelKind::ArcFace => {
-                        recognizer = Some(ArcFace::new(model, r.mean, r.std)?);
+                    Ok(Some(LoadedModel::Recognizer(m))) => {
+                        recognizer = Some(m);
                         EntryStatus::Used
                     }
-                    // The two landmark tasks faces have fields for.
-                    ModelKind::Landmark {
-                        points: 106,
-                        three_d: false,
-                    }
-                    | ModelKind::Landmark {
-                        points: 68,
-                        three_d: true,
-                    } => {
-                        landmarks.push(LandmarkModel::new(model, r.mean, r.std)?);
+                    Ok(Some(LoadedModel::Landmark(m))) => {
+                        landmarks.push(m);
                         EntryStatus::Used
                     }
-                    ModelKind::Attribute { .. } => {
-                        attributes.push(AttributeModel::new(model, r.mean, r.std)?);
+                    Ok(Some(LoadedModel::Attribute(m))) => {
+                        attributes.push(m);
                         EntryStatus::Used
                     }
+                    Ok(Some(LoadedModel::Liveness(m))) => {
+                        liveness.push(m);
+                        EntryStatus::Used
+                    }
+                    Ok(None) => EntryStatus::Unsupported,
                     // A liveness file without its scale is reported, and the
                     // rest of the pack still loads.
-                    ModelKind::Liveness { .. } => match LivenessModel::new(model) {
-                        Ok(m) => {
-                            liveness.push(m);
-                            EntryStatus::Used
-                        }
-                        Err(e) => EntryStatus::Failed(e.to_string()),
-                    },
-                    _ => EntryStatus::Unsupported,
+                    Err(PackError::Liveness(e)) => EntryStatus::Failed(e.to_string()),
+                    Err(e) => return Err(e),
                 }
             };
             if status == EntryStatus::Used {
@@ -333,13 +346,61 @@ impl ModelPack {
     }
 }
 
+/// One model file loaded as the task its signature shows.
+#[derive(Debug)]
+pub enum LoadedModel {
+    /// A face detector.
+    Detector(FaceDetector),
+    /// An ArcFace-family recognizer.
+    Recognizer(ArcFace),
+    /// A 106-point 2-D or 68-point 3-D landmark model.
+    Landmark(LandmarkModel),
+    /// Gender/age or another attribute model.
+    Attribute(AttributeModel),
+    /// A MiniFASNet liveness model.
+    Liveness(LivenessModel),
+}
+
+impl LoadedModel {
+    /// Loads `file` and routes it (InsightFace's `model_zoo.get_model`);
+    /// `Ok(None)` when its signature matches no task this build runs.
+    pub fn load(runtime: &Runtime, file: &Path) -> Result<Option<(Self, Route)>, PackError> {
+        let model = runtime.load(file)?;
+        let Some(r) = route(&model) else {
+            return Ok(None);
+        };
+        Ok(Self::new(model, &r)?.map(|m| (m, r)))
+    }
+
+    /// The model for a routed file; `None` for kinds not run yet.
+    fn new(model: OnnxModel, r: &Route) -> Result<Option<Self>, PackError> {
+        Ok(Some(match r.kind {
+            ModelKind::Detector(kind) => Self::Detector(FaceDetector::new(kind, model)?),
+            ModelKind::ArcFace => Self::Recognizer(ArcFace::new(model, r.mean, r.std)?),
+            // The two landmark tasks faces have fields for.
+            ModelKind::Landmark {
+                points: 106,
+                three_d: false,
+            }
+            | ModelKind::Landmark {
+                points: 68,
+                three_d: true,
+            } => Self::Landmark(LandmarkModel::new(model, r.mean, r.std)?),
+            ModelKind::Attribute { .. } => {
+                Self::Attribute(AttributeModel::new(model, r.mean, r.std)?)
+            }
+            ModelKind::Liveness { .. } => Self::Liveness(LivenessModel::new(model)?),
+            _ => return Ok(None),
+        }))
+    }
+}
+
 /// Loads `file` as whichever detector family its signature shows.
 fn detector_from_file(runtime: &Runtime, file: &Path) -> Result<FaceDetector, PackError> {
-    let model = runtime.load(file)?;
-    let Some(ModelKind::Detector(kind)) = route(&model).map(|r| r.kind) else {
-        return Err(PackError::NotADetector {
+    match LoadedModel::load(runtime, file)? {
+        Some((LoadedModel::Detector(d), _)) => Ok(d),
+        _ => Err(PackError::NotADetector {
             file: file.to_path_buf(),
-        });
-    };
-    Ok(FaceDetector::new(kind, model)?)
+        }),
+    }
 }

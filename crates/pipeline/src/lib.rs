@@ -192,6 +192,12 @@ impl FaceAnalyzer {
         &self.options
     }
 
+    /// The settings, to change (InsightFace's `prepare` sets the detection
+    /// threshold and sizes after loading).
+    pub fn options_mut(&mut self) -> &mut AnalyzeOptions {
+        &mut self.options
+    }
+
     /// Decodes (within the limits) and analyses a file.
     pub fn analyze_file(&self, path: &Path) -> Result<ImageFaces, PipelineError> {
         let img = decode_file(path, &self.options.limits)?;
@@ -241,7 +247,18 @@ impl FaceAnalyzer {
         img: &RgbImage,
         attributes: bool,
     ) -> Result<Vec<Face>, PipelineError> {
-        let mut faces = self.detect(img)?;
+        self.analyze_using(img, &self.options.detect, attributes)
+    }
+
+    /// As [`analyze_with`](Self::analyze_with), with other detection
+    /// settings for this call (InsightFace's `get(img, max_num, det_metric)`).
+    pub fn analyze_using(
+        &self,
+        img: &RgbImage,
+        detect: &DetectionOptions,
+        attributes: bool,
+    ) -> Result<Vec<Face>, PipelineError> {
+        let mut faces = self.detect_with(img, detect)?;
         self.embed(img, &mut faces)?;
         if attributes && !self.options.skip_attributes && !faces.is_empty() {
             self.describe(img, &mut faces)?;

@@ -133,6 +133,18 @@ impl EnrollReport {
             .any(|r| r.refusals.iter().any(|x| x.reason == "spoof_detected"))
     }
 
+    /// The ids stored, or why nothing was (`refused (standard review): …`).
+    pub fn enrolled_ids(&self) -> Result<Vec<i64>, String> {
+        if self.enrolled.is_empty() {
+            return Err(format!(
+                "refused ({} review): {}",
+                self.review,
+                self.refusal_summary()
+            ));
+        }
+        Ok(self.enrolled.iter().map(|s| s.id).collect())
+    }
+
     /// The refusals in one line (`reason: message; …`).
     pub fn refusal_summary(&self) -> String {
         self.refused

@@ -1,0 +1,201 @@
+//! `FaceAnalysis`'s engine: a loaded pack and its settings, analysing one
+//! image or many in parallel with the GIL released.
+
+use std::path::PathBuf;
+
+use facekit_core::MaxNumMetric;
+use facekit_models::{DetectorChoice, EntryStatus, ModelPack};
+use facekit_pipeline::{AnalyzeOptions, DetSize, DetectionOptions, Face, FaceAnalyzer};
+use facekit_runtime::{Runtime, RuntimeOptions};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rayon::prelude::*;
+
+use crate::arrays::{ImageInput, PipelineFailure, face_columns};
+use crate::errors;
+
+/// A model pack loaded for analysis (the engine behind `FaceAnalysis`).
+#[pyclass(module = "facekit._facekit")]
+pub struct Analyzer {
+    analyzer: FaceAnalyzer,
+}
+
+/// `det_metric`: InsightFace's `'default'` (area, less twice the squared
+/// distance from the centre) or `'max'` (area).
+pub fn metric(name: &str) -> PyResult<MaxNumMetric> {
+    match name {
+        "default" => Ok(MaxNumMetric::Default),
+        "max" => Ok(MaxNumMetric::Max),
+        other => Err(PyValueError::new_err(format!(
+            "det_metric must be 'default' or 'max'; got '{other}'"
+        ))),
+    }
+}
+
+impl Analyzer {
+    /// The pipeline, for the gallery and evaluation.
+    pub fn analyzer(&self) -> &FaceAnalyzer {
+        &self.analyzer
+    }
+
+    fn detect_options(&self, max_num: usize, det_metric: &str) -> PyResult<DetectionOptions> {
+        Ok(DetectionOptions {
+            max_num,
+            metric: metric(det_metric)?,
+            ..self.analyzer.options().detect.clone()
+        })
+    }
+}
+
+/// Analyses one image: decode (a path) and run the pipeline.
+fn analyze(
+    analyzer: &FaceAnalyzer,
+    input: ImageInput,
+    detect: &DetectionOptions,
+) -> Result<Vec<Face>, (Option<PathBuf>, PipelineFailure)> {
+    let path = input.path().cloned();
+    let img = input.load(&analyzer.options().limits)?;
+    analyzer
+        .analyze_using(&img, detect, true)
+        .map_err(|e| (path, e.into()))
+}
+
+#[pymethods]
+impl Analyzer {
+    /// Loads every `.onnx` file of `model_dir` with the ONNX Runtime
+    /// `library`, keeping the tasks in `allowed_modules` when given.
+    #[new]
+    #[pyo3(signature = (model_dir, library, allowed_modules = None, threads = None))]
+    fn new(
+        py: Python<'_>,
+        model_dir: PathBuf,
+        library: PathBuf,
+        allowed_modules: Option<Vec<String>>,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let load = || -> Result<FaceAnalyzer, facekit_pipeline::PipelineError> {
+            let runtime = Runtime::new(&RuntimeOptions {
+                library: Some(library),
+                intra_threads: threads,
+                no_spinning: false,
+            })?;
+            let allowed: Option<Vec<&str>> = allowed_modules
+                .as_ref()
+                .map(|tasks| tasks.iter().map(String::as_str).collect());
+            let pack = ModelPack::load_tasks(
+                &runtime,
+                &model_dir,
+                &DetectorChoice::FirstInPack,
+                allowed.as_deref(),
+            )?;
+            Ok(FaceAnalyzer::new(pack, AnalyzeOptions::default()))
+        };
+        let analyzer = py.detach(load).map_err(|e| errors::pipeline(e, None))?;
+        Ok(Self { analyzer })
+    }
+
+    /// InsightFace's `prepare`: the detection threshold and input sizes
+    /// (`None`: 128×128 and 640×640 merged, InsightFace 2.1's default).
+    #[pyo3(signature = (det_thresh, det_sizes = None))]
+    fn configure(&mut self, det_thresh: f32, det_sizes: Option<Vec<(u32, u32)>>) -> PyResult<()> {
+        if !(0.0..=1.0).contains(&det_thresh) {
+            return Err(PyValueError::new_err(format!(
+                "det_thresh must be between 0 and 1; got {det_thresh}"
+            )));
+        }
+        if let Some(bad) = det_sizes
+            .iter()
+            .flatten()
+            .find(|(w, h)| *w == 0 || *h == 0 || w % 32 != 0 || h % 32 != 0)
+        {
+            return Err(PyValueError::new_err(format!(
+                "det_size must be multiples of 32 (the detectors' largest stride); got {bad:?}"
+            )));
+        }
+        let detect = &mut self.analyzer.options_mut().detect;
+        detect.score_threshold = Some(det_thresh);
+        detect.det_size = det_sizes.map_or(DetSize::Auto, DetSize::Sizes);
+        Ok(())
+    }
+
+    /// The models in use: `(taskname, file, input (w, h) or None, mean, std)`.
+    fn models(&self) -> Vec<(String, PathBuf, Option<(u32, u32)>, f32, f32)> {
+        self.analyzer
+            .pack()
+            .entries()
+            .iter()
+            .filter(|e| e.status == EntryStatus::Used)
+            .filter_map(|e| {
+                e.route
+                    .map(|r| (r.kind.task(), e.file.clone(), r.input_size, r.mean, r.std))
+            })
+            .collect()
+    }
+
+    /// Every file of the pack and what became of it.
+    fn entries(&self) -> Vec<(PathBuf, String)> {
+        self.analyzer
+            .pack()
+            .entries()
+            .iter()
+            .map(|e| (e.file.clone(), e.status.to_string()))
+            .collect()
+    }
+
+    /// The faces of one image (an array, BGR unless `rgb`, or a path) as
+    /// columns (see `face_columns`).
+    #[pyo3(signature = (img, rgb = false, max_num = 0, det_metric = "default"))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        img: &Bound<'py, PyAny>,
+        rgb: bool,
+        max_num: usize,
+        det_metric: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let detect = self.detect_options(max_num, det_metric)?;
+        let input = ImageInput::extract(img, rgb)?;
+        let analyzer = &self.analyzer;
+        let faces = py
+            .detach(|| analyze(analyzer, input, &detect))
+            .map_err(|(path, e)| e.into_py(path.as_ref()))?;
+        face_columns(py, &faces)
+    }
+
+    /// The faces of many images, analysed in parallel without the GIL; a
+    /// failed image gives its exception in its place (the others go on).
+    #[pyo3(signature = (images, rgb = false, max_num = 0, det_metric = "default"))]
+    fn get_batch<'py>(
+        &self,
+        py: Python<'py>,
+        images: Vec<Bound<'py, PyAny>>,
+        rgb: bool,
+        max_num: usize,
+        det_metric: &str,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let detect = self.detect_options(max_num, det_metric)?;
+        let inputs = images
+            .iter()
+            .map(|img| ImageInput::extract(img, rgb))
+            .collect::<PyResult<Vec<_>>>()?;
+        let analyzer = &self.analyzer;
+        let results: Vec<_> = py.detach(|| {
+            inputs
+                .into_par_iter()
+                .map(|input| analyze(analyzer, input, &detect))
+                .collect()
+        });
+        results
+            .into_iter()
+            .map(|result| match result {
+                Ok(faces) => Ok(face_columns(py, &faces)?.into_any()),
+                Err((path, e)) => Ok(e
+                    .into_py(path.as_ref())
+                    .into_value(py)
+                    .into_bound(py)
+                    .into_any()),
+            })
+            .collect()
+    }
+}
