@@ -11,13 +11,5 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$root/.facekit/openapi-venv
 tools="openapi-spec-validator==0.9.0 openapi-python-client==0.29.1"
-stamp=$venv/.installed
-if [ "$(cat "$stamp" 2>/dev/null)" != "$tools" ]; then
-  echo "openapi-tools: installing $tools from PyPI into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  # shellcheck disable=SC2086
-  "$venv/bin/pip" install -q $tools >&2
-  echo "$tools" > "$stamp"
-fi
+bash "$root/scripts/tool-venv.sh" "$venv" "$tools" >/dev/null
 echo "$venv/bin"

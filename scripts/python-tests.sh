@@ -11,14 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$root/.facekit/python-test-venv
 pins="pytest==9.2.0 numpy==2.4.6 onnxruntime==1.32.0 opencv-python-headless==5.0.0.93 insightface==2.1"
-if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$pins" ]; then
-  echo "python-tests: installing $pins from PyPI into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  # shellcheck disable=SC2086
-  "$venv/bin/pip" install -q $pins >&2
-  echo "$pins" > "$venv/.installed"
-fi
+bash "$root/scripts/tool-venv.sh" "$venv" "$pins" >/dev/null
 if [ -n "${FACEKIT_PYTHON_EXTENSION:-}" ]; then
   # The extension `cargo test` already built: the package's Python files and
   # that library laid out as the wheel lays them out.

@@ -13,14 +13,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools_venv=$root/.facekit/maturin-venv
 tools="maturin==1.16.0 ziglang==0.15.1"
-if [ "$(cat "$tools_venv/.installed" 2>/dev/null)" != "$tools" ]; then
-  echo "python-wheel: installing $tools from PyPI into $tools_venv" >&2
-  rm -rf "$tools_venv"
-  python3 -m venv "$tools_venv"
-  # shellcheck disable=SC2086
-  "$tools_venv/bin/pip" install -q $tools >&2
-  echo "$tools" > "$tools_venv/.installed"
-fi
+bash "$root/scripts/tool-venv.sh" "$tools_venv" "$tools" >/dev/null
 install_into=
 if [ "${1:-}" = "--install" ]; then
   install_into=${2:?usage: python-wheel.sh --install VENV}

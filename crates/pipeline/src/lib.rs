@@ -127,6 +127,18 @@ pub struct Face {
     pub liveness: Option<Liveness>,
 }
 
+impl From<facekit_core::Detection> for Face {
+    /// A face found by a detector, not yet embedded or described.
+    fn from(d: facekit_core::Detection) -> Self {
+        Face {
+            bbox: d.bbox,
+            kps: d.kps,
+            det_score: d.score,
+            ..Face::default()
+        }
+    }
+}
+
 impl Face {
     /// The embedding scaled to unit length (InsightFace's `normed_embedding`).
     pub fn normed_embedding(&self) -> Option<Vec<f32>> {
@@ -222,15 +234,7 @@ impl FaceAnalyzer {
         options: &DetectionOptions,
     ) -> Result<Vec<Face>, PipelineError> {
         let dets = self.pack.detector().detect(img, options)?;
-        Ok(dets
-            .into_iter()
-            .map(|d| Face {
-                bbox: d.bbox,
-                kps: d.kps,
-                det_score: d.score,
-                ..Face::default()
-            })
-            .collect())
+        Ok(dets.into_iter().map(Face::from).collect())
     }
 
     /// Detects, aligns and embeds every face (one batched recognizer run when

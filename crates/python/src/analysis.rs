@@ -15,6 +15,9 @@ use rayon::prelude::*;
 use crate::arrays::{ImageInput, PipelineFailure, face_columns};
 use crate::errors;
 
+/// `(taskname, file, input (w, h) or None, mean, std)` of a model in use.
+type ModelInfo = (String, PathBuf, Option<(u32, u32)>, f32, f32);
+
 /// A model pack loaded for analysis (the engine behind `FaceAnalysis`).
 #[pyclass(module = "facekit._facekit")]
 pub struct Analyzer {
@@ -120,7 +123,7 @@ impl Analyzer {
     }
 
     /// The models in use: `(taskname, file, input (w, h) or None, mean, std)`.
-    fn models(&self) -> Vec<(String, PathBuf, Option<(u32, u32)>, f32, f32)> {
+    fn models(&self) -> Vec<ModelInfo> {
         self.analyzer
             .pack()
             .entries()

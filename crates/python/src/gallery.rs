@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use facekit_core::sha256_hex;
 use facekit_gallery::{
-    EnrollCandidate, EnrollFilter, IndexKind, PersonInfo, contract_of, enrollment_candidates,
-    enrollment_faces,
+    EmbeddingContract, EnrollCandidate, EnrollFilter, IndexKind, PersonInfo, contract_of,
+    enrollment_candidates, enrollment_faces,
 };
 use facekit_pipeline::{FaceAnalyzer, ImageFaces};
 use facekit_quality::ReviewMode;
@@ -45,6 +45,27 @@ where
 fn liveness(analyzer: &FaceAnalyzer, requested: Option<&str>) -> PyResult<LivenessPolicy> {
     let requested = requested.map(parse::<LivenessPolicy>).transpose()?;
     LivenessPolicy::resolve(requested, analyzer.checks_liveness()).map_err(PyValueError::new_err)
+}
+
+/// A probe photo for identify and verify: the contract, the photo's faces
+/// (refused when the liveness policy finds a spoof) and its name for errors.
+fn probe(
+    py: Python<'_>,
+    analyzer: &FaceAnalyzer,
+    image: &Bound<'_, PyAny>,
+    rgb: bool,
+    requested: Option<&str>,
+) -> PyResult<(EmbeddingContract, ImageFaces, String)> {
+    let contract = contract_of(analyzer).map_err(errors::gallery)?;
+    let policy = liveness(analyzer, requested)?;
+    let input = ImageInput::extract(image, rgb)?;
+    let label = input
+        .path()
+        .map_or("the image".to_string(), |p| p.display().to_string());
+    let photo = analyze(py, analyzer, input)?;
+    refuse_spoofs(&photo.faces, policy)
+        .map_err(|e| GalleryError::new_err(format!("{label}: {e}")))?;
+    Ok((contract, photo, label))
 }
 
 /// The faces of an image argument, naming the file in errors.
@@ -207,11 +228,7 @@ impl Gallery {
         threshold: f32,
         liveness: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let analyzer = app.analyzer();
-        let contract = contract_of(analyzer).map_err(errors::gallery)?;
-        let policy = self::liveness(analyzer, liveness)?;
-        let photo = analyze(py, analyzer, ImageInput::extract(image, rgb)?)?;
-        refuse_spoofs(&photo.faces, policy).map_err(|e| GalleryError::new_err(e.to_string()))?;
+        let (contract, photo, _) = probe(py, app.analyzer(), image, rgb, liveness)?;
         let found = py
             .detach(|| {
                 self.service
@@ -235,16 +252,7 @@ impl Gallery {
         threshold: f32,
         liveness: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let analyzer = app.analyzer();
-        let contract = contract_of(analyzer).map_err(errors::gallery)?;
-        let policy = self::liveness(analyzer, liveness)?;
-        let input = ImageInput::extract(image, rgb)?;
-        let label = input
-            .path()
-            .map_or("the image".to_string(), |p| p.display().to_string());
-        let photo = analyze(py, analyzer, input)?;
-        refuse_spoofs(&photo.faces, policy)
-            .map_err(|e| GalleryError::new_err(format!("{label}: {e}")))?;
+        let (contract, photo, label) = probe(py, app.analyzer(), image, rgb, liveness)?;
         let verified = py
             .detach(|| {
                 self.service

@@ -16,6 +16,11 @@ use pyo3::types::PyDict;
 use crate::arrays::{self, face_columns, five_points, pixels};
 use crate::errors::{self, FacekitError};
 
+/// An attribute model's outputs and, for gender/age, `(gender, age)`.
+type AttributeOutputs<'py> = (Bound<'py, PyArray1<f32>>, Option<(u8, u32)>);
+/// A landmark model's points and, for the 3-D model, the head pose.
+type LandmarkOutputs<'py> = (Bound<'py, PyArray2<f32>>, Option<Bound<'py, PyArray1<f32>>>);
+
 /// One model file and its task.
 #[pyclass(frozen, module = "facekit._facekit")]
 pub struct Model {
@@ -95,6 +100,7 @@ impl Model {
 
     /// Detects faces; columns `bbox`, `det_score`, `kps` (see the analyzer).
     #[pyo3(signature = (img, rgb, det_thresh, input_size = None, max_num = 0, det_metric = "default"))]
+    #[allow(clippy::too_many_arguments)]
     fn detect<'py>(
         &self,
         py: Python<'py>,
@@ -119,15 +125,7 @@ impl Model {
         let found = py
             .detach(|| detector.detect(&src, &options))
             .map_err(run_error)?;
-        let faces: Vec<Face> = found
-            .into_iter()
-            .map(|d| Face {
-                bbox: d.bbox,
-                kps: d.kps,
-                det_score: d.score,
-                ..Face::default()
-            })
-            .collect();
+        let faces: Vec<Face> = found.into_iter().map(Face::from).collect();
         face_columns(py, &faces)
     }
 
@@ -198,7 +196,7 @@ impl Model {
         img: &Bound<'py, PyAny>,
         rgb: bool,
         bbox: &Bound<'py, PyAny>,
-    ) -> PyResult<(Bound<'py, PyArray1<f32>>, Option<(u8, u32)>)> {
+    ) -> PyResult<AttributeOutputs<'py>> {
         let LoadedModel::Attribute(model) = &self.model else {
             return Err(self.wrong_task("an attribute task"));
         };
@@ -219,7 +217,7 @@ impl Model {
         img: &Bound<'py, PyAny>,
         rgb: bool,
         bbox: &Bound<'py, PyAny>,
-    ) -> PyResult<(Bound<'py, PyArray2<f32>>, Option<Bound<'py, PyArray1<f32>>>)> {
+    ) -> PyResult<LandmarkOutputs<'py>> {
         let LoadedModel::Landmark(model) = &self.model else {
             return Err(self.wrong_task("a landmark task"));
         };
