@@ -22,6 +22,9 @@ type ModelInfo = (String, PathBuf, Option<(u32, u32)>, f32, f32);
 #[pyclass(module = "facekit._facekit")]
 pub struct Analyzer {
     analyzer: FaceAnalyzer,
+    /// The recognizer's contract, hashed once (reading the model file) on
+    /// the first gallery call rather than on every one.
+    contract: std::sync::OnceLock<facekit_gallery::EmbeddingContract>,
 }
 
 /// `det_metric`: InsightFace's `'default'` (area, less twice the squared
@@ -40,6 +43,15 @@ impl Analyzer {
     /// The pipeline, for the gallery and evaluation.
     pub fn analyzer(&self) -> &FaceAnalyzer {
         &self.analyzer
+    }
+
+    /// The embedding contract of the pack's recognizer.
+    pub fn contract(&self) -> PyResult<facekit_gallery::EmbeddingContract> {
+        if let Some(c) = self.contract.get() {
+            return Ok(c.clone());
+        }
+        let c = facekit_gallery::contract_of(&self.analyzer).map_err(errors::gallery)?;
+        Ok(self.contract.get_or_init(|| c).clone())
     }
 
     fn detect_options(&self, max_num: usize, det_metric: &str) -> PyResult<DetectionOptions> {
@@ -95,7 +107,10 @@ impl Analyzer {
             Ok(FaceAnalyzer::new(pack, AnalyzeOptions::default()))
         };
         let analyzer = py.detach(load).map_err(|e| errors::pipeline(e, None))?;
-        Ok(Self { analyzer })
+        Ok(Self {
+            analyzer,
+            contract: std::sync::OnceLock::new(),
+        })
     }
 
     /// InsightFace's `prepare`: the detection threshold and input sizes

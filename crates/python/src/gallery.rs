@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use facekit_core::sha256_hex;
 use facekit_gallery::{
-    EmbeddingContract, EnrollCandidate, EnrollFilter, IndexKind, PersonInfo, contract_of,
-    enrollment_candidates, enrollment_faces,
+    EmbeddingContract, EnrollCandidate, EnrollFilter, IndexKind, PersonInfo, enrollment_candidates,
+    enrollment_faces,
 };
 use facekit_pipeline::{FaceAnalyzer, ImageFaces};
 use facekit_quality::ReviewMode;
@@ -51,12 +51,12 @@ fn liveness(analyzer: &FaceAnalyzer, requested: Option<&str>) -> PyResult<Livene
 /// (refused when the liveness policy finds a spoof) and its name for errors.
 fn probe(
     py: Python<'_>,
-    analyzer: &FaceAnalyzer,
+    app: &Analyzer,
     image: &Bound<'_, PyAny>,
     rgb: bool,
     requested: Option<&str>,
 ) -> PyResult<(EmbeddingContract, ImageFaces, String)> {
-    let contract = contract_of(analyzer).map_err(errors::gallery)?;
+    let (analyzer, contract) = (app.analyzer(), app.contract()?);
     let policy = liveness(analyzer, requested)?;
     let input = ImageInput::extract(image, rgb)?;
     let label = input
@@ -105,7 +105,7 @@ impl Gallery {
         index: &str,
         review: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let contract = contract_of(app.analyzer()).map_err(errors::gallery)?;
+        let contract = app.contract()?;
         let (index, review) = (parse::<IndexKind>(index)?, parse::<ReviewMode>(review)?);
         let created = py
             .detach(|| {
@@ -169,7 +169,7 @@ impl Gallery {
         threshold: f32,
     ) -> PyResult<Vec<i64>> {
         let analyzer = app.analyzer();
-        let contract = contract_of(analyzer).map_err(errors::gallery)?;
+        let contract = app.contract()?;
         let checks = EnrollChecks {
             review: review.map(parse::<ReviewMode>).transpose()?,
             liveness: self::liveness(analyzer, liveness)?,
@@ -228,7 +228,7 @@ impl Gallery {
         threshold: f32,
         liveness: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (contract, photo, _) = probe(py, app.analyzer(), image, rgb, liveness)?;
+        let (contract, photo, _) = probe(py, &app, image, rgb, liveness)?;
         let found = py
             .detach(|| {
                 self.service
@@ -252,7 +252,7 @@ impl Gallery {
         threshold: f32,
         liveness: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (contract, photo, label) = probe(py, app.analyzer(), image, rgb, liveness)?;
+        let (contract, photo, label) = probe(py, &app, image, rgb, liveness)?;
         let verified = py
             .detach(|| {
                 self.service
