@@ -98,16 +98,71 @@ fn crafted_ground_truth_files_are_clear_errors() {
     }
 }
 
+/// The first `per_fold` matched and `per_fold` mismatched pairs of each of
+/// LFW's ten folds, as a `pairs.txt` (ten folds of `2 × per_fold`).
+fn lfw_subset(pairs_txt: &std::path::Path, per_fold: usize, out: &std::path::Path) {
+    let text = std::fs::read_to_string(pairs_txt).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let size: usize = lines[0].split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut subset = format!("10\t{per_fold}\n");
+    for fold in lines[1..].chunks(2 * size) {
+        for line in fold[..per_fold].iter().chain(&fold[size..size + per_fold]) {
+            subset.push_str(line);
+            subset.push('\n');
+        }
+    }
+    std::fs::write(out, subset).unwrap();
+}
+
+/// The fast default's sample: 901 distinct images, on which InsightFace
+/// 2.1's components give 95.67 % ± 2.71 (`python scripts/lfw_insightface.py
+/// ../shared/lfw/pairs.txt ../shared/lfw/lfw_crop90 det_500m.onnx
+/// face_recognition_sface_2021dec_fp32.onnx 30`). One pair is 0.17 points
+/// here, so the bar is two pairs.
+const LFW_SUBSET_IMAGES: usize = 901;
+const LFW_SUBSET_REFERENCE: f64 = 95.67;
+const LFW_SUBSET_TOLERANCE: f64 = 0.34;
+
 /// The acceptance figure: LFW (6,000 pairs of 90×90 crops), detect mode,
-/// det_500m + SFace, flip on. InsightFace 2.1's own components give
-/// 96.57 % ± 1.12 on these files; facekit must be within 0.2 points.
+/// det_500m + SFace, flip on. InsightFace 2.1's own components
+/// (`scripts/lfw_insightface.py`) give 96.60 % ± 1.13 on these files;
+/// facekit must be within 0.2 points. Five minutes on two cores, so
+/// thorough only (`cargo test -- --include-ignored`); CI runs the sample
+/// below.
 #[test]
+#[ignore = "thorough: 5 minutes; the sample test runs by default"]
 fn lfw_detect_mode_accuracy_matches_insightface() {
     let lfw = shared("lfw");
-    let set = read_lfw_pairs(&lfw.join("pairs.txt"), &lfw.join("lfw_crop90")).unwrap();
-    assert_eq!(set.pairs.len(), 6000);
-    assert_eq!(set.counts(), (3000, 3000));
-    assert_eq!(set.images.len(), 7701);
+    lfw_matches_insightface(&lfw.join("pairs.txt"), 6000, 7701, 96.60, 0.2);
+}
+
+/// The same protocol on 600 of LFW's pairs (30 matched and 30 mismatched of
+/// each fold).
+#[test]
+fn lfw_sample_detect_mode_accuracy_matches_insightface() {
+    let dir = tempfile::tempdir().unwrap();
+    let subset = dir.path().join("pairs.txt");
+    lfw_subset(&shared("lfw/pairs.txt"), 30, &subset);
+    lfw_matches_insightface(
+        &subset,
+        600,
+        LFW_SUBSET_IMAGES,
+        LFW_SUBSET_REFERENCE,
+        LFW_SUBSET_TOLERANCE,
+    );
+}
+
+fn lfw_matches_insightface(
+    pairs_txt: &std::path::Path,
+    pairs: usize,
+    images: usize,
+    reference: f64,
+    tolerance: f64,
+) {
+    let set = read_lfw_pairs(pairs_txt, &shared("lfw/lfw_crop90")).unwrap();
+    assert_eq!(set.pairs.len(), pairs);
+    assert_eq!(set.counts(), (pairs / 2, pairs / 2));
+    assert_eq!(set.images.len(), images);
     let pack = scrfd500m_sface_pack();
     let analyzer = analyzer(&pack, AnalyzeOptions::default());
     let cache = tempfile::tempdir().unwrap();
@@ -119,28 +174,38 @@ fn lfw_detect_mode_accuracy_matches_insightface() {
     let report = verify(&analyzer, &set, &options, &|| {}).unwrap();
     let acc = 100.0 * report.accuracy.mean;
     eprintln!(
-        "LFW: {acc:.2} % ± {:.2}; {} images without a face; AUC {:.4}; EER {:.4}",
+        "LFW ({pairs} pairs): {acc:.2} % ± {:.2}; {} images without a face; AUC {:.4}; EER {:.4}",
         100.0 * report.accuracy.std,
         report.no_face_images.len(),
         report.auc,
         report.eer
     );
-    assert!((acc - 96.57).abs() <= 0.2, "accuracy {acc:.3} %");
+    assert!(
+        (acc - reference).abs() <= tolerance,
+        "accuracy {acc:.3} %, InsightFace {reference} %"
+    );
     assert!(
         report.no_face_images.len() <= 3,
         "{:?}",
         report.no_face_images
     );
     assert_eq!(report.accuracy.folds.len(), 10);
-    assert_eq!(report.accuracy.folds[1].pairs, 600..1200);
-    // 3,000 impostor pairs: 1e-3 is measurable, 1e-4 is not.
+    let fold = pairs / 10;
+    assert_eq!(report.accuracy.folds[1].pairs, fold..2 * fold);
+    // n impostor pairs measure FARs down to 1/n: 3,000 measure 1e-3 but
+    // not 1e-4, 300 measure 1e-2 but not 1e-3 (STANDARD_FARS from 1e-1).
+    let impostors = pairs / 2;
+    let lowest = (0..6)
+        .rfind(|&k| 10f64.powi(-(k as i32) - 1) * impostors as f64 >= 1.0)
+        .unwrap();
     let json = serde_json::to_value(&report.tar_at_far).unwrap();
-    assert!(json[2]["tar"].as_f64().unwrap() > 0.5, "{json}");
+    assert!(json[lowest]["tar"].as_f64().unwrap() > 0.5, "{json}");
+    let needed = 10usize.pow(lowest as u32 + 2);
     assert!(
-        json[3]["reason"]
+        json[lowest + 1]["reason"]
             .as_str()
             .unwrap()
-            .contains("10000 impostor pairs"),
+            .contains(&format!("{needed} impostor pairs")),
         "{json}"
     );
 

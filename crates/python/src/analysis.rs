@@ -22,6 +22,8 @@ type ModelInfo = (String, PathBuf, Option<(u32, u32)>, f32, f32);
 #[pyclass(module = "facekit._facekit")]
 pub struct Analyzer {
     analyzer: FaceAnalyzer,
+    /// ONNX Runtime intra-op threads of a lone `get` (all cores by default).
+    threads: usize,
     /// The recognizer's contract, hashed once (reading the model file) on
     /// the first gallery call rather than on every one.
     contract: std::sync::OnceLock<facekit_gallery::EmbeddingContract>,
@@ -89,11 +91,14 @@ impl Analyzer {
         allowed_modules: Option<Vec<String>>,
         threads: Option<usize>,
     ) -> PyResult<Self> {
-        let load = || -> Result<FaceAnalyzer, facekit_pipeline::PipelineError> {
+        let load = || -> Result<(FaceAnalyzer, usize), facekit_pipeline::PipelineError> {
             let runtime = Runtime::new(&RuntimeOptions {
                 library: Some(library),
                 intra_threads: threads,
-                no_spinning: false,
+                // Each model's idle pool threads spun on the cores the next
+                // model needed: `get` ran at 0.74× InsightFace spinning,
+                // 1.5× not (scripts/bench-python.sh).
+                no_spinning: true,
             })?;
             let allowed: Option<Vec<&str>> = allowed_modules
                 .as_ref()
@@ -104,11 +109,13 @@ impl Analyzer {
                 &DetectorChoice::FirstInPack,
                 allowed.as_deref(),
             )?;
-            Ok(FaceAnalyzer::new(pack, AnalyzeOptions::default()))
+            let analyzer = FaceAnalyzer::new(pack, AnalyzeOptions::default());
+            Ok((analyzer, runtime.intra_threads()))
         };
-        let analyzer = py.detach(load).map_err(|e| errors::pipeline(e, None))?;
+        let (analyzer, threads) = py.detach(load).map_err(|e| errors::pipeline(e, None))?;
         Ok(Self {
             analyzer,
+            threads,
             contract: std::sync::OnceLock::new(),
         })
     }
@@ -198,10 +205,17 @@ impl Analyzer {
             .map(|img| ImageInput::extract(img, rgb))
             .collect::<PyResult<Vec<_>>>()?;
         let analyzer = &self.analyzer;
+        // One worker per core, each with its share of the intra-op threads:
+        // all-cores sessions side by side made the batch slower than `get`.
+        let per_worker = (self.threads / rayon::current_num_threads()).max(1);
         let results: Vec<_> = py.detach(|| {
             inputs
                 .into_par_iter()
-                .map(|input| analyze(analyzer, input, &detect))
+                .map(|input| {
+                    facekit_runtime::with_intra_threads(per_worker, || {
+                        analyze(analyzer, input, &detect)
+                    })
+                })
                 .collect()
         });
         results

@@ -60,7 +60,8 @@ impl Model {
                 let runtime = Runtime::new(&RuntimeOptions {
                     library: Some(library),
                     intra_threads: threads,
-                    no_spinning: false,
+                    // As FaceAnalysis: idle pool threads sleep (see analysis.rs).
+                    no_spinning: true,
                 })?;
                 LoadedModel::load(&runtime, &file)
             })

@@ -28,5 +28,5 @@ pub use graph::{GraphError, GraphInfo};
 pub use library::{ORT_VERSION, locate_library};
 pub use model::{
     ModelSignature, OnnxModel, OutputTensor, Runtime, RuntimeError, RuntimeOptions, TensorSpec,
-    inference_nanos,
+    inference_nanos, with_intra_threads,
 };

@@ -1,3 +1,4 @@
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -102,6 +103,37 @@ impl std::fmt::Debug for Runtime {
 static ENVIRONMENT: OnceLock<Result<Environment, RuntimeError>> = OnceLock::new();
 static INFERENCE_NANOS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// This thread's intra-op thread budget set by [`with_intra_threads`].
+    static INTRA_THREADS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with every model run made on this thread using sessions of
+/// `threads` intra-op threads, instead of the runtime's setting.
+///
+/// For callers that run models from several threads at once (a worker per
+/// core): sessions of all-cores thread pools each, run side by side,
+/// oversubscribe the cores and made a parallel batch slower than a serial
+/// loop. Sessions are pooled per thread count, so the same loaded model
+/// serves both kinds of caller.
+///
+/// ```no_run
+/// # let model: facekit_runtime::OnnxModel = unimplemented!();
+/// let input = vec![0.0f32; 3 * 112 * 112];
+/// let outputs = facekit_runtime::with_intra_threads(1, || model.run(&input, &[1, 3, 112, 112]))?;
+/// # Ok::<(), facekit_runtime::RuntimeError>(())
+/// ```
+pub fn with_intra_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            INTRA_THREADS.set(self.0);
+        }
+    }
+    let _restore = Restore(INTRA_THREADS.replace(Some(threads.max(1))));
+    f()
+}
+
 /// Total wall time spent inside `Session::run` by this process, in
 /// nanoseconds; benchmarks compare it with the total to find overhead.
 pub fn inference_nanos() -> u64 {
@@ -188,7 +220,8 @@ impl Runtime {
             runtime: self.clone(),
             idle: Mutex::new(Vec::new()),
         };
-        let session = model.new_session()?;
+        let threads = self.intra_threads;
+        let session = model.new_session(threads)?;
         let signature = ModelSignature {
             inputs: session
                 .inputs()
@@ -202,7 +235,11 @@ impl Runtime {
                 .collect(),
         };
         let model = OnnxModel { signature, ..model };
-        model.idle.lock().expect("pool lock").push(session);
+        model
+            .idle
+            .lock()
+            .expect("pool lock")
+            .push((threads, session));
         Ok(model)
     }
 }
@@ -262,7 +299,8 @@ pub struct OutputTensor {
 }
 
 /// A loaded model: signature plus a pool of sessions. `Send + Sync`; each
-/// concurrent [`run`](Self::run) uses its own session.
+/// concurrent [`run`](Self::run) uses its own session, of the intra-op
+/// thread count the calling thread asks for (see [`with_intra_threads`]).
 pub struct OnnxModel {
     path: PathBuf,
     /// The model bytes with unused inputs removed, when the file had any.
@@ -270,7 +308,8 @@ pub struct OnnxModel {
     signature: ModelSignature,
     graph: GraphInfo,
     runtime: Runtime,
-    idle: Mutex<Vec<Session>>,
+    /// Idle sessions with their intra-op thread counts.
+    idle: Mutex<Vec<(usize, Session)>>,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -290,12 +329,12 @@ impl OnnxModel {
         }
     }
 
-    fn new_session(&self) -> Result<Session, RuntimeError> {
+    fn new_session(&self, intra_threads: usize) -> Result<Session, RuntimeError> {
         let mut builder = Session::builder(&self.runtime.env)
             .map_err(|e| self.onnx_error(e))?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| self.onnx_error(e))?
-            .with_intra_threads(self.runtime.intra_threads)
+            .with_intra_threads(intra_threads)
             .map_err(|e| self.onnx_error(e))?
             .with_intra_op_spinning(!self.runtime.no_spinning)
             .map_err(|e| self.onnx_error(e))?
@@ -362,7 +401,8 @@ impl OnnxModel {
     }
 
     /// Runs the model on one `f32` tensor fed to its first input and returns
-    /// every output. Uses an idle pooled session or makes a new one.
+    /// every output. Uses an idle pooled session of this thread's intra-op
+    /// thread count or makes a new one.
     pub fn run(&self, input: &[f32], shape: &[usize]) -> Result<Vec<OutputTensor>, RuntimeError> {
         let spec = self
             .signature
@@ -383,10 +423,15 @@ impl OnnxModel {
                 expected: spec.shape.clone(),
             });
         }
-        let idle = self.idle.lock().expect("pool lock").pop();
+        let threads = INTRA_THREADS.get().unwrap_or(self.runtime.intra_threads);
+        let idle = {
+            let mut pool = self.idle.lock().expect("pool lock");
+            let found = pool.iter().rposition(|(t, _)| *t == threads);
+            found.map(|i| pool.swap_remove(i).1)
+        };
         let mut session = match idle {
             Some(s) => s,
-            None => self.new_session()?,
+            None => self.new_session(threads)?,
         };
         let result = (|| {
             let tensor = TensorRef::from_array_view((shape.to_vec(), input))
@@ -409,7 +454,10 @@ impl OnnxModel {
                 })
                 .collect::<Result<Vec<_>, RuntimeError>>()
         })();
-        self.idle.lock().expect("pool lock").push(session);
+        self.idle
+            .lock()
+            .expect("pool lock")
+            .push((threads, session));
         result
     }
 }
@@ -443,5 +491,40 @@ mod tests {
             .run(&vec![0.5; 3 * 112 * 112], &[1, 3, 112, 112])
             .unwrap();
         assert_eq!(out[0].shape, vec![1, 512]);
+    }
+
+    /// A thread asking for one intra-op thread gets a session of its own
+    /// kind, kept beside the default one; both give the same outputs.
+    #[test]
+    fn sessions_are_pooled_per_intra_op_thread_count() {
+        let runtime = Runtime::new(&RuntimeOptions {
+            intra_threads: Some(2),
+            ..RuntimeOptions::default()
+        })
+        .unwrap();
+        let model = runtime
+            .load(&facekit_testdata::model(
+                "synthetic/synthetic_arcface_mxnet.onnx",
+            ))
+            .unwrap();
+        let input: Vec<f32> = (0..3 * 112 * 112)
+            .map(|i| (i % 255) as f32 / 255.0)
+            .collect();
+        let shape = [1, 3, 112, 112];
+        let default = model.run(&input, &shape).unwrap();
+        let single = with_intra_threads(1, || model.run(&input, &shape)).unwrap();
+        let again = with_intra_threads(1, || model.run(&input, &shape)).unwrap();
+        let mut pooled: Vec<usize> = model.idle.lock().unwrap().iter().map(|(t, _)| *t).collect();
+        pooled.sort();
+        assert_eq!(pooled, vec![1, 2]);
+        assert_eq!(single, again);
+        let close = default[0]
+            .data
+            .iter()
+            .zip(&single[0].data)
+            .all(|(a, b)| (a - b).abs() <= 1e-4 * a.abs().max(1.0));
+        assert!(close);
+        // The budget ends with the closure.
+        assert_eq!(INTRA_THREADS.get(), None);
     }
 }

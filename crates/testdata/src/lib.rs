@@ -186,7 +186,14 @@ pub fn with_milvus(test: &str, body: impl FnOnce(&str)) {
     let mut inside = std::process::Command::new("ip")
         .args(["netns", "exec", &ns])
         .arg(std::env::current_exe().expect("test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        // `--include-ignored`: the thorough-only Milvus tests run here too.
+        .args([
+            "--exact",
+            test,
+            "--nocapture",
+            "--test-threads=1",
+            "--include-ignored",
+        ])
         .env("FACEKIT_MILVUS_URL", "milvus://127.0.0.1:19530")
         .stdout(std::process::Stdio::piped())
         .spawn()
