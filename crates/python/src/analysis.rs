@@ -29,6 +29,22 @@ pub struct Analyzer {
     contract: std::sync::OnceLock<facekit_gallery::EmbeddingContract>,
 }
 
+/// ONNX Runtime as the Python package runs it (`FaceAnalysis` and single
+/// models alike): `threads` intra-op threads per model (default: all
+/// cores), idle pool threads sleeping. Spinning, each model's pool spun on
+/// the cores the next model needed: `get` ran at 0.74× InsightFace's
+/// images/s spinning and 1.53× not (`scripts/bench_python.py`).
+pub fn runtime(
+    library: PathBuf,
+    threads: Option<usize>,
+) -> Result<Runtime, facekit_runtime::RuntimeError> {
+    Runtime::new(&RuntimeOptions {
+        library: Some(library),
+        intra_threads: threads,
+        no_spinning: true,
+    })
+}
+
 /// `det_metric`: InsightFace's `'default'` (area, less twice the squared
 /// distance from the centre) or `'max'` (area).
 pub fn metric(name: &str) -> PyResult<MaxNumMetric> {
@@ -92,14 +108,7 @@ impl Analyzer {
         threads: Option<usize>,
     ) -> PyResult<Self> {
         let load = || -> Result<(FaceAnalyzer, usize), facekit_pipeline::PipelineError> {
-            let runtime = Runtime::new(&RuntimeOptions {
-                library: Some(library),
-                intra_threads: threads,
-                // Each model's idle pool threads spun on the cores the next
-                // model needed: `get` ran at 0.74× InsightFace spinning,
-                // 1.5× not (scripts/bench-python.sh).
-                no_spinning: true,
-            })?;
+            let runtime = runtime(library, threads)?;
             let allowed: Option<Vec<&str>> = allowed_modules
                 .as_ref()
                 .map(|tasks| tasks.iter().map(String::as_str).collect());

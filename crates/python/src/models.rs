@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use facekit_attributes::{GenderAge, Landmarks};
 use facekit_models::{LoadedModel, Route};
 use facekit_pipeline::{DetSize, DetectionOptions, Face};
-use facekit_runtime::{Runtime, RuntimeOptions};
 use ndarray::{Array1, Array2};
 use numpy::{PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
@@ -56,15 +55,7 @@ impl Model {
         threads: Option<usize>,
     ) -> PyResult<Option<Self>> {
         let loaded = py
-            .detach(|| {
-                let runtime = Runtime::new(&RuntimeOptions {
-                    library: Some(library),
-                    intra_threads: threads,
-                    // As FaceAnalysis: idle pool threads sleep (see analysis.rs).
-                    no_spinning: true,
-                })?;
-                LoadedModel::load(&runtime, &file)
-            })
+            .detach(|| LoadedModel::load(&crate::analysis::runtime(library, threads)?, &file))
             .map_err(errors::pack)?;
         Ok(loaded.map(|(model, route)| Self { model, route, file }))
     }
