@@ -4,17 +4,21 @@
 # each a fresh process (import and model loading reported apart from the
 # loop), and the time to pip-install each into a fresh venv.
 #
-#   bash scripts/bench-python.sh [IMAGES] [sface|full]
+#   bash scripts/bench-python.sh [IMAGES] [sface|full] [ROUNDS]
 #
 # IMAGES (default 200) photos from ../shared/images and identities, reused
 # in turn; pack `full` (default) is det_500m with the synthetic buffalo_l
 # models (recognition, gender/age, 106 and 68 landmarks), `sface` det_500m
-# with SFace. The wheel is a release build (scripts/python-wheel.sh).
+# with SFace. ROUNDS (default 5) alternations of the three processes; the
+# ratios are the medians of each round's (a shared 2-core VM's speed
+# drifts by a third between minutes, so one round proves little). The
+# wheel is a release build (scripts/python-wheel.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${FACEKIT_SHARED:-$root/../shared}
 count=${1:-200}
 pack_kind=${2:-full}
+rounds=${3:-5}
 python=$(bash "$root/scripts/bench-venv.sh")
 wheel=$(bash "$root/scripts/python-wheel.sh")
 "$python" -m pip install -q --force-reinstall --no-deps "$wheel"
@@ -34,11 +38,13 @@ mapfile -t photos < <(find "$shared/images" "$shared/identities" -maxdepth 3 -ty
 images=()
 for ((i = 0; i < count; i++)); do images+=("${photos[i % ${#photos[@]}]}"); done
 echo "bench-python: ${#images[@]} images (${#photos[@]} distinct), pack $pack_kind, $(nproc) cores" >&2
-declare -A wall
-for impl in insightface facekit facekit-batch; do
-  start=$(date +%s.%N)
-  "$python" "$root/scripts/bench_python.py" "$impl" "$work/pack" "${images[@]}" | tee "$work/$impl.json"
-  wall[$impl]=$(python3 -c "print($(date +%s.%N) - $start)")
+for ((round = 1; round <= rounds; round++)); do
+  for impl in insightface facekit facekit-batch; do
+    start=$(date +%s.%N)
+    line=$("$python" "$root/scripts/bench_python.py" "$impl" "$work/pack" "${images[@]}")
+    wall=$(python3 -c "print(round($(date +%s.%N) - $start, 2))")
+    echo "${line%\}}, \"round\": $round, \"process_s\": $wall}" | tee -a "$work/runs.jsonl"
+  done
 done
 for what in insightface facekit; do
   rm -rf "$work/venv" && python3 -m venv "$work/venv"
@@ -49,12 +55,17 @@ for what in insightface facekit; do
   "$work/venv/bin/python" -c "import ${what/insightface/insightface.app}" 2>/dev/null
   echo "{\"install\": \"$what\", \"pip_install_s\": $(python3 -c "print(round($installed - $start, 1))"), \"first_import_s\": $(python3 -c "print(round($(date +%s.%N) - $installed, 2))")}"
 done
-python3 - "$work" "${wall[insightface]}" "${wall[facekit]}" "${wall[facekit-batch]}" <<'PY'
-import json, sys
-work, walls = sys.argv[1], dict(zip(["insightface", "facekit", "facekit-batch"], map(float, sys.argv[2:])))
-r = {k: json.load(open(f"{work}/{k}.json")) for k in walls}
-base = r["insightface"]["images_per_s"]
-for k, v in r.items():
-    print(f"{k:14s} {v['images_per_s']:7.1f} images/s  ({v['images_per_s'] / base:.2f}× InsightFace)  "
-          f"faces {v['faces']}  import {v['import_s']:.2f} s  load {v['load_s']:.2f} s  whole process {walls[k]:.1f} s")
+python3 - "$work/runs.jsonl" <<'PY'
+import json, statistics, sys
+runs = [json.loads(line) for line in open(sys.argv[1])]
+by_round = {}
+for r in runs:
+    by_round.setdefault(r["round"], {})[r["impl"]] = r
+for impl in ["insightface", "facekit", "facekit-batch"]:
+    rs = [r for r in runs if r["impl"] == impl]
+    ratios = [rd[impl]["images_per_s"] / rd["insightface"]["images_per_s"] for rd in by_round.values()]
+    med = lambda key: statistics.median(r[key] for r in rs)
+    print(f"{impl:14s} {med('images_per_s'):7.1f} images/s  ({statistics.median(ratios):.2f}× InsightFace, "
+          f"median of {len(ratios)} rounds, {min(ratios):.2f}-{max(ratios):.2f})  faces {rs[0]['faces']}  "
+          f"import {med('import_s'):.2f} s  load {med('load_s'):.2f} s  whole process {med('process_s'):.1f} s")
 PY

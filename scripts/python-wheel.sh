@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the facekit Python wheel (one abi3 wheel for CPython >= 3.9 on
-# Linux x86_64, manylinux_2_28 through maturin's --zig) into target/wheels,
-# with maturin and zig from PyPI in a tool venv (.facekit/maturin-venv).
+# Linux x86_64, tagged manylinux_2_34 by the system toolchain: see the
+# README for why not zig's 2_28) into target/wheels, with maturin from PyPI
+# in a tool venv (.facekit/maturin-venv).
 # Prints the wheel's path.
 #
 #   bash scripts/python-wheel.sh                  # build; prints the wheel
@@ -12,7 +13,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools_venv=$root/.facekit/maturin-venv
-tools="maturin==1.16.0 ziglang==0.15.1"
+tools="maturin==1.16.0"
 bash "$root/scripts/tool-venv.sh" "$tools_venv" "$tools" >/dev/null
 install_into=
 if [ "${1:-}" = "--install" ]; then

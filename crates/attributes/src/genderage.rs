@@ -1,9 +1,7 @@
-use facekit_core::BBox;
-use facekit_image::RgbImage;
 use facekit_runtime::OnnxModel;
 use serde::Serialize;
 
-use crate::box_model::{AttributeError, BoxCropModel};
+use crate::box_model::{AttributeError, BoxCropModel, BoxCrops};
 
 /// Gender as InsightFace's genderage model reports it (0 female, 1 male).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,11 +86,11 @@ impl AttributeModel {
         &self.inner.model
     }
 
-    /// The raw output vector for each face box.
-    pub fn predict(&self, img: &RgbImage, boxes: &[BBox]) -> Result<Vec<Vec<f32>>, AttributeError> {
+    /// The raw output vector for each face of `crops`.
+    pub fn predict(&self, crops: &mut BoxCrops<'_>) -> Result<Vec<Vec<f32>>, AttributeError> {
         Ok(self
             .inner
-            .run(img, boxes)?
+            .run(crops.at(self.inner.size))?
             .into_iter()
             .map(|(o, _)| o)
             .collect())

@@ -1,8 +1,7 @@
-use facekit_core::{BBox, Point};
-use facekit_image::RgbImage;
+use facekit_core::Point;
 use facekit_runtime::OnnxModel;
 
-use crate::box_model::{AttributeError, BoxCropModel};
+use crate::box_model::{AttributeError, BoxCropModel, BoxCrops};
 use crate::pose::{Pose, head_pose};
 
 /// Dense landmarks of one face, in photo pixels.
@@ -81,15 +80,11 @@ impl LandmarkModel {
     }
 
     /// Landmarks for each face box, mapped back to photo pixels.
-    pub fn predict(
-        &self,
-        img: &RgbImage,
-        boxes: &[BBox],
-    ) -> Result<Vec<Landmarks>, AttributeError> {
+    pub fn predict(&self, crops: &mut BoxCrops<'_>) -> Result<Vec<Landmarks>, AttributeError> {
         let half = (self.inner.size / 2) as f32;
         let dims = if self.three_d { 3 } else { 2 };
-        let mut out = Vec::with_capacity(boxes.len());
-        for (pred, to_crop) in self.inner.run(img, boxes)? {
+        let mut out = Vec::new();
+        for (pred, to_crop) in self.inner.run(crops.at(self.inner.size))? {
             let to_photo = to_crop.inverse();
             // Crop coordinates are in [-1, 1]; only the last `points` rows count.
             let rows = pred

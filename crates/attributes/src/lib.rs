@@ -11,13 +11,14 @@
 //! `facekit-runtime`.
 //!
 //! ```no_run
-//! use facekit_attributes::{AttributeModel, GenderAge};
+//! use facekit_attributes::{AttributeModel, BoxCrops, GenderAge};
 //! use facekit_core::BBox;
 //! use facekit_runtime::{Runtime, RuntimeOptions};
 //! let runtime = Runtime::new(&RuntimeOptions::default())?;
 //! let model = AttributeModel::new(runtime.load("genderage.onnx".as_ref())?, 127.5, 128.0)?;
 //! let img = facekit_image::decode_file("t1.jpg".as_ref(), &Default::default())?;
-//! let outputs = model.predict(&img, &[BBox::new(745.3, 342.2, 847.3, 480.1)])?;
+//! let boxes = [BBox::new(745.3, 342.2, 847.3, 480.1)];
+//! let outputs = model.predict(&mut BoxCrops::new(&img, &boxes))?;
 //! let GenderAge { gender, age } = GenderAge::from_outputs(&outputs[0]).unwrap();
 //! println!("{gender:?}, {age}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -29,7 +30,7 @@ mod landmarks;
 mod meanshape;
 mod pose;
 
-pub use box_model::AttributeError;
+pub use box_model::{AttributeError, BoxCrops};
 pub use genderage::{AttributeModel, Gender, GenderAge};
 pub use landmarks::{LandmarkModel, Landmarks};
 pub use pose::{Pose, head_pose};

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use facekit_pipeline::{DetSize, DetectorChoice, DetectorKind};
+use facekit_runtime::Provider;
 use facekit_service::{LivenessPolicy, ReviewMode};
 
 /// Face analysis with InsightFace's models and numbers.
@@ -146,7 +147,7 @@ pub enum Command {
 /// `facekit serve` settings; each overrides the config file's `[server]` table.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// TOML file: `gallery`, `keys`, and a `[server]` table (`bind`,
+    /// TOML file: `gallery`, `keys`, `providers` (as `--provider`, a list), and a `[server]` table (`bind`,
     /// `tls_cert`, `tls_key`, `auth`, `threshold`, `shutdown_grace_secs`,
     /// `[server.limits]`); flags override it.
     #[arg(long)]
@@ -773,6 +774,12 @@ pub struct Common {
     /// Path to libonnxruntime.so (else ORT_DYLIB_PATH or the setup folder).
     #[arg(long, env = "FACEKIT_ORT_LIB")]
     pub ort_lib: Option<PathBuf>,
+    /// ONNX Runtime execution providers in order of preference, comma-separated:
+    /// cpu, cuda, tensorrt, openvino, coreml. One missing from the installed
+    /// ONNX Runtime is an error unless a later one takes over (`cuda,cpu`),
+    /// which is reported on stderr. Default: cuda when the library has it, then cpu.
+    #[arg(long = "provider", env = "FACEKIT_PROVIDER", value_delimiter = ',')]
+    pub providers: Vec<Provider>,
     /// Refuse images with more pixels than this.
     #[arg(long, default_value_t = 50_000_000)]
     pub max_pixels: u64,

@@ -249,6 +249,7 @@ fn analyzer(common: &Common, jobs: usize, stages: Stages) -> Result<FaceAnalyzer
         library: common.ort_lib.clone(),
         intra_threads: Some(common.threads.unwrap_or((cores() / jobs).max(1))),
         no_spinning: stages.shares_cores,
+        providers: common.providers.clone(),
     };
     options.skip_embeddings = !stages.embeddings;
     options.skip_attributes = !stages.attributes;
@@ -439,7 +440,7 @@ fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
     let runtime = Runtime::new(&RuntimeOptions {
         library: ort_lib,
         intra_threads: Some(1),
-        no_spinning: false,
+        ..RuntimeOptions::default()
     })?;
     let dir = resolve_pack(pack)?;
     let pack = ModelPack::load(&runtime, &dir)?;

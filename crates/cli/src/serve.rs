@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use facekit_gallery::contract_of;
+use facekit_runtime::Provider;
 use facekit_server::keys::{KeyStore, Role};
 use facekit_server::{Server, ServerConfig};
 use serde::Deserialize;
@@ -20,6 +21,8 @@ use crate::{Stages, analyzer};
 struct ConfigFile {
     gallery: Option<String>,
     keys: Option<PathBuf>,
+    /// Execution providers in order of preference (`--provider` overrides).
+    providers: Vec<String>,
     server: ServerConfig,
 }
 
@@ -50,7 +53,16 @@ pub fn serve(args: &ServeArgs, common: &Common) -> Result<bool> {
         anyhow::bail!("the request timeout must be a positive number of seconds");
     }
 
-    let analyzer = analyzer(common, config.limits.workers, Stages::ALL)?;
+    let mut common = common.clone();
+    if common.providers.is_empty() {
+        common.providers = file
+            .providers
+            .iter()
+            .map(|p| p.parse::<Provider>())
+            .collect::<Result<_, _>>()
+            .context("config file: providers")?;
+    }
+    let analyzer = analyzer(&common, config.limits.workers, Stages::ALL)?;
     if let Some(far) = args.far {
         config.threshold = calibrated_threshold(far, &contract_of(&analyzer)?.model_sha256)?;
     } else if let Some(threshold) = args.threshold {

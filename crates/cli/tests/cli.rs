@@ -59,14 +59,20 @@ fn analyze_prints_insightface_face_counts_as_json_lines() {
     assert_eq!(faces[0]["kps"].as_array().unwrap().len(), 5);
 }
 
-#[test]
-fn detect_at_640_matches_the_golden_count() {
+/// A pack of det_500m alone.
+fn det_500m_pack() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(
         models_dir().join("det_500m.onnx"),
         dir.path().join("det.onnx"),
     )
     .unwrap();
+    dir
+}
+
+#[test]
+fn detect_at_640_matches_the_golden_count() {
+    let dir = det_500m_pack();
     let case = golden_cases("insightface-2.1/scrfd500m_sface")
         .into_iter()
         .find(|c| c.image.ends_with("images/group_selfie.jpg"))
@@ -94,6 +100,48 @@ fn detect_at_640_matches_the_golden_count() {
         lines[0]["faces"][0].get("embedding_norm").is_none(),
         "detect does not embed"
     );
+}
+
+/// The test machines' ONNX Runtime is the CPU build: asking for CUDA alone
+/// is refused with how to get it, `cuda,cpu` runs on the CPU and says so,
+/// and an unknown name is a usage error.
+#[test]
+fn a_missing_accelerator_is_refused_or_a_reported_fallback() {
+    let dir = det_500m_pack();
+    let t1 = shared("images/t1.jpg");
+    let detect = |providers: &str| {
+        facekit(&[
+            "detect",
+            "--models",
+            dir.path().to_str().unwrap(),
+            "--provider",
+            providers,
+            t1.to_str().unwrap(),
+        ])
+    };
+    let refused = detect("cuda");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("execution provider cuda not available")
+            && stderr.contains("onnxruntime-gpu"),
+        "{stderr}"
+    );
+    let fallback = detect("cuda,cpu");
+    assert_ok(&fallback);
+    let stderr = String::from_utf8_lossy(&fallback.stderr);
+    assert!(
+        stderr.contains("'cuda' is not in this ONNX Runtime build; using cpu"),
+        "{stderr}"
+    );
+    let cpu = detect("cpu");
+    assert_ok(&cpu);
+    let faces = |out: &Output| stdout_lines(out)[0]["faces"].as_array().unwrap().len();
+    assert!(faces(&cpu) > 0);
+    assert_eq!(faces(&fallback), faces(&cpu));
+    let unknown = detect("tpu");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown execution provider 'tpu'"));
 }
 
 #[test]

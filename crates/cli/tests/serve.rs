@@ -114,7 +114,7 @@ fn serve_with_keys_from_the_command_line_and_stop_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "gallery = \"{}\"\nkeys = \"{keys}\"\n[server]\nbind = \"127.0.0.1:0\"\nthreshold = 0.35\n[server.limits]\nqueue = 4\nmax_faces = 8\n",
+            "gallery = \"{}\"\nkeys = \"{keys}\"\nproviders = [\"cpu\"]\n[server]\nbind = \"127.0.0.1:0\"\nthreshold = 0.35\n[server.limits]\nqueue = 4\nmax_faces = 8\n",
             dir.path().join("gallery.db").display()
         ),
     )

@@ -1,5 +1,5 @@
 use facekit_core::{BBox, Detection, Point, nms};
-use facekit_image::{RgbImage, letterbox, write_nchw_bgr};
+use facekit_image::{RgbImage, letterbox, with_nchw_bgr};
 use facekit_runtime::{ModelSignature, OnnxModel, TensorSpec};
 
 use crate::options::{DetectOptions, DetectionError, finish};
@@ -135,11 +135,10 @@ impl RetinaFace {
             (None, _) => (img.width(), img.height()),
         };
         let lb = letterbox(img, width, height);
-        let mut blob = vec![0.0f32; 3 * width as usize * height as usize];
-        write_nchw_bgr(&lb.canvas, MEAN_BGR, &mut blob);
-        let out = self
-            .model
-            .run(&blob, &[1, 3, height as usize, width as usize])?;
+        let out = with_nchw_bgr(&lb.canvas, MEAN_BGR, |blob| {
+            self.model
+                .run(blob, &[1, 3, height as usize, width as usize])
+        })?;
         let priors = prior_boxes(width, height);
         let (loc, conf, landms) = (&out[0].data, &out[1].data, &out[2].data);
         if [loc.len() / 4, conf.len() / 2, landms.len() / 10] != [priors.len(); 3] {

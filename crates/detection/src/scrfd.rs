@@ -1,5 +1,5 @@
 use facekit_core::{BBox, Detection, Point, nms};
-use facekit_image::{RgbImage, letterbox, write_nchw};
+use facekit_image::{RgbImage, letterbox, with_nchw};
 use facekit_runtime::{OnnxModel, OutputTensor};
 
 use crate::options::{DetectOptions, DetectionError, finish};
@@ -108,11 +108,10 @@ impl Scrfd {
             });
         }
         let lb = letterbox(img, width, height);
-        let mut blob = vec![0.0f32; 3 * width as usize * height as usize];
-        write_nchw(&lb.canvas, 127.5, 128.0, &mut blob);
-        let outputs = self
-            .model
-            .run(&blob, &[1, 3, height as usize, width as usize])?;
+        let outputs = with_nchw(&lb.canvas, 127.5, 128.0, |blob| {
+            self.model
+                .run(blob, &[1, 3, height as usize, width as usize])
+        })?;
         let mut found = Vec::new();
         let fmc = self.strides.len();
         for (level, &stride) in self.strides.iter().enumerate() {

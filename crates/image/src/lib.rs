@@ -22,11 +22,12 @@
 mod decode;
 mod raster;
 mod resize;
+mod simd;
 mod tensor;
 mod warp;
 
 pub use decode::{DecodeError, DecodeLimits, decode_bytes, decode_file, read_file};
 pub use raster::RgbImage;
 pub use resize::{Letterbox, letterbox, resize_linear};
-pub use tensor::{write_nchw, write_nchw_bgr};
+pub use tensor::{with_nchw, with_nchw_bgr, write_nchw, write_nchw_bgr};
 pub use warp::warp_affine;

@@ -11,6 +11,7 @@
 //! `shared/golden/opencv-5.0/pixels`.
 
 use crate::RgbImage;
+use crate::simd::avx2_dispatch;
 
 const COEF_BITS: u32 = 11;
 const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
@@ -47,6 +48,7 @@ fn taps(dst_len: u32, src_len: u32, clamp: bool) -> Vec<Tap> {
         .collect()
 }
 
+#[inline(always)]
 fn horizontal_pass(row: &[u8], xtaps: &[Tap], src_width: usize, out: &mut [i32]) {
     for (dx, t) in xtaps.iter().enumerate() {
         let s0 = t.src as usize;
@@ -57,47 +59,49 @@ fn horizontal_pass(row: &[u8], xtaps: &[Tap], src_width: usize, out: &mut [i32])
     }
 }
 
-/// Resizes to `dst_width × dst_height` exactly as OpenCV's `INTER_LINEAR`.
-/// A zero target dimension is raised to 1.
-pub fn resize_linear(src: &RgbImage, dst_width: u32, dst_height: u32) -> RgbImage {
-    let (dw, dh) = (dst_width.max(1), dst_height.max(1));
-    if (dw, dh) == (src.width(), src.height()) {
-        return src.clone();
-    }
-    let (sw, sh) = (src.width() as usize, src.height() as usize);
-    let xtaps = taps(dw, src.width(), true);
-    let ytaps = taps(dh, src.height(), false);
-    let clip_row = |y: isize| y.clamp(0, sh as isize - 1) as usize;
+avx2_dispatch! {
+    /// Resizes to `dst_width × dst_height` exactly as OpenCV's `INTER_LINEAR`.
+    /// A zero target dimension is raised to 1.
+    pub fn resize_linear(src: &RgbImage, dst_width: u32, dst_height: u32) -> RgbImage {
+        let (dw, dh) = (dst_width.max(1), dst_height.max(1));
+        if (dw, dh) == (src.width(), src.height()) {
+            return src.clone();
+        }
+        let (sw, sh) = (src.width() as usize, src.height() as usize);
+        let xtaps = taps(dw, src.width(), true);
+        let ytaps = taps(dh, src.height(), false);
+        let clip_row = |y: isize| y.clamp(0, sh as isize - 1) as usize;
 
-    let width = dw as usize * 3;
-    let mut out = RgbImage::new(dw, dh);
-    // Two horizontally resampled source rows; output rows only move down, so
-    // evicting the lower-numbered (older) row is always right.
-    let mut slots: [(Option<usize>, Vec<i32>); 2] =
-        [(None, vec![0; width]), (None, vec![0; width])];
-    let load = |y: usize, protect: Option<usize>, slots: &mut [(Option<usize>, Vec<i32>); 2]| {
-        if let Some(i) = slots.iter().position(|(k, _)| *k == Some(y)) {
-            return i;
-        }
-        let i = match protect {
-            Some(p) => 1 - p,
-            None => usize::from(slots[0].0.is_some() && slots[1].0 < slots[0].0),
+        let width = dw as usize * 3;
+        let mut out = RgbImage::new(dw, dh);
+        // Two horizontally resampled source rows; output rows only move down, so
+        // evicting the lower-numbered (older) row is always right.
+        let mut slots: [(Option<usize>, Vec<i32>); 2] =
+            [(None, vec![0; width]), (None, vec![0; width])];
+        let load = |y: usize, protect: Option<usize>, slots: &mut [(Option<usize>, Vec<i32>); 2]| {
+            if let Some(i) = slots.iter().position(|(k, _)| *k == Some(y)) {
+                return i;
+            }
+            let i = match protect {
+                Some(p) => 1 - p,
+                None => usize::from(slots[0].0.is_some() && slots[1].0 < slots[0].0),
+            };
+            horizontal_pass(src.row(y as u32), &xtaps, sw, &mut slots[i].1);
+            slots[i].0 = Some(y);
+            i
         };
-        horizontal_pass(src.row(y as u32), &xtaps, sw, &mut slots[i].1);
-        slots[i].0 = Some(y);
-        i
-    };
-    for (dy, t) in ytaps.iter().enumerate() {
-        let i0 = load(clip_row(t.src), None, &mut slots);
-        let i1 = load(clip_row(t.src + 1), Some(i0), &mut slots);
-        let (r0, r1) = (&slots[i0].1, &slots[i1].1);
-        let dst = &mut out.as_raw_mut()[dy * width..(dy + 1) * width];
-        for x in 0..width {
-            let v = (((r0[x] >> 4) * t.w0) >> 16) + (((r1[x] >> 4) * t.w1) >> 16);
-            dst[x] = ((v + 2) >> 2).clamp(0, 255) as u8;
+        for (dy, t) in ytaps.iter().enumerate() {
+            let i0 = load(clip_row(t.src), None, &mut slots);
+            let i1 = load(clip_row(t.src + 1), Some(i0), &mut slots);
+            let (r0, r1) = (&slots[i0].1, &slots[i1].1);
+            let dst = &mut out.as_raw_mut()[dy * width..(dy + 1) * width];
+            for ((d, &a), &b) in dst.iter_mut().zip(r0).zip(r1) {
+                let v = (((a >> 4) * t.w0) >> 16) + (((b >> 4) * t.w1) >> 16);
+                *d = ((v + 2) >> 2).clamp(0, 255) as u8;
+            }
         }
+        out
     }
-    out
 }
 
 /// The result of [`letterbox`]: the model-sized canvas and the factor that

@@ -227,6 +227,8 @@ impl ModelPack {
         for file in files {
             let model = match runtime.load(&file) {
                 Ok(m) => m,
+                // The machine's accelerator, not this file, is at fault.
+                Err(e @ RuntimeError::ProviderFailed { .. }) => return Err(e.into()),
                 Err(e) => {
                     tracing::warn!(file = %file.display(), error = %e, "model failed to load");
                     entries.push(PackEntry {

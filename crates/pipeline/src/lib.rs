@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use facekit_align::{AlignError, norm_crop};
-use facekit_attributes::{AttributeError, GenderAge, Landmarks};
+use facekit_attributes::{AttributeError, BoxCrops, GenderAge, Landmarks};
 use facekit_core::{BBox, Point, l2_norm, l2_normalized};
 use facekit_detection::{DetectOptions, DetectionError};
 use facekit_image::{DecodeError, DecodeLimits, RgbImage, decode_file};
@@ -345,8 +345,9 @@ impl FaceAnalyzer {
     /// only).
     pub fn describe(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
         let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
+        let mut crops = BoxCrops::new(img, &boxes);
         for model in self.pack.landmarks() {
-            for (face, found) in faces.iter_mut().zip(model.predict(img, &boxes)?) {
+            for (face, found) in faces.iter_mut().zip(model.predict(&mut crops)?) {
                 match found {
                     Landmarks::TwoD(points) => face.landmark_2d_106 = Some(points),
                     Landmarks::ThreeD { points, pose } => {
@@ -357,7 +358,7 @@ impl FaceAnalyzer {
             }
         }
         for model in self.pack.attributes() {
-            for (face, outputs) in faces.iter_mut().zip(model.predict(img, &boxes)?) {
+            for (face, outputs) in faces.iter_mut().zip(model.predict(&mut crops)?) {
                 match GenderAge::from_outputs(&outputs) {
                     Some(ga) => (face.gender, face.age) = (Some(ga.gender), Some(ga.age)),
                     None => {

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use facekit_core::MaxNumMetric;
 use facekit_models::{DetectorChoice, EntryStatus, ModelPack};
 use facekit_pipeline::{AnalyzeOptions, DetSize, DetectionOptions, Face, FaceAnalyzer};
-use facekit_runtime::{Runtime, RuntimeOptions};
+use facekit_runtime::{Provider, Runtime, RuntimeOptions, UnknownProvider};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
 
-use crate::arrays::{ImageInput, PipelineFailure, face_columns};
+use crate::arrays::{BatchArgument, ImageInput, PipelineFailure, face_columns};
 use crate::errors;
 
 /// `(taskname, file, input (w, h) or None, mean, std)` of a model in use.
@@ -24,6 +24,8 @@ pub struct Analyzer {
     analyzer: FaceAnalyzer,
     /// ONNX Runtime intra-op threads of a lone `get` (all cores by default).
     threads: usize,
+    /// The execution providers in use and why any asked for is not.
+    providers: (Vec<Provider>, Vec<String>),
     /// The recognizer's contract, hashed once (reading the model file) on
     /// the first gallery call rather than on every one.
     contract: std::sync::OnceLock<facekit_gallery::EmbeddingContract>,
@@ -31,18 +33,35 @@ pub struct Analyzer {
 
 /// ONNX Runtime as the Python package runs it (`FaceAnalysis` and single
 /// models alike): `threads` intra-op threads per model (default: all
-/// cores), idle pool threads sleeping. Spinning, each model's pool spun on
-/// the cores the next model needed: `get` ran at 0.74× InsightFace's
-/// images/s spinning and 1.53× not (`scripts/bench_python.py`).
+/// cores), idle pool threads sleeping, on `providers` (see
+/// [`providers`]). Spinning, each model's pool spun on the cores the next
+/// model needed: `get` ran at 0.74× InsightFace's images/s spinning and
+/// 1.53× not (`scripts/bench_python.py`).
 pub fn runtime(
     library: PathBuf,
     threads: Option<usize>,
+    providers: Vec<Provider>,
 ) -> Result<Runtime, facekit_runtime::RuntimeError> {
     Runtime::new(&RuntimeOptions {
         library: Some(library),
         intra_threads: threads,
         no_spinning: true,
+        providers,
     })
+}
+
+/// InsightFace's `providers=[...]` (ONNX Runtime's names, such as
+/// `CUDAExecutionProvider`, or facekit's, such as `cuda`); `None`: CUDA
+/// when the installed ONNX Runtime has it, then the CPU.
+pub fn providers(names: Option<Vec<String>>) -> PyResult<Vec<Provider>> {
+    names
+        .unwrap_or_default()
+        .iter()
+        .map(|n| {
+            n.parse()
+                .map_err(|e: UnknownProvider| PyValueError::new_err(e.to_string()))
+        })
+        .collect()
 }
 
 /// `det_metric`: InsightFace's `'default'` (area, less twice the squared
@@ -99,16 +118,18 @@ impl Analyzer {
     /// Loads every `.onnx` file of `model_dir` with the ONNX Runtime
     /// `library`, keeping the tasks in `allowed_modules` when given.
     #[new]
-    #[pyo3(signature = (model_dir, library, allowed_modules = None, threads = None))]
+    #[pyo3(signature = (model_dir, library, allowed_modules = None, threads = None, providers = None))]
     fn new(
         py: Python<'_>,
         model_dir: PathBuf,
         library: PathBuf,
         allowed_modules: Option<Vec<String>>,
         threads: Option<usize>,
+        providers: Option<Vec<String>>,
     ) -> PyResult<Self> {
-        let load = || -> Result<(FaceAnalyzer, usize), facekit_pipeline::PipelineError> {
-            let runtime = runtime(library, threads)?;
+        let providers = self::providers(providers)?;
+        let load = || -> Result<(FaceAnalyzer, Runtime), facekit_pipeline::PipelineError> {
+            let runtime = runtime(library, threads, providers)?;
             let allowed: Option<Vec<&str>> = allowed_modules
                 .as_ref()
                 .map(|tasks| tasks.iter().map(String::as_str).collect());
@@ -119,14 +140,30 @@ impl Analyzer {
                 allowed.as_deref(),
             )?;
             let analyzer = FaceAnalyzer::new(pack, AnalyzeOptions::default());
-            Ok((analyzer, runtime.intra_threads()))
+            Ok((analyzer, runtime))
         };
-        let (analyzer, threads) = py.detach(load).map_err(|e| errors::pipeline(e, None))?;
+        let (analyzer, runtime) = py.detach(load).map_err(|e| errors::pipeline(e, None))?;
         Ok(Self {
             analyzer,
-            threads,
+            threads: runtime.intra_threads(),
+            providers: (runtime.providers().to_vec(), runtime.fallbacks()),
             contract: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The execution providers in use, best first, in ONNX Runtime's names
+    /// (what InsightFace's `session.get_providers()` gives).
+    fn providers(&self) -> Vec<&'static str> {
+        self.providers
+            .0
+            .iter()
+            .map(|p| p.onnxruntime_name())
+            .collect()
+    }
+
+    /// Why each provider asked for is not in use (empty when all are).
+    fn fallbacks(&self) -> Vec<String> {
+        self.providers.1.clone()
     }
 
     /// InsightFace's `prepare`: the detection threshold and input sizes
@@ -209,9 +246,13 @@ impl Analyzer {
         det_metric: &str,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let detect = self.detect_options(max_num, det_metric)?;
-        let inputs = images
+        let arguments = images
             .iter()
-            .map(|img| ImageInput::extract(img, rgb))
+            .map(BatchArgument::extract)
+            .collect::<PyResult<Vec<_>>>()?;
+        let inputs = arguments
+            .iter()
+            .map(|a| a.input(rgb))
             .collect::<PyResult<Vec<_>>>()?;
         let analyzer = &self.analyzer;
         // One worker per core, each with its share of the intra-op threads:

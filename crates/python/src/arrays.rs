@@ -14,27 +14,67 @@ use pyo3::types::{PyDict, PyString};
 
 use crate::errors::{self, FacekitError, ImageError};
 
-/// An image argument: pixels already in memory, or a file to decode.
-pub enum ImageInput {
+/// An image argument: pixels already in memory, a numpy array's bytes not
+/// yet converted, or a file to decode.
+pub enum ImageInput<'a> {
     /// Pixels in RGB order.
     Pixels(RgbImage),
+    /// An array's bytes, converted to RGB by [`load`](Self::load).
+    View(PixelView<'a>),
     /// A file, decoded as `cv2.imread` would (EXIF applied, alpha dropped).
     Path(PathBuf),
 }
 
-impl ImageInput {
+/// Whether an argument is a path (`str` or `os.PathLike`), and which.
+fn as_path(obj: &Bound<'_, PyAny>) -> PyResult<Option<PathBuf>> {
+    if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? {
+        let os = obj.py().import("os")?;
+        return Ok(Some(os.call_method1("fspath", (obj,))?.extract()?));
+    }
+    Ok(None)
+}
+
+impl ImageInput<'static> {
     /// Reads an argument: a path (`str` or `os.PathLike`), or a `uint8`
     /// array of shape `(H, W)`, `(H, W, 1)`, `(H, W, 3)` or `(H, W, 4)`, in
     /// BGR(A) order unless `rgb`.
     pub fn extract(obj: &Bound<'_, PyAny>, rgb: bool) -> PyResult<Self> {
-        if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? {
-            let os = obj.py().import("os")?;
-            let path: PathBuf = os.call_method1("fspath", (obj,))?.extract()?;
-            return Ok(Self::Path(path));
+        match as_path(obj)? {
+            Some(path) => Ok(Self::Path(path)),
+            None => pixels(obj, !rgb).map(Self::Pixels),
         }
-        pixels(obj, !rgb).map(Self::Pixels)
+    }
+}
+
+/// The arguments of a batch, borrowed for the time it runs: arrays stay
+/// numpy's until a worker converts each (in parallel, and only the images
+/// in flight held as RGB), paths are decoded by the workers.
+pub enum BatchArgument<'py> {
+    /// A `uint8` array, borrowed read-only.
+    Array(numpy::PyReadonlyArrayDyn<'py, u8>),
+    /// A file.
+    Path(PathBuf),
+}
+
+impl<'py> BatchArgument<'py> {
+    /// Reads an argument as [`ImageInput::extract`] does.
+    pub fn extract(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        match as_path(obj)? {
+            Some(path) => Ok(Self::Path(path)),
+            None => readonly_array(obj).map(Self::Array),
+        }
     }
 
+    /// The input the pipeline reads, BGR(A) unless `rgb`.
+    pub fn input(&self, rgb: bool) -> PyResult<ImageInput<'_>> {
+        match self {
+            Self::Array(array) => view(array, !rgb).map(ImageInput::View),
+            Self::Path(path) => Ok(ImageInput::Path(path.clone())),
+        }
+    }
+}
+
+impl ImageInput<'_> {
     /// The pixels, decoding a file within `limits`; errors name the file.
     pub fn load(
         self,
@@ -42,6 +82,7 @@ impl ImageInput {
     ) -> Result<RgbImage, (Option<PathBuf>, PipelineFailure)> {
         match self {
             Self::Pixels(img) => Ok(img),
+            Self::View(view) => Ok(view.to_image()),
             Self::Path(path) => {
                 decode_file(&path, limits).map_err(|e| (Some(path), PipelineFailure(e.into())))
             }
@@ -52,7 +93,7 @@ impl ImageInput {
     pub fn path(&self) -> Option<&PathBuf> {
         match self {
             Self::Path(p) => Some(p),
-            Self::Pixels(_) => None,
+            Self::Pixels(_) | Self::View(_) => None,
         }
     }
 }
@@ -74,10 +115,47 @@ impl PipelineFailure {
     }
 }
 
-/// The 3-channel pixels of a `uint8` array, channels swapped when `swap`
-/// (BGR ↔ RGB); grayscale is expanded and alpha dropped, as `cv2.imread`
-/// does for files.
-pub fn pixels(obj: &Bound<'_, PyAny>, swap: bool) -> PyResult<RgbImage> {
+/// The bytes of a checked `uint8` image array (grey, BGR(A) or RGB(A)).
+pub struct PixelView<'a> {
+    data: std::borrow::Cow<'a, [u8]>,
+    width: u32,
+    height: u32,
+    channels: usize,
+    swap: bool,
+}
+
+impl PixelView<'_> {
+    /// The 3-channel pixels, channels swapped when `swap` (BGR ↔ RGB);
+    /// grayscale is expanded and alpha dropped, as `cv2.imread` does for
+    /// files.
+    pub fn to_image(&self) -> RgbImage {
+        let flat = &self.data;
+        let data: Vec<u8> = match (self.channels, self.swap) {
+            (1, _) => flat.iter().flat_map(|&v| [v, v, v]).collect(),
+            (3, false) => flat.to_vec(),
+            (3, true) => {
+                let mut out = flat.to_vec();
+                for px in out.chunks_exact_mut(3) {
+                    px.swap(0, 2);
+                }
+                out
+            }
+            (_, false) => flat
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+            (_, true) => flat
+                .chunks_exact(4)
+                .flat_map(|p| [p[2], p[1], p[0]])
+                .collect(),
+        };
+        RgbImage::from_raw(self.width, self.height, data).expect("sized when checked")
+    }
+}
+
+/// A `uint8` numpy array borrowed read-only; anything else is a
+/// `TypeError` that says what an image must be.
+fn readonly_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<numpy::PyReadonlyArrayDyn<'py, u8>> {
     let Ok(array) = obj.cast::<PyArrayDyn<u8>>() else {
         let kind = match obj.getattr("dtype") {
             Ok(dtype) => format!("a numpy array of dtype {dtype}"),
@@ -87,7 +165,14 @@ pub fn pixels(obj: &Bound<'_, PyAny>, swap: bool) -> PyResult<RgbImage> {
             "an image must be a uint8 numpy array of shape (H, W, 3) in BGR order, as cv2.imread returns (or a path); got {kind}"
         )));
     };
-    let readonly = array.readonly();
+    Ok(array.readonly())
+}
+
+/// The array's bytes with its shape checked; `swap`: BGR ↔ RGB.
+fn view<'a>(
+    readonly: &'a numpy::PyReadonlyArrayDyn<'_, u8>,
+    swap: bool,
+) -> PyResult<PixelView<'a>> {
     let view = readonly.as_array();
     let shape = view.shape().to_vec();
     let (height, width, channels) = match shape[..] {
@@ -104,34 +189,31 @@ pub fn pixels(obj: &Bound<'_, PyAny>, swap: bool) -> PyResult<RgbImage> {
             "the image is empty (shape {shape:?})"
         )));
     }
-    let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(height)) else {
+    let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
         return Err(PyValueError::new_err(format!(
             "the image is too large (shape {shape:?})"
         )));
     };
     // `iter` walks any strides in row-major order; a C-contiguous array
-    // (what cv2 and numpy make) is read as one slice.
-    let flat: std::borrow::Cow<'_, [u8]> = match view.as_slice() {
-        Some(s) => s.into(),
-        None => view.iter().copied().collect::<Vec<u8>>().into(),
+    // (what cv2 and numpy make) is borrowed as one slice.
+    let data = match readonly.as_slice() {
+        Ok(s) => s.into(),
+        Err(_) => view.iter().copied().collect::<Vec<u8>>().into(),
     };
-    let data: Vec<u8> = match (channels, swap) {
-        (1, _) => flat.iter().flat_map(|&v| [v, v, v]).collect(),
-        (3, false) => flat.into_owned(),
-        (3, true) => flat
-            .chunks_exact(3)
-            .flat_map(|p| [p[2], p[1], p[0]])
-            .collect(),
-        (_, false) => flat
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect(),
-        (_, true) => flat
-            .chunks_exact(4)
-            .flat_map(|p| [p[2], p[1], p[0]])
-            .collect(),
-    };
-    Ok(RgbImage::from_raw(w, h, data).expect("sized above"))
+    Ok(PixelView {
+        data,
+        width,
+        height,
+        channels,
+        swap,
+    })
+}
+
+/// The 3-channel pixels of a `uint8` array, channels swapped when `swap`
+/// (BGR ↔ RGB); grayscale is expanded and alpha dropped, as `cv2.imread`
+/// does for files.
+pub fn pixels(obj: &Bound<'_, PyAny>, swap: bool) -> PyResult<RgbImage> {
+    Ok(view(&readonly_array(obj)?, swap)?.to_image())
 }
 
 /// An image as a `(H, W, 3)` array, channels swapped when `swap`.

@@ -73,7 +73,7 @@ pub fn pipeline(e: PipelineError, context: Option<&str>) -> PyErr {
         _ => false,
     };
     let is_image = matches!(e, PipelineError::Decode(_));
-    let is_model = matches!(e, PipelineError::Pack(_));
+    let is_model = matches!(e, PipelineError::Pack(_) | PipelineError::Runtime(_));
     let text = match context {
         Some(c) => format!("{c}: {}", message(e)),
         None => message(e),

@@ -191,10 +191,13 @@ impl Gallery {
             None => text,
         };
         let candidates: Vec<EnrollCandidate> = py
-            .detach(|| match input {
-                ImageInput::Path(path) => enrollment_faces(analyzer, &path, &filter),
+            .detach(|| match input.path() {
+                Some(path) => enrollment_faces(analyzer, path, &filter),
                 // An array has no file: its pixels stand in for the photo's hash.
-                ImageInput::Pixels(img) => {
+                None => {
+                    let img = input
+                        .load(&analyzer.options().limits)
+                        .map_err(|(_, e)| e.0)?;
                     enrollment_candidates(analyzer, &img, &sha256_hex(img.as_raw()), &filter)
                 }
             })

@@ -25,6 +25,13 @@ mod models;
 
 use pyo3::prelude::*;
 
+/// mimalloc for the extension's own allocations: each image's multi-megabyte
+/// buffers (the letterbox canvas, the detector's input tensor) came from
+/// glibc as fresh pages every time, and the kernel's page clearing alone was
+/// 4 % of `get_batch`'s CPU time (`perf`, `scripts/bench_python.py`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule]
 fn _facekit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<analysis::Analyzer>()?;

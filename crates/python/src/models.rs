@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use facekit_attributes::{GenderAge, Landmarks};
+use facekit_attributes::{BoxCrops, GenderAge, Landmarks};
 use facekit_models::{LoadedModel, Route};
 use facekit_pipeline::{DetSize, DetectionOptions, Face};
 use ndarray::{Array1, Array2};
@@ -47,15 +47,22 @@ impl Model {
     /// Loads and routes `file`; `None` when its signature matches no task
     /// facekit runs (InsightFace's `get_model` returns `None` too).
     #[staticmethod]
-    #[pyo3(signature = (file, library, threads = None))]
+    #[pyo3(signature = (file, library, threads = None, providers = None))]
     fn load(
         py: Python<'_>,
         file: PathBuf,
         library: PathBuf,
         threads: Option<usize>,
+        providers: Option<Vec<String>>,
     ) -> PyResult<Option<Self>> {
+        let providers = crate::analysis::providers(providers)?;
         let loaded = py
-            .detach(|| LoadedModel::load(&crate::analysis::runtime(library, threads)?, &file))
+            .detach(|| {
+                LoadedModel::load(
+                    &crate::analysis::runtime(library, threads, providers)?,
+                    &file,
+                )
+            })
             .map_err(errors::pack)?;
         Ok(loaded.map(|(model, route)| Self { model, route, file }))
     }
@@ -194,7 +201,7 @@ impl Model {
         };
         let (src, bbox) = (pixels(img, !rgb)?, arrays::bbox(bbox)?);
         let outputs = py
-            .detach(|| model.predict(&src, &[bbox]))
+            .detach(|| model.predict(&mut BoxCrops::new(&src, &[bbox])))
             .map_err(run_error)?
             .remove(0);
         let genderage = GenderAge::from_outputs(&outputs).map(|g| (g.gender.index(), g.age));
@@ -215,7 +222,7 @@ impl Model {
         };
         let (src, bbox) = (pixels(img, !rgb)?, arrays::bbox(bbox)?);
         let found = py
-            .detach(|| model.predict(&src, &[bbox]))
+            .detach(|| model.predict(&mut BoxCrops::new(&src, &[bbox])))
             .map_err(run_error)?
             .remove(0);
         Ok(match found {

@@ -96,6 +96,22 @@ def test_allowed_modules_keep_only_those_tasks(full_pack):
         facekit.FaceAnalysis(name=str(full_pack), allowed_modules=["recognition"])
 
 
+def test_a_missing_accelerator_is_an_error_or_a_loud_fallback(sface_pack):
+    # The test machines' ONNX Runtime is the CPU build: CUDA is not in it.
+    app = facekit.FaceAnalysis(name=str(sface_pack))
+    assert app.providers == ["CPUExecutionProvider"]
+    with pytest.raises(facekit.ModelError, match="cuda.*onnxruntime-gpu"):
+        facekit.FaceAnalysis(name=str(sface_pack), providers=["CUDAExecutionProvider"])
+    with pytest.warns(RuntimeWarning, match="'cuda' is not in this ONNX Runtime build; using cpu"):
+        app = facekit.FaceAnalysis(name=str(sface_pack), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert app.providers == ["CPUExecutionProvider"]
+    assert len(app.get(cv2.imread(str(T1)))) == 6
+    with pytest.raises(ValueError, match="unknown execution provider 'TPU'"):
+        facekit.FaceAnalysis(name=str(sface_pack), providers=["TPU"])
+    with pytest.raises(facekit.ModelError, match="openvino"):
+        facekit.model_zoo.get_model(str(sface_pack / "0_det.onnx"), providers=[("OpenVINOExecutionProvider", {})])
+
+
 def test_auto_det_size_is_insightfaces_pair(sface_pack):
     app = facekit.FaceAnalysis(name=str(sface_pack))
     app.prepare(ctx_id=0)

@@ -8,7 +8,10 @@
 //! A loaded [`OnnxModel`] is `Send + Sync`: it keeps a pool of sessions so
 //! parallel callers never serialise on one `Session::run`. Its
 //! [`ModelSignature`] (input/output names and shapes, leading node names) is
-//! what the model router decides on.
+//! what the model router decides on. Sessions run on the execution
+//! providers [`RuntimeOptions::providers`] asks for ([`Provider`]: CPU,
+//! CUDA, TensorRT, OpenVINO, Core ML); a missing accelerator is an error or,
+//! when the list allows it, a fallback that is reported, never a silent one.
 //!
 //! ```no_run
 //! use facekit_runtime::{Runtime, RuntimeOptions};
@@ -23,10 +26,12 @@
 mod graph;
 mod library;
 mod model;
+mod provider;
 
 pub use graph::{GraphError, GraphInfo};
 pub use library::{ORT_VERSION, locate_library};
 pub use model::{
-    ModelSignature, OnnxModel, OutputTensor, Runtime, RuntimeError, RuntimeOptions, TensorSpec,
-    inference_nanos, with_intra_threads,
+    ModelSignature, OnnxModel, OutputTensor, ProvidersUnavailable, Runtime, RuntimeError,
+    RuntimeOptions, TensorSpec, inference_nanos, with_intra_threads,
 };
+pub use provider::{Provider, UnknownProvider};

@@ -1,7 +1,7 @@
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use ort::environment::Environment;
@@ -12,6 +12,7 @@ use ort::value::{TensorRef, ValueType};
 
 use crate::graph::{self, GraphError, GraphInfo};
 use crate::library::{ORT_VERSION, locate_library};
+use crate::provider::{self, Provider};
 
 /// Errors from loading ONNX Runtime or running a model.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,22 @@ pub enum RuntimeError {
         /// What ONNX Runtime said.
         message: String,
     },
+    /// None of the execution providers asked for is in the loaded library.
+    #[error(transparent)]
+    ProviderUnavailable(Box<ProvidersUnavailable>),
+    /// An execution provider is in the library but could not start (a
+    /// missing CUDA library, no device).
+    #[error(
+        "execution provider {provider} could not start for {path}: {message}; add cpu to the list to fall back to it"
+    )]
+    ProviderFailed {
+        /// The provider.
+        provider: Provider,
+        /// The model file.
+        path: PathBuf,
+        /// What ONNX Runtime said.
+        message: String,
+    },
     /// The caller's input does not fit the model.
     #[error("input of shape {shape:?} does not fit {path} (expects {expected:?})")]
     InputShape {
@@ -69,6 +86,23 @@ pub enum RuntimeError {
         /// The declared input shape (−1 = any).
         expected: Vec<i64>,
     },
+}
+
+/// The execution providers asked for, none of them in the loaded library.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "execution provider {requested} not available in this ONNX Runtime build ({library}, which has {available}); \
+     {hints}; or add cpu to the list to fall back to it"
+)]
+pub struct ProvidersUnavailable {
+    /// The providers asked for.
+    pub requested: String,
+    /// Those the library has.
+    pub available: String,
+    /// The library file.
+    pub library: PathBuf,
+    /// How to get a build with them.
+    pub hints: String,
 }
 
 /// How to load ONNX Runtime and run models.
@@ -82,6 +116,9 @@ pub struct RuntimeOptions {
     /// by default, which wins back-to-back runs on photos but burns the
     /// cores that FFmpeg's decoder and encoder need in video.
     pub no_spinning: bool,
+    /// Execution providers in order of preference (see [`Provider`]);
+    /// empty: CUDA when the library has it, then the CPU.
+    pub providers: Vec<Provider>,
 }
 
 /// A loaded ONNX Runtime, shared by all models. Cheap to clone.
@@ -90,17 +127,22 @@ pub struct Runtime {
     env: Environment,
     intra_threads: usize,
     no_spinning: bool,
+    /// The providers in use, best first.
+    providers: Vec<Provider>,
+    /// Why providers asked for are not in use, shared by every model.
+    fallbacks: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("intra_threads", &self.intra_threads)
+            .field("providers", &self.providers)
             .finish()
     }
 }
 
-static ENVIRONMENT: OnceLock<Result<Environment, RuntimeError>> = OnceLock::new();
+static ENVIRONMENT: OnceLock<Result<(Environment, PathBuf), RuntimeError>> = OnceLock::new();
 static INFERENCE_NANOS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
@@ -175,18 +217,52 @@ impl Runtime {
             // every run; those warnings are noise for users.
             env.set_log_level(LogLevel::Error);
             tracing::debug!(library = %path.display(), "loaded ONNX Runtime");
-            Ok(env)
+            Ok((env, path))
         });
-        let env = env.as_ref().map_err(clone_error)?.clone();
+        let (env, library) = env.as_ref().map_err(clone_error)?;
         let intra_threads = options
             .intra_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
+        let compiled_in = |p: Provider| p.is_compiled_in().unwrap_or(false);
+        let (providers, fallbacks) =
+            provider::resolve(&options.providers, compiled_in).map_err(|missing| {
+                let names = |ps: &mut dyn Iterator<Item = Provider>| {
+                    ps.map(Provider::name).collect::<Vec<_>>().join(", ")
+                };
+                RuntimeError::ProviderUnavailable(Box::new(ProvidersUnavailable {
+                    requested: names(&mut missing.iter().copied()),
+                    available: names(&mut Provider::ALL.into_iter().filter(|&p| compiled_in(p))),
+                    library: library.clone(),
+                    hints: missing
+                        .iter()
+                        .map(|p| format!("for {p}, {}", p.install_hint()))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                }))
+            })?;
+        for line in &fallbacks {
+            tracing::warn!("{line}");
+        }
         Ok(Self {
-            env,
+            env: env.clone(),
             intra_threads,
             no_spinning: options.no_spinning,
+            providers,
+            fallbacks: Arc::new(Mutex::new(fallbacks)),
         })
+    }
+
+    /// The execution providers sessions are built with, best first.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// Each provider asked for but not in use, and why (also logged as a
+    /// warning when it happens): what a caller shows its user, since ONNX
+    /// Runtime's own fallback to the CPU is silent.
+    pub fn fallbacks(&self) -> Vec<String> {
+        self.fallbacks.lock().expect("fallbacks lock").clone()
     }
 
     /// Intra-op threads each session uses.
@@ -329,7 +405,47 @@ impl OnnxModel {
         }
     }
 
+    /// A session on the runtime's providers, best first: an accelerator
+    /// that cannot start is dropped for the next one in the list (the CPU
+    /// included when listed), with the reason logged and kept in
+    /// [`Runtime::fallbacks`]; with nothing left to fall back to, the error.
     fn new_session(&self, intra_threads: usize) -> Result<Session, RuntimeError> {
+        let mut accelerators: Vec<(Provider, ort::ep::ExecutionProviderDispatch)> = self
+            .runtime
+            .providers
+            .iter()
+            .filter_map(|&p| p.dispatch().map(|d| (p, d)))
+            .collect();
+        let cpu_allowed = self.runtime.providers.contains(&Provider::Cpu);
+        loop {
+            match self.new_session_on(intra_threads, &accelerators) {
+                Err(RuntimeError::ProviderFailed {
+                    provider, message, ..
+                }) if accelerators.len() > 1 || cpu_allowed => {
+                    accelerators.retain(|(p, _)| *p != provider);
+                    let next = accelerators.first().map_or(Provider::Cpu, |(p, _)| *p);
+                    let line = format!(
+                        "execution provider '{provider}' could not start for {}: {}; using {next} instead",
+                        self.path.display(),
+                        message.trim_end()
+                    );
+                    tracing::warn!("{line}");
+                    self.runtime
+                        .fallbacks
+                        .lock()
+                        .expect("fallbacks lock")
+                        .push(line);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn new_session_on(
+        &self,
+        intra_threads: usize,
+        accelerators: &[(Provider, ort::ep::ExecutionProviderDispatch)],
+    ) -> Result<Session, RuntimeError> {
         let mut builder = Session::builder(&self.runtime.env)
             .map_err(|e| self.onnx_error(e))?
             .with_optimization_level(GraphOptimizationLevel::All)
@@ -340,6 +456,15 @@ impl OnnxModel {
             .map_err(|e| self.onnx_error(e))?
             .with_log_level(LogLevel::Error)
             .map_err(|e| self.onnx_error(e))?;
+        for (provider, dispatch) in accelerators {
+            builder = builder
+                .with_execution_providers([dispatch.clone()])
+                .map_err(|e| RuntimeError::ProviderFailed {
+                    provider: *provider,
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+        }
         match &self.stripped {
             Some(bytes) => builder.commit_from_memory(bytes),
             None => builder.commit_from_file(&self.path),

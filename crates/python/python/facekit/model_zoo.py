@@ -17,18 +17,17 @@ class _PackModel:
     """A model of a pack or a single file; its ONNX Runtime session is
     created on first direct use (``FaceAnalysis`` runs the pack's own)."""
 
-    def __init__(self, taskname, model_file, input_size, input_mean, input_std, library, threads, native=None):
+    def __init__(self, taskname, model_file, input_size, input_mean, input_std, runtime, native=None):
         self.taskname = taskname
         self.model_file = str(model_file)
         self.input_size = None if input_size is None else tuple(input_size)
         self.input_mean = input_mean
         self.input_std = input_std
-        self._library = library
-        self._threads = threads
+        self._runtime = runtime  # Model.load's library, threads and providers
         self._loaded = native
 
     @staticmethod
-    def make(taskname, model_file, input_size, input_mean, input_std, library, threads, native=None):
+    def make(taskname, model_file, input_size, input_mean, input_std, runtime, native=None):
         if taskname == "detection":
             kind = Detector
         elif taskname == "recognition":
@@ -39,12 +38,12 @@ class _PackModel:
             kind = Attribute
         else:
             kind = _PackModel
-        return kind(taskname, model_file, input_size, input_mean, input_std, library, threads, native)
+        return kind(taskname, model_file, input_size, input_mean, input_std, runtime, native)
 
     @property
     def _native(self):
         if self._loaded is None:
-            self._loaded = _facekit.Model.load(self.model_file, self._library, self._threads)
+            self._loaded = _facekit.Model.load(self.model_file, **self._runtime)
         return self._loaded
 
     def prepare(self, ctx_id, **kwargs):
@@ -127,7 +126,8 @@ class Landmark(_PackModel):
 def get_model(name, **kwargs):
     """Loads one ``.onnx`` file (a path, or a file under ``root/models``)
     and returns its model object, or ``None`` when its signature matches no
-    task facekit runs. ``threads``: ONNX Runtime threads."""
+    task facekit runs. ``threads``: ONNX Runtime threads; ``providers``: as
+    ``FaceAnalysis``'s."""
     path = os.path.expanduser(str(name))
     if not os.path.exists(path):
         root = os.path.expanduser(kwargs.get("root", "~/.insightface"))
@@ -138,11 +138,23 @@ def get_model(name, **kwargs):
         raise _facekit.ModelError(f"{path} is a folder; FaceAnalysis(name=...) loads a pack")
     if not os.path.isfile(path):
         raise _facekit.ModelError(f"model file {name} not found")
-    library = onnxruntime_library()
-    threads = kwargs.get("threads")
-    native = _facekit.Model.load(path, library, threads)
+    runtime = runtime_settings(kwargs.get("providers"), kwargs.get("threads"))
+    native = _facekit.Model.load(path, **runtime)
     if native is None:
         return None
     return _PackModel.make(
-        native.taskname, path, native.input_size, native.input_mean, native.input_std, library, threads, native
+        native.taskname, path, native.input_size, native.input_mean, native.input_std, runtime, native
     )
+
+
+def runtime_settings(providers, threads):
+    """``Model.load``'s and ``Analyzer``'s ONNX Runtime settings: the
+    library, the threads, and InsightFace's ``providers`` list (ONNX
+    Runtime's names, ``CUDAExecutionProvider``, or facekit's, ``cuda``;
+    a ``(name, options)`` pair keeps the name). ``None``: CUDA when the
+    installed ONNX Runtime has it, then the CPU."""
+    if providers is not None:
+        providers = [p[0] if isinstance(p, (tuple, list)) else p for p in providers]
+        if not all(isinstance(p, str) for p in providers):
+            raise TypeError(f"providers must be names of execution providers; got {providers!r}")
+    return {"library": onnxruntime_library(), "threads": threads, "providers": providers}

@@ -6,8 +6,7 @@ import warnings
 import numpy as np
 
 from .. import _facekit
-from .._runtime import onnxruntime_library
-from ..model_zoo import _PackModel
+from ..model_zoo import _PackModel, runtime_settings
 from .common import Face
 
 #: What ``det_size=None`` means in InsightFace 2.1: detect at 128×128 and
@@ -86,8 +85,12 @@ class FaceAnalysis:
 
     ``name`` is a pack under ``root/models`` (``~/.insightface/models/buffalo_l``)
     or a folder path; ``allowed_modules`` keeps only those tasks
-    (``detection`` must be one); ``providers`` is accepted for compatibility
-    (facekit runs on the CPU build's providers, see the README).
+    (``detection`` must be one); ``providers`` lists ONNX Runtime execution
+    providers in order of preference (``['CUDAExecutionProvider',
+    'CPUExecutionProvider']``; default: CUDA when the installed ONNX Runtime
+    has it, then the CPU). One that the installed ONNX Runtime lacks raises
+    ``ModelError`` unless a later one takes over, which is warned about
+    (``RuntimeWarning``), never silent. ``self.providers``: those in use.
     ``threads``: ONNX Runtime threads per model (default: every core).
     """
 
@@ -105,17 +108,14 @@ class FaceAnalysis:
             if "detection" not in allowed_modules:
                 raise ValueError("allowed_modules must include 'detection'")
         self.model_dir = _model_dir(name, root)
-        self.providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
-        if any(str(p) != "CPUExecutionProvider" for p in self.providers):
-            warnings.warn(
-                f"facekit runs on ONNX Runtime's CPU provider; {self.providers} requested",
-                stacklevel=2,
-            )
-        self._library = onnxruntime_library()
-        self._threads = threads
-        self._engine = _facekit.Analyzer(self.model_dir, self._library, allowed_modules, threads)
+        runtime = runtime_settings(providers, threads)
+        self._engine = _facekit.Analyzer(self.model_dir, allowed_modules=allowed_modules, **runtime)
+        for fallback in self._engine.fallbacks():
+            warnings.warn(f"facekit: {fallback}", RuntimeWarning, stacklevel=2)
+        self.providers = self._engine.providers()
+        runtime["providers"] = self.providers
         self.models = {
-            task: _PackModel.make(task, file, size, mean, std, self._library, threads)
+            task: _PackModel.make(task, file, size, mean, std, runtime)
             for task, file, size, mean, std in self._engine.models()
         }
         if "detection" not in self.models:
