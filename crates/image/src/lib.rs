@@ -9,7 +9,9 @@
 //! same accurate integer IDCT and fancy upsampling OpenCV uses), other formats
 //! through the `image` crate; [`resize_linear`] is bit-exact with OpenCV's
 //! fixed-point `INTER_LINEAR`, and [`warp_affine`] follows OpenCV 5's float
-//! bilinear kernel. Depends only on `facekit-core`.
+//! bilinear kernel. The pixel kernels run compiled for AVX2 when the CPU has
+//! it, with the same bytes as the baseline build. Depends only on
+//! `facekit-core`.
 //!
 //! ```no_run
 //! use facekit_image::{DecodeLimits, decode_file, resize_linear};
