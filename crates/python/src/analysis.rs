@@ -22,10 +22,9 @@ type ModelInfo = (String, PathBuf, Option<(u32, u32)>, f32, f32);
 #[pyclass(module = "facekit._facekit")]
 pub struct Analyzer {
     analyzer: FaceAnalyzer,
-    /// ONNX Runtime intra-op threads of a lone `get` (all cores by default).
-    threads: usize,
-    /// The execution providers in use and why any asked for is not.
-    providers: (Vec<Provider>, Vec<String>),
+    /// The pack's ONNX Runtime: intra-op threads of a lone `get` (all cores
+    /// by default), the execution providers in use and any fallbacks.
+    runtime: Runtime,
     /// The recognizer's contract, hashed once (reading the model file) on
     /// the first gallery call rather than on every one.
     contract: std::sync::OnceLock<facekit_gallery::EmbeddingContract>,
@@ -145,8 +144,7 @@ impl Analyzer {
         let (analyzer, runtime) = py.detach(load).map_err(|e| errors::pipeline(e, None))?;
         Ok(Self {
             analyzer,
-            threads: runtime.intra_threads(),
-            providers: (runtime.providers().to_vec(), runtime.fallbacks()),
+            runtime,
             contract: std::sync::OnceLock::new(),
         })
     }
@@ -154,8 +152,8 @@ impl Analyzer {
     /// The execution providers in use, best first, in ONNX Runtime's names
     /// (what InsightFace's `session.get_providers()` gives).
     fn providers(&self) -> Vec<&'static str> {
-        self.providers
-            .0
+        self.runtime
+            .providers()
             .iter()
             .map(|p| p.onnxruntime_name())
             .collect()
@@ -163,7 +161,7 @@ impl Analyzer {
 
     /// Why each provider asked for is not in use (empty when all are).
     fn fallbacks(&self) -> Vec<String> {
-        self.providers.1.clone()
+        self.runtime.fallbacks()
     }
 
     /// InsightFace's `prepare`: the detection threshold and input sizes
@@ -257,7 +255,7 @@ impl Analyzer {
         let analyzer = &self.analyzer;
         // One worker per core, each with its share of the intra-op threads:
         // all-cores sessions side by side made the batch slower than `get`.
-        let per_worker = (self.threads / rayon::current_num_threads()).max(1);
+        let per_worker = (self.runtime.intra_threads() / rayon::current_num_threads()).max(1);
         let results: Vec<_> = py.detach(|| {
             inputs
                 .into_par_iter()

@@ -25,10 +25,12 @@ mod models;
 
 use pyo3::prelude::*;
 
-/// mimalloc for the extension's own allocations: each image's multi-megabyte
-/// buffers (the letterbox canvas, the detector's input tensor) came from
-/// glibc as fresh pages every time, and the kernel's page clearing alone was
-/// 4 % of `get_batch`'s CPU time (`perf`, `scripts/bench_python.py`).
+/// mimalloc for the extension's own allocations, as the CLI has and for its
+/// reason (glibc's per-thread arenas keep freed multi-megabyte buffers, so
+/// resident memory ratchets up across threads; measured on the server, not
+/// here). Its effect on `get_batch`'s speed was within this VM's noise
+/// (`scripts/bench_python.py`, `perf`); the page clearing it was meant to
+/// cut went away with the reused input buffer (`facekit_image::with_nchw`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

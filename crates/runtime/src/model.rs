@@ -127,10 +127,16 @@ pub struct Runtime {
     env: Environment,
     intra_threads: usize,
     no_spinning: bool,
-    /// The providers in use, best first.
-    providers: Vec<Provider>,
-    /// Why providers asked for are not in use, shared by every model.
-    fallbacks: Arc<Mutex<Vec<String>>>,
+    /// The providers in use and why any asked for is not, shared by every
+    /// model: one that cannot start is dropped for all later sessions.
+    providers: Arc<Mutex<Providers>>,
+}
+
+/// A runtime's execution providers, best first, and each fallback's reason.
+#[derive(Debug)]
+struct Providers {
+    in_use: Vec<Provider>,
+    fallbacks: Vec<String>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -248,21 +254,28 @@ impl Runtime {
             env: env.clone(),
             intra_threads,
             no_spinning: options.no_spinning,
-            providers,
-            fallbacks: Arc::new(Mutex::new(fallbacks)),
+            providers: Arc::new(Mutex::new(Providers {
+                in_use: providers,
+                fallbacks,
+            })),
         })
     }
 
-    /// The execution providers sessions are built with, best first.
-    pub fn providers(&self) -> &[Provider] {
-        &self.providers
+    fn provider_state(&self) -> std::sync::MutexGuard<'_, Providers> {
+        self.providers.lock().expect("providers lock")
+    }
+
+    /// The execution providers sessions are built with, best first (less
+    /// any that could not start).
+    pub fn providers(&self) -> Vec<Provider> {
+        self.provider_state().in_use.clone()
     }
 
     /// Each provider asked for but not in use, and why (also logged as a
     /// warning when it happens): what a caller shows its user, since ONNX
     /// Runtime's own fallback to the CPU is silent.
     pub fn fallbacks(&self) -> Vec<String> {
-        self.fallbacks.lock().expect("fallbacks lock").clone()
+        self.provider_state().fallbacks.clone()
     }
 
     /// Intra-op threads each session uses.
@@ -406,38 +419,45 @@ impl OnnxModel {
     }
 
     /// A session on the runtime's providers, best first: an accelerator
-    /// that cannot start is dropped for the next one in the list (the CPU
-    /// included when listed), with the reason logged and kept in
+    /// that cannot start (a machine fault, not this model's) is dropped from
+    /// the runtime for the next provider in the list, the CPU included when
+    /// listed, with the reason logged once and kept in
     /// [`Runtime::fallbacks`]; with nothing left to fall back to, the error.
     fn new_session(&self, intra_threads: usize) -> Result<Session, RuntimeError> {
-        let mut accelerators: Vec<(Provider, ort::ep::ExecutionProviderDispatch)> = self
-            .runtime
-            .providers
-            .iter()
-            .filter_map(|&p| p.dispatch().map(|d| (p, d)))
-            .collect();
-        let cpu_allowed = self.runtime.providers.contains(&Provider::Cpu);
         loop {
-            match self.new_session_on(intra_threads, &accelerators) {
+            let providers = self.runtime.providers();
+            let accelerators: Vec<(Provider, ort::ep::ExecutionProviderDispatch)> = providers
+                .iter()
+                .filter_map(|&p| p.dispatch().map(|d| (p, d)))
+                .collect();
+            let (provider, path, message) = match self.new_session_on(intra_threads, &accelerators)
+            {
                 Err(RuntimeError::ProviderFailed {
-                    provider, message, ..
-                }) if accelerators.len() > 1 || cpu_allowed => {
-                    accelerators.retain(|(p, _)| *p != provider);
-                    let next = accelerators.first().map_or(Provider::Cpu, |(p, _)| *p);
-                    let line = format!(
-                        "execution provider '{provider}' could not start for {}: {}; using {next} instead",
-                        self.path.display(),
-                        message.trim_end()
-                    );
-                    tracing::warn!("{line}");
-                    self.runtime
-                        .fallbacks
-                        .lock()
-                        .expect("fallbacks lock")
-                        .push(line);
-                }
+                    provider,
+                    path,
+                    message,
+                }) => (provider, path, message),
                 other => return other,
+            };
+            let mut state = self.runtime.provider_state();
+            if !state.in_use.contains(&provider) {
+                continue; // another thread's session dropped it meanwhile
             }
+            let Some(&next) = state.in_use.iter().find(|&&p| p != provider) else {
+                return Err(RuntimeError::ProviderFailed {
+                    provider,
+                    path,
+                    message,
+                });
+            };
+            state.in_use.retain(|&p| p != provider);
+            let line = format!(
+                "execution provider '{provider}' could not start for {}: {}; using {next} instead",
+                path.display(),
+                message.trim_end(),
+            );
+            tracing::warn!("{line}");
+            state.fallbacks.push(line);
         }
     }
 
