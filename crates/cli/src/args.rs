@@ -148,7 +148,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// TOML file: `gallery`, `keys`, `providers` (as `--provider`, a list), and a `[server]` table (`bind`,
-    /// `tls_cert`, `tls_key`, `auth`, `threshold`, `shutdown_grace_secs`,
+    /// `tls_cert`, `tls_key`, `auth`, `threshold`, `shutdown_grace_secs`, `ui`, `liveness`,
     /// `[server.limits]`); flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -170,6 +170,9 @@ pub struct ServeArgs {
     /// Serve /v1 without API keys (everyone is admin); logged as a warning.
     #[arg(long)]
     pub no_auth: bool,
+    /// Do not serve the web console at /ui/ (config: `[server] ui = false`).
+    #[arg(long)]
+    pub no_ui: bool,
     /// Inference workers (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,

@@ -44,6 +44,7 @@ pub fn serve(args: &ServeArgs, common: &Common) -> Result<bool> {
         config.tls_key = args.tls_key.clone();
     }
     config.auth &= !args.no_auth;
+    config.ui &= !args.no_ui;
     let limits = &mut config.limits;
     limits.workers = args.workers.unwrap_or(limits.workers).max(1);
     limits.queue = args.queue.unwrap_or(limits.queue);

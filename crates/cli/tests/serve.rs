@@ -146,9 +146,15 @@ fn serve_with_keys_from_the_command_line_and_stop_on_sigterm() {
         "--models",
         models,
         "--no-auth",
+        "--no-ui",
     ];
     let (child, url) = serve_with(command, &args);
     assert_eq!(status(&url, None), 200);
+    assert_eq!(
+        call("GET", &format!("{url}/ui/"), None).0,
+        404,
+        "--no-ui served the console"
+    );
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// identify and verify, not enrolled), `observe` (reported only) or
     /// `off`. Default: `normal` when the pack has liveness models, else off.
     pub liveness: Option<LivenessPolicy>,
+    /// Serve the web console at `/ui/` (default true; `facekit serve
+    /// --no-ui` turns it off). It is static files: every action it offers
+    /// goes through `/v1` with the operator's key.
+    pub ui: bool,
     /// Sizes and limits.
     pub limits: Limits,
 }
@@ -43,6 +47,7 @@ impl Default for ServerConfig {
             threshold: 0.3,
             shutdown_grace_secs: 30,
             liveness: None,
+            ui: true,
             limits: Limits::default(),
         }
     }

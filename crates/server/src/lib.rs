@@ -4,8 +4,9 @@
 //! size, pixels and faces, a bounded inference pool that answers 503 with
 //! `Retry-After` when full, per-request timeouts, request ids, Prometheus
 //! metrics, an OpenAPI 3 document at `/openapi.json`, TLS (rustls) and a
-//! graceful shutdown that finishes in-flight requests. Depends on the
-//! pipeline and gallery crates; the `facekit serve` command wires it up.
+//! graceful shutdown that finishes in-flight requests, and the web console
+//! (`facekit-console`) at `/ui/`. Depends on the pipeline and gallery
+//! crates; the `facekit serve` command wires it up.
 //!
 //! ```no_run
 //! use facekit_gallery::Gallery;
@@ -317,9 +318,16 @@ impl Server {
                 auth::authenticate,
             ))
             .layer(middleware::from_fn_with_state(state.clone(), deadline));
-        public
-            .merge(v1)
-            .fallback(routes::not_found)
+        let mut app = public.merge(v1);
+        if state.config.ui {
+            app = app.merge(facekit_console::router()).route(
+                "/",
+                axum::routing::get(|| async {
+                    axum::response::Redirect::to(facekit_console::PREFIX)
+                }),
+            );
+        }
+        app.fallback(routes::not_found)
             .method_not_allowed_fallback(routes::method_not_allowed)
             .layer(middleware::from_fn_with_state(state.clone(), record))
             .layer(middleware::from_fn(close_after_error_with_body))

@@ -123,8 +123,12 @@ fn every_served_route_is_documented_and_nothing_else() {
         facekit_server::ServerConfig::default(),
     )
     .unwrap();
-    let served = router_paths(&server.router_service());
+    let mut served = router_paths(&server.router_service());
     assert!(served.len() >= 17, "{served:?}");
+    // The web console's static files are pages, not API operations.
+    for page in ["/", "/ui", "/ui/", "/ui/{file}"] {
+        assert!(served.remove(page), "the console's {page} is not served");
+    }
     assert_eq!(served, documented, "served routes ≠ documented routes");
 
     // Per path, the documented methods are served and the others are 405.

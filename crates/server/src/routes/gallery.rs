@@ -72,6 +72,32 @@ impl Default for Page {
     }
 }
 
+/// Paging and search of the persons listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PersonListing {
+    /// Persons to skip (default 0).
+    #[param(minimum = 0, example = 0)]
+    pub offset: usize,
+    /// Most persons returned (default 100, at most 1000).
+    #[param(minimum = 0, maximum = 1000, example = 100)]
+    pub limit: usize,
+    /// Only persons whose key or name contains this text, ignoring case.
+    pub q: Option<String>,
+}
+
+impl Default for PersonListing {
+    fn default() -> Self {
+        let Page { offset, limit } = Page::default();
+        Self {
+            offset,
+            limit,
+            q: None,
+        }
+    }
+}
+
 /// A page of persons.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PersonList {
@@ -344,22 +370,30 @@ pub async fn create_person(
     Ok((StatusCode::CREATED, Json(person)))
 }
 
-/// List persons, by key.
+/// List persons, by key; `q` searches keys and names.
 #[utoipa::path(get, path = "/v1/collections/{collection}/persons", tag = "persons",
-    params(("collection" = String, Path), Page),
+    params(("collection" = String, Path), PersonListing),
     responses((status = 200, body = PersonList), (status = 404, description = "`not_found`: no such collection", body = ErrorBody)),
     security(("api_key" = ["reader"])))]
 pub async fn list_persons(
     _: Reader,
     State(state): State<Arc<AppState>>,
     PathOf(collection): PathOf<String>,
-    payload: Payload<Page>,
+    payload: Payload<PersonListing>,
 ) -> Result<Json<PersonList>, ApiError> {
     let page = payload.params;
     let limit = page.limit.min(1000);
-    let persons = state
+    let mut persons = state
         .gallery(move |s| s.gallery().persons(&collection))
         .await?;
+    if let Some(q) = page
+        .q
+        .as_deref()
+        .map(str::to_lowercase)
+        .filter(|q| !q.is_empty())
+    {
+        persons.retain(|p| p.key.to_lowercase().contains(&q) || p.name.to_lowercase().contains(&q));
+    }
     Ok(Json(PersonList {
         total: persons.len(),
         persons: persons.into_iter().skip(page.offset).take(limit).collect(),

@@ -5,6 +5,7 @@
 pub mod analysis;
 mod document;
 pub mod gallery;
+pub mod info;
 pub mod keys;
 pub mod people;
 
@@ -125,6 +126,7 @@ pub fn routers() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, Value) {
         .routes(routes!(openapi))
         .split_for_parts();
     let (v1, v1_doc) = OpenApiRouter::new()
+        .routes(routes!(info::info))
         .routes(routes!(analysis::detect))
         .routes(routes!(analysis::embed))
         .routes(routes!(analysis::compare))
