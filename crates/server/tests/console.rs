@@ -348,9 +348,45 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
     let link = find(&c, "#people-table a[href*='p=xss']").await;
     link.click().await.unwrap();
     assert_eq!(text_of(&c, "#person-name", |t| !t.is_empty()).await, XSS);
+    shots.push(screenshot(&c, "person-desktop").await);
+
+    // Compare two photos of one man: the page's verdict and score are the API's.
+    open(&c, "compare").await;
+    find(&c, "#compare-1")
+        .await
+        .send_keys(&file(OBAMA))
+        .await
+        .unwrap();
+    find(&c, "#compare-2")
+        .await
+        .send_keys(&file(OBAMA2))
+        .await
+        .unwrap();
+    find(&c, "#compare-button").await.click().await.unwrap();
+    let verdict = text_of(&c, "#compare-results .verdict", |t| t.contains("score")).await;
+    let api = server.post_multipart(
+        "/v1/compare",
+        &server.reader,
+        &[
+            ("image1", &common::photo(OBAMA)),
+            ("image2", &common::photo(OBAMA2)),
+        ],
+        &[],
+    );
+    let expected = common::ok(&api, 200)["score"].as_f64().unwrap();
+    assert!(
+        verdict.starts_with("Same person") && verdict.contains(&format!("score {expected:.3}")),
+        "page: {verdict}; API score {expected}"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#compare-results canvas"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
     // Phone width: one column, nothing wider than the screen.
-    shots.push(screenshot(&c, "person-desktop").await);
     c.set_window_size(375, 812).await.unwrap();
     open(&c, "dashboard").await;
     text_of(&c, "#request-summary", |t| t.contains("requests")).await;
