@@ -350,6 +350,42 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
     assert_eq!(text_of(&c, "#person-name", |t| !t.is_empty()).await, XSS);
     shots.push(screenshot(&c, "person-desktop").await);
 
+    // Rename, change the metadata (markup in it stays text), delete the face.
+    let rename = find(&c, "#rename").await;
+    rename.clear().await.unwrap();
+    rename.send_keys("Renamed Person").await.unwrap();
+    let metadata = find(&c, "#metadata").await;
+    metadata.clear().await.unwrap();
+    metadata
+        .send_keys(r#"{"team": "<b>ops</b>"}"#)
+        .await
+        .unwrap();
+    find(&c, "#edit-person button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    text_of(&c, "#person-name", |t| t == "Renamed Person").await;
+    text_of(&c, "#person-metadata", |t| {
+        t.contains(r#""team": "<b>ops</b>""#)
+    })
+    .await;
+    assert!(
+        c.find_all(Locator::Css("#person-metadata b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let delete = find(&c, "#faces-table button.danger").await;
+    delete.click().await.unwrap();
+    delete.click().await.unwrap();
+    text_of(&c, "#faces-table", |t| t.contains("Nothing yet.")).await;
+    let reply = server.get("/v1/collections/staff/persons/xss", Some(&server.admin));
+    let person = common::ok(&reply, 200);
+    assert_eq!(person["name"], "Renamed Person");
+    assert_eq!(person["metadata"]["team"], "<b>ops</b>");
+    assert_eq!(person["samples"], 0);
+
     // Compare two photos of one man: the page's verdict and score are the API's.
     open(&c, "compare").await;
     find(&c, "#compare-1")
