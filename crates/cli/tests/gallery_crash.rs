@@ -60,6 +60,7 @@ fn import_and_kill(
             contract: contract(),
             index: IndexKind::Exact,
             review: ReviewMode::Off,
+            sealed: None,
         };
         let _ = writeln!(stdin, "{}", serde_json::to_string(&header).unwrap());
         // Far more than will be acknowledged; writing stops when the child dies.
@@ -151,6 +152,7 @@ fn every_acknowledgement_follows_a_sync_to_disk() {
         contract: contract(),
         index: IndexKind::Exact,
         review: ReviewMode::Off,
+        sealed: None,
     };
     let mut lines = vec![serde_json::to_string(&header).unwrap()];
     for i in 0..20 {

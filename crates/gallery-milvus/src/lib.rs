@@ -1090,6 +1090,7 @@ impl FaceGallery for MilvusGallery {
             index: d.index,
             review: d.review,
             created_at: d.created_at,
+            encrypted: false,
         })
     }
 

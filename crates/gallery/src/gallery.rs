@@ -1,6 +1,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use facekit_core::{cosine_similarity, l2_normalized};
 use rusqlite::{OptionalExtension, params};
@@ -8,7 +8,11 @@ use serde::Serialize;
 
 use crate::backend::{check_contract, check_key, check_vector};
 use crate::index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
-use crate::store::{Change, IndexedSample, Store, Versions, checksum, database, now, to_blob};
+use facekit_vault::{DataKey, MasterKey};
+
+use crate::store::{
+    Change, IndexedSample, Keyring, Sealer, Store, Versions, database, key_context, now, stored,
+};
 use crate::{
     ClusterFace, Collection, Edit, EmbeddingContract, FaceGallery, GalleryError, IndexKind,
     NewSample, Person, PersonInfo, Renumbered, ReviewMode, Sample, UNASSIGNED,
@@ -84,6 +88,9 @@ pub struct Gallery {
     /// Idle read connections (opened on demand: one per concurrent reader).
     readers: Mutex<Vec<Store>>,
     view: RwLock<View>,
+    /// Wraps the data keys of encrypted collections; without it they
+    /// cannot be opened (and the gallery refuses to open).
+    master: RwLock<Option<Arc<MasterKey>>>,
 }
 
 /// What this process has indexed, and up to which point of the file.
@@ -93,9 +100,15 @@ struct View {
     collections: HashMap<i64, Indexed>,
     /// Samples whose stored bytes fail their checksum: left out of the indexes.
     damaged: BTreeSet<i64>,
+    /// The data keys of the encrypted collections.
+    keys: Keyring,
 }
 
 impl View {
+    fn sealer(&self, collection_id: i64) -> Option<&Sealer> {
+        self.keys.get(&collection_id)
+    }
+
     fn by_name(&self, name: &str) -> Option<&Indexed> {
         self.collections
             .values()
@@ -196,8 +209,31 @@ fn units_of(
 
 impl Gallery {
     /// Opens (or creates) the gallery file, migrating an older layout, and
-    /// builds every collection's index (or loads the saved one).
+    /// builds every collection's index (or loads the saved one). A gallery
+    /// with encrypted collections needs [`Gallery::open_with_key`].
     pub fn open(path: &Path) -> Result<Self, GalleryError> {
+        Self::open_with_key(path, None)
+    }
+
+    /// Opens the gallery with its master key: encrypted collections are
+    /// read through it, and every collection created from now on is
+    /// encrypted. The key is checked against every encrypted collection
+    /// before anything is written: a missing or wrong key is an error and
+    /// leaves the file as it was.
+    ///
+    /// ```no_run
+    /// use facekit_gallery::{Gallery, KeySource};
+    /// let key = KeySource::File("gallery.key".into()).load_or_create()?;
+    /// let gallery = Gallery::open_with_key("faces.db".as_ref(), Some(key))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with_key(path: &Path, master: Option<MasterKey>) -> Result<Self, GalleryError> {
+        let probe = Store::connect(path)?;
+        let wrapped = probe.wrapped_keys().map_err(|e| database(path, e))?;
+        for (id, name, key) in &wrapped {
+            unwrap_key(path, master.as_ref(), *id, name, key)?;
+        }
+        drop(probe);
         let writer = Store::open(path)?;
         let gallery = Self {
             path: path.to_path_buf(),
@@ -205,6 +241,7 @@ impl Gallery {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             view: RwLock::new(View::default()),
+            master: RwLock::new(master.map(Arc::new)),
         };
         {
             let mut view = gallery.view_mut();
@@ -292,9 +329,10 @@ impl Gallery {
             ..View::default()
         };
         for c in store.collections().map_err(db)? {
+            self.unlock(store, &c, &mut fresh.keys)?;
             let indexed = match self.load_saved_index(store, &c) {
                 Some(indexed) => indexed,
-                None => self.build_index(store, &c, &mut fresh.damaged)?,
+                None => self.build_index(store, &c, &mut fresh.damaged, &fresh.keys)?,
             };
             fresh.collections.insert(c.id, indexed);
         }
@@ -322,13 +360,15 @@ impl Gallery {
             match change {
                 Change::CollectionCreated(id) if !view.collections.contains_key(&id) => {
                     if let Some(c) = store.collection_by_id(id).map_err(db)? {
-                        let indexed = self.build_index(store, &c, &mut view.damaged)?;
+                        self.unlock(store, &c, &mut view.keys)?;
+                        let indexed = self.build_index(store, &c, &mut view.damaged, &view.keys)?;
                         view.collections.insert(id, indexed);
                     }
                 }
                 Change::CollectionCreated(_) => {}
                 Change::CollectionDropped(id) => {
                     view.collections.remove(&id);
+                    view.keys.remove(&id);
                 }
                 Change::SampleErased(id) => {
                     view.damaged.remove(&id);
@@ -345,7 +385,10 @@ impl Gallery {
             }
         }
         let mut added: HashMap<i64, Vec<IndexedSample>> = HashMap::new();
-        for s in store.samples_after(view.seen.samples).map_err(db)? {
+        for s in store
+            .samples_after(view.seen.samples, &view.keys)
+            .map_err(db)?
+        {
             added.entry(s.collection_id).or_default().push(s);
         }
         for (collection_id, samples) in added {
@@ -364,14 +407,36 @@ impl Gallery {
         Ok(())
     }
 
+    /// Puts the data key of `c`, if it is encrypted, on the keyring.
+    fn unlock(
+        &self,
+        store: &Store,
+        c: &Collection,
+        keys: &mut Keyring,
+    ) -> Result<(), GalleryError> {
+        if !c.encrypted || keys.contains_key(&c.id) {
+            return Ok(());
+        }
+        let wrapped = store.wrapped_keys().map_err(|e| self.db(e))?;
+        let Some((_, _, key)) = wrapped.iter().find(|(id, _, _)| *id == c.id) else {
+            return Ok(());
+        };
+        let key = unwrap_key(&self.path, self.master().as_deref(), c.id, &c.name, key)?;
+        keys.insert(c.id, Sealer::new(key, c.id));
+        Ok(())
+    }
+
     /// Reads every sample of `c` into a fresh index.
     fn build_index(
         &self,
         store: &Store,
         c: &Collection,
         damaged: &mut BTreeSet<i64>,
+        keys: &Keyring,
     ) -> Result<Indexed, GalleryError> {
-        let samples = store.collection_samples(c.id).map_err(|e| self.db(e))?;
+        let samples = store
+            .collection_samples(c.id, keys)
+            .map_err(|e| self.db(e))?;
         let units = units_of(c, samples, damaged);
         let mut indexed = Indexed {
             collection: c.clone(),
@@ -403,7 +468,7 @@ impl Gallery {
     /// The saved index of `c`, if it was saved for exactly the samples the
     /// file holds now (same count, largest id and id sum).
     fn load_saved_index(&self, store: &Store, c: &Collection) -> Option<Indexed> {
-        if c.index != IndexKind::Hnsw {
+        if c.index != IndexKind::Hnsw || c.encrypted {
             return None;
         }
         let (index_file, meta_file) = self.index_files(c);
@@ -430,7 +495,13 @@ impl Gallery {
         // Never save vectors that another process has erased meanwhile.
         drop(self.current()?);
         let mut view = self.view_mut();
-        for indexed in view.collections.values_mut().filter(|i| i.dirty) {
+        // An encrypted collection's vectors are never written in the clear:
+        // its index is rebuilt at every open.
+        for indexed in view
+            .collections
+            .values_mut()
+            .filter(|i| i.dirty && !i.collection.encrypted)
+        {
             let c = &indexed.collection;
             let (index_file, meta_file) = self.index_files(c);
             let io = |path: &Path| {
@@ -482,9 +553,10 @@ impl Gallery {
     /// (an index loaded from its saved copy has not read them); damaged
     /// samples are taken out of the indexes and returned, by id.
     pub fn check(&self) -> Result<Vec<i64>, GalleryError> {
-        let damaged = self.with_reader(|store| store.damaged_ids().map_err(|e| self.db(e)))?;
         drop(self.current()?);
         let mut view = self.view_mut();
+        let damaged =
+            self.with_reader(|store| store.damaged_ids(&view.keys).map_err(|e| self.db(e)))?;
         for &id in &damaged {
             view.forget(id);
             view.damaged.insert(id);
@@ -540,6 +612,187 @@ impl Gallery {
         })
     }
 
+    fn vault(&self, source: facekit_vault::VaultError) -> GalleryError {
+        GalleryError::Vault {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Refuses a master key that does not open the data keys already in
+    /// the file (another process rotated it): new keys wrapped under it
+    /// would be lost with the next open.
+    fn check_master(
+        &self,
+        conn: &rusqlite::Connection,
+        master: &MasterKey,
+    ) -> Result<(), GalleryError> {
+        let wrapped: Option<(i64, String, Vec<u8>)> = conn
+            .query_row(
+                "SELECT id, name, data_key FROM collections WHERE data_key IS NOT NULL ORDER BY id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.db(e))?;
+        match wrapped {
+            Some((id, name, key)) => {
+                unwrap_key(&self.path, Some(master), id, &name, &key).map(drop)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn master(&self) -> Option<Arc<MasterKey>> {
+        self.master
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Whether a master key was given at open.
+    pub fn has_key(&self) -> bool {
+        self.master().is_some()
+    }
+
+    /// Encrypts every plaintext collection in place under a new data key
+    /// each (the gallery must have been opened with its master key), then
+    /// rewrites the file so no plaintext page is left in it or its journal.
+    /// Each collection is converted in one transaction: killed midway, the
+    /// gallery opens with every sample, each collection either plaintext or
+    /// encrypted, and running it again finishes the job. Returns the names
+    /// of the collections it encrypted.
+    pub fn encrypt(&self) -> Result<Vec<String>, GalleryError> {
+        let mut plain: Vec<Collection> = self
+            .current()?
+            .collections
+            .values()
+            .filter(|i| !i.collection.encrypted)
+            .map(|i| i.collection.clone())
+            .collect();
+        plain.sort_by(|a, b| a.name.cmp(&b.name));
+        let Some(master) = self.master() else {
+            return Err(GalleryError::Invalid(
+                "encrypting a gallery needs a master key (--key-file, --key-command or FACEKIT_GALLERY_KEY)".into(),
+            ));
+        };
+        let mut done = Vec::new();
+        for c in &plain {
+            self.write(|store| {
+                let tx = store.conn.transaction().map_err(|e| self.db(e))?;
+                self.check_master(&tx, &master)?;
+                let key = DataKey::generate().map_err(|e| self.vault(e))?;
+                let sealer = Sealer::new(key.clone(), c.id);
+                let changed = tx
+                    .execute(
+                        "UPDATE collections SET data_key = ?2 WHERE id = ?1 AND data_key IS NULL",
+                        params![c.id, master.wrap(&key, &key_context(c.id))],
+                    )
+                    .map_err(|e| self.db(e))?;
+                if changed == 1 {
+                    self.reseal(&tx, c.id, None, &sealer)?;
+                    announce_rebuilt(&tx, c.id).map_err(|e| self.db(e))?;
+                }
+                tx.commit().map_err(|e| self.db(e))
+            })?;
+            self.remove_saved_index(c);
+            done.push(c.name.clone());
+        }
+        self.scrub()?;
+        Ok(done)
+    }
+
+    /// Replaces the master key with `new`: every data key is re-wrapped (a
+    /// few bytes per collection), and with `reencrypt` every collection
+    /// gets a new data key and every sample is sealed again. One
+    /// transaction: killed midway, the old key still opens everything.
+    /// Other processes holding the gallery must reopen it with `new`.
+    pub fn rotate_keys(&self, new: MasterKey, reencrypt: bool) -> Result<usize, GalleryError> {
+        let Some(current) = self.master() else {
+            return Err(GalleryError::Invalid(
+                "rotating keys needs the current master key (--key-file, --key-command or FACEKIT_GALLERY_KEY)".into(),
+            ));
+        };
+        let sealers: Vec<(i64, Sealer)> = {
+            let view = self.current()?;
+            view.keys.iter().map(|(id, s)| (*id, s.clone())).collect()
+        };
+        self.write(|store| {
+            let tx = store.conn.transaction().map_err(|e| self.db(e))?;
+            self.check_master(&tx, &current)?;
+            for (id, old) in &sealers {
+                let (id, old) = (*id, Some(old));
+                let key = if reencrypt {
+                    DataKey::generate().map_err(|e| self.vault(e))?
+                } else {
+                    old.expect("listed").key().clone()
+                };
+                tx.execute(
+                    "UPDATE collections SET data_key = ?2 WHERE id = ?1",
+                    params![id, new.wrap(&key, &key_context(id))],
+                )
+                .map_err(|e| self.db(e))?;
+                if reencrypt {
+                    self.reseal(&tx, id, old, &Sealer::new(key, id))?;
+                    announce_rebuilt(&tx, id).map_err(|e| self.db(e))?;
+                }
+            }
+            tx.commit().map_err(|e| self.db(e))?;
+            // Before the indexes catch up: they read the new data keys.
+            *self.master.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(new));
+            Ok(())
+        })?;
+        if reencrypt {
+            self.scrub()?;
+        }
+        Ok(sealers.len())
+    }
+
+    /// Seals every sample of collection `id` under `to` (reading them
+    /// plain, or through `from`), in the caller's transaction.
+    fn reseal(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        from: Option<&Sealer>,
+        to: &Sealer,
+    ) -> Result<(), GalleryError> {
+        let db = |e| self.db(e);
+        // A damaged sample cannot be sealed faithfully: stop, change nothing.
+        let samples = crate::store::read_samples(tx, id, None, from)
+            .map_err(db)?
+            .map_err(|sample| GalleryError::Damaged { sample })?;
+        let mut update = tx
+            .prepare(
+                "UPDATE samples SET embedding = ?2, checksum = ?3, image_sha256 = NULL, bbox = NULL, det_score = NULL, embedding_norm = NULL WHERE id = ?1",
+            )
+            .map_err(db)?;
+        for s in samples {
+            let sample = NewSample {
+                embedding: s.embedding,
+                image_sha256: s.image_sha256,
+                bbox: s.bbox,
+                det_score: s.det_score,
+                embedding_norm: s.embedding_norm,
+            };
+            let row = stored(&sample, Some(to));
+            update
+                .execute(params![s.id, row.blob, row.checksum])
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the whole file (VACUUM) and empties the journal, so pages
+    /// that held what was just re-sealed are gone from both.
+    fn scrub(&self) -> Result<(), GalleryError> {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer
+            .conn
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| self.db(e))
+    }
+
     /// The collection `name` as indexed, after checking the caller's model.
     fn checked(
         &self,
@@ -568,6 +821,7 @@ impl Gallery {
         &self,
         store: &Store,
         indexed: &Indexed,
+        sealer: Option<&Sealer>,
         query: &[f32],
         k: usize,
     ) -> Result<Vec<(i64, f32)>, GalleryError> {
@@ -581,7 +835,7 @@ impl Gallery {
                 .map(|h| h.0)
                 .collect();
             let mut hits = Vec::with_capacity(ids.len());
-            for (id, stored) in store.embeddings(&ids).map_err(|e| self.db(e))? {
+            for (id, stored) in store.embeddings(&ids, sealer).map_err(|e| self.db(e))? {
                 let stored = stored.map_err(|sample| GalleryError::Damaged { sample })?;
                 hits.push((id, cosine_similarity(query, &stored)));
             }
@@ -595,12 +849,13 @@ impl Gallery {
     /// The nearest samples of persons (faces of none left out), best first.
     fn nearest(
         &self,
+        view: &View,
         indexed: &Indexed,
         query: &[f32],
         k: usize,
     ) -> Result<Vec<PersonMatch>, GalleryError> {
         self.with_reader(|store| {
-            let hits = self.scored(store, indexed, query, k)?;
+            let hits = self.scored(store, indexed, view.sealer(indexed.collection.id), query, k)?;
             let owners = &indexed.owners;
             let mut person_ids: Vec<i64> = hits
                 .iter()
@@ -641,6 +896,7 @@ impl Gallery {
         for (_, sample) in items {
             check_vector(c, &sample.embedding)?;
         }
+        let sealer = self.current()?.sealer(c.id).cloned();
         self.write(|store| {
             let db = |e: rusqlite::Error| database(&self.path, e);
             let tx = store.conn.transaction().map_err(db)?;
@@ -672,19 +928,17 @@ impl Gallery {
                             |r| r.get(0),
                         )
                         .map_err(db)?;
-                    let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
-                    let blob = to_blob(&s.embedding);
-                    let sum = checksum(&blob);
+                    let row = stored(s, sealer.as_ref());
                     let id: i64 = insert
                         .query_row(
                             params![
                                 person_id,
-                                blob,
-                                sum,
-                                s.image_sha256,
-                                bbox,
-                                s.det_score,
-                                s.embedding_norm,
+                                row.blob,
+                                row.checksum,
+                                row.image_sha256,
+                                row.bbox,
+                                row.det_score,
+                                row.embedding_norm,
                                 now()
                             ],
                             |r| r.get(0),
@@ -695,11 +949,21 @@ impl Gallery {
             }
             // A collection dropped by another process since the check above
             // cascades nothing into a commit: refuse rather than orphan rows.
-            let still_there: bool = tx
-                .query_row("SELECT COUNT(*) > 0 FROM collections WHERE id = ?1", [c.id], |r| r.get(0))
+            // Likewise one encrypted by another process since: its samples
+            // must all be sealed.
+            let encrypted: Option<bool> = tx
+                .query_row("SELECT data_key IS NOT NULL FROM collections WHERE id = ?1", [c.id], |r| r.get(0))
+                .optional()
                 .map_err(db)?;
-            if !still_there {
-                return Err(GalleryError::NoSuchCollection(c.name.clone()));
+            match encrypted {
+                None => return Err(GalleryError::NoSuchCollection(c.name.clone())),
+                Some(e) if e != sealer.is_some() => {
+                    return Err(GalleryError::Invalid(format!(
+                        "collection '{}' was encrypted by another process meanwhile: enroll again",
+                        c.name
+                    )));
+                }
+                Some(_) => {}
             }
             tx.commit().map_err(db)?;
             Ok(ids)
@@ -714,6 +978,40 @@ impl Gallery {
         store.prune_changes().map_err(|e| self.db(e))?;
         store.purge_journal().map_err(|e| self.db(e))
     }
+}
+
+/// The data key `wrapped` for collection `id`, opened with `master`.
+fn unwrap_key(
+    path: &Path,
+    master: Option<&MasterKey>,
+    id: i64,
+    name: &str,
+    wrapped: &[u8],
+) -> Result<DataKey, GalleryError> {
+    let Some(master) = master else {
+        return Err(GalleryError::KeyRequired {
+            path: path.to_path_buf(),
+            collection: name.into(),
+        });
+    };
+    master
+        .unwrap(wrapped, &key_context(id))
+        .map_err(|_| GalleryError::Vault {
+            path: path.to_path_buf(),
+            source: facekit_vault::VaultError::WrongKey {
+                what: format!("the data key of collection '{name}'"),
+            },
+        })
+}
+
+/// Logs collection `id` as dropped and created again, so every other
+/// process rebuilds its index and reads its new key.
+fn announce_rebuilt(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<(), rusqlite::Error> {
+    tx.execute(
+        "INSERT INTO changes (kind, collection_id) VALUES ('collection_dropped', ?1), ('collection_created', ?1)",
+        [id],
+    )
+    .map(drop)
 }
 
 /// Inode of the gallery's `-wal` file, if it exists.
@@ -742,17 +1040,29 @@ impl FaceGallery for Gallery {
         }
         crate::backend::check_new_contract(contract)?;
         let id = self.write(|store| {
-            let inserted = store
-                .conn
+            let db = |e| database(&self.path, e);
+            let tx = store.conn.transaction().map_err(db)?;
+            let inserted = tx
                 .execute(
                     "INSERT INTO collections (name, model_sha256, dimension, preprocessing, index_kind, review, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
                     params![name, contract.model_sha256, contract.dimension as i64, contract.preprocessing, index.to_string(), review.to_string(), now()],
                 )
-                .map_err(|e| self.db(e))?;
+                .map_err(db)?;
             if inserted == 0 {
                 return Err(GalleryError::CollectionExists(name.into()));
             }
-            Ok(store.conn.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            if let Some(master) = self.master() {
+                self.check_master(&tx, &master)?;
+                let key = DataKey::generate().map_err(|e| self.vault(e))?;
+                tx.execute(
+                    "UPDATE collections SET data_key = ?2 WHERE id = ?1",
+                    params![id, master.wrap(&key, &key_context(id))],
+                )
+                .map_err(db)?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(id)
         })?;
         let view = self.current()?;
         view.collections
@@ -837,7 +1147,7 @@ impl FaceGallery for Gallery {
                 None => None,
             };
             store
-                .samples(c.id, person_id)
+                .samples(c.id, person_id, self.view_ref().sealer(c.id))
                 .map_err(|e| self.db(e))?
                 .map_err(|sample| GalleryError::Damaged { sample })
         })
@@ -866,7 +1176,12 @@ impl FaceGallery for Gallery {
         let view = self.current()?;
         let c = self.checked(&view, collection, contract)?;
         check_vector(&c, embedding)?;
-        self.nearest(indexed(&view, collection)?, &l2_normalized(embedding), k)
+        self.nearest(
+            &view,
+            indexed(&view, collection)?,
+            &l2_normalized(embedding),
+            k,
+        )
     }
 
     fn delete_sample(&self, collection: &str, sample: i64) -> Result<(), GalleryError> {
@@ -944,7 +1259,12 @@ impl FaceGallery for Gallery {
 
     fn cluster_faces(&self, collection: &str) -> Result<Vec<ClusterFace>, GalleryError> {
         let c = self.collection(collection)?;
-        self.with_reader(|store| store.cluster_faces(c.id).map_err(|e| self.db(e)))
+        let view = self.current()?;
+        self.with_reader(|store| {
+            store
+                .cluster_faces(c.id, view.sealer(c.id))
+                .map_err(|e| self.db(e))
+        })
     }
 
     fn sample_embeddings(
@@ -961,7 +1281,7 @@ impl FaceGallery for Gallery {
             .collect();
         self.with_reader(|store| {
             store
-                .embeddings(&held)
+                .embeddings(&held, view.sealer(indexed.collection.id))
                 .map_err(|e| self.db(e))?
                 .into_iter()
                 .map(|(id, e)| Ok((id, e.map_err(|sample| GalleryError::Damaged { sample })?)))
@@ -983,9 +1303,24 @@ impl FaceGallery for Gallery {
         self.with_reader(|store| {
             queries
                 .iter()
-                .map(|q| self.scored(store, indexed, &l2_normalized(q), k))
+                .map(|q| {
+                    let sealer = view.sealer(indexed.collection.id);
+                    self.scored(store, indexed, sealer, &l2_normalized(q), k)
+                })
                 .collect()
         })
+    }
+
+    /// Sealed under the master key when the collection is encrypted.
+    fn export(
+        &self,
+        collection: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<usize, GalleryError> {
+        let master = self
+            .master()
+            .filter(|_| self.collection(collection).is_ok_and(|c| c.encrypted));
+        crate::transfer::export(self, collection, out, master.as_deref())
     }
 
     fn apply_edits(&self, collection: &str, edits: &[Edit]) -> Result<Renumbered, GalleryError> {

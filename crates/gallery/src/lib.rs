@@ -45,13 +45,16 @@ pub use backend::{
     check_vector,
 };
 pub use facekit_quality::ReviewMode;
+pub use facekit_vault::{KeySource, MasterKey};
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
 pub use images::{
     EnrollCandidate, EnrollFilter, contract_of, enrollment_candidates, enrollment_faces,
     enrollment_samples,
 };
 pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
-pub use transfer::{EXPORT_FORMAT, ExportHeader, ExportRecord, parse_header, parse_record};
+pub use transfer::{
+    EXPORT_FORMAT, ExportHeader, ExportReader, ExportRecord, parse_header, parse_record,
+};
 
 /// What produced a collection's vectors; two embeddings are comparable only
 /// under the same contract.
@@ -118,6 +121,10 @@ pub struct Collection {
     pub review: ReviewMode,
     /// Creation time, Unix seconds.
     pub created_at: i64,
+    /// Its biometric fields are sealed under a data key the gallery's
+    /// master key wraps (see [`Gallery::open_with_key`]).
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 /// An enrolled person.
@@ -376,6 +383,26 @@ pub enum GalleryError {
     /// Reading or analysing a photo failed.
     #[error(transparent)]
     Pipeline(#[from] facekit_pipeline::PipelineError),
+    /// The gallery holds encrypted collections and was opened without a
+    /// master key.
+    #[error(
+        "gallery {path}: collection '{collection}' is encrypted: give its master key (--key-file, --key-command or FACEKIT_GALLERY_KEY)"
+    )]
+    KeyRequired {
+        /// The gallery file.
+        path: PathBuf,
+        /// The first encrypted collection.
+        collection: String,
+    },
+    /// A master key that does not open the gallery's data keys, or a
+    /// sealed record that does not open.
+    #[error("gallery {path}: {source}")]
+    Vault {
+        /// The gallery file (or export).
+        path: PathBuf,
+        /// What the key could not open.
+        source: facekit_vault::VaultError,
+    },
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {

@@ -10,17 +10,163 @@
 //! `changes`; both counters live in `sqlite_sequence`, one tiny table read
 //! before each operation. Each embedding is stored with its CRC-32, checked
 //! whenever it is read.
+//!
+//! In an encrypted collection (`collections.data_key` set: its data key,
+//! wrapped by the master key) a sample's biometric fields (embedding, image
+//! hash, box, detector score, norm) are sealed together into `embedding`
+//! and their own columns stay NULL; the checksum covers the sealed bytes.
 
 use std::path::Path;
 
+use facekit_vault::DataKey;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{ClusterFace, Collection, EmbeddingContract, GalleryError, IndexKind, Person, Sample};
+use crate::{
+    ClusterFace, Collection, EmbeddingContract, GalleryError, IndexKind, NewSample, Person, Sample,
+};
+
+/// A collection's data key and what each of its records is bound to.
+#[derive(Clone)]
+pub(crate) struct Sealer {
+    key: DataKey,
+    aad: Vec<u8>,
+}
+
+impl Sealer {
+    pub fn new(key: DataKey, collection_id: i64) -> Self {
+        Self {
+            key,
+            aad: sample_context(collection_id),
+        }
+    }
+
+    pub fn key(&self) -> &DataKey {
+        &self.key
+    }
+}
+
+/// What a collection's data key is wrapped with (binding it to the collection).
+pub(crate) fn key_context(collection_id: i64) -> Vec<u8> {
+    [
+        b"facekit data key ".as_slice(),
+        &collection_id.to_le_bytes(),
+    ]
+    .concat()
+}
+
+/// What a collection's sealed samples are bound to.
+fn sample_context(collection_id: i64) -> Vec<u8> {
+    [b"facekit sample ".as_slice(), &collection_id.to_le_bytes()].concat()
+}
+
+/// The data keys of the encrypted collections, by collection id.
+pub(crate) type Keyring = std::collections::HashMap<i64, Sealer>;
+
+/// A sample's stored biometric columns: `embedding`, `checksum`,
+/// `image_sha256`, `bbox`, `det_score`, `embedding_norm`.
+pub(crate) struct StoredSample {
+    pub blob: Vec<u8>,
+    pub checksum: i64,
+    pub image_sha256: Option<String>,
+    pub bbox: Option<String>,
+    pub det_score: Option<f32>,
+    pub embedding_norm: Option<f32>,
+}
+
+/// The columns of `s` as stored: plain, or sealed into the blob.
+pub(crate) fn stored(s: &NewSample, sealer: Option<&Sealer>) -> StoredSample {
+    let bbox = s.bbox.map(|b| serde_json::json!(b).to_string());
+    let Some(sealer) = sealer else {
+        let blob = to_blob(&s.embedding);
+        return StoredSample {
+            checksum: checksum(&blob),
+            blob,
+            image_sha256: s.image_sha256.clone(),
+            bbox,
+            det_score: s.det_score,
+            embedding_norm: s.embedding_norm,
+        };
+    };
+    let rest = serde_json::json!([s.image_sha256, bbox, s.det_score, s.embedding_norm]);
+    let mut plain = zeroize::Zeroizing::new(to_blob(&s.embedding));
+    plain.splice(0..0, ((s.embedding.len() * 4) as u32).to_le_bytes());
+    plain.extend_from_slice(rest.to_string().as_bytes());
+    let blob = sealer.key.seal(&plain, &sealer.aad);
+    StoredSample {
+        checksum: checksum(&blob),
+        blob,
+        image_sha256: None,
+        bbox: None,
+        det_score: None,
+        embedding_norm: None,
+    }
+}
+
+/// A sample's biometric fields read back.
+pub(crate) struct Biometrics {
+    pub embedding: Vec<f32>,
+    pub image_sha256: Option<String>,
+    pub bbox: Option<[f32; 4]>,
+    pub det_score: Option<f32>,
+    pub embedding_norm: Option<f32>,
+}
+
+/// Reads the six biometric columns starting at `at`: `Err(id)` when the
+/// stored bytes fail their checksum or do not open with the key.
+fn biometrics(
+    r: &rusqlite::Row<'_>,
+    id: i64,
+    at: usize,
+    sealer: Option<&Sealer>,
+) -> rusqlite::Result<Result<Biometrics, i64>> {
+    let blob = r.get_ref(at)?.as_blob()?;
+    if checksum(blob) != r.get::<_, i64>(at + 1)? {
+        return Ok(Err(id));
+    }
+    let Some(sealer) = sealer else {
+        if !blob.len().is_multiple_of(4) {
+            return Ok(Err(id));
+        }
+        let bbox: Option<String> = r.get(at + 3)?;
+        return Ok(Ok(Biometrics {
+            embedding: from_blob(blob),
+            image_sha256: r.get(at + 2)?,
+            bbox: bbox.and_then(|b| serde_json::from_str(&b).ok()),
+            det_score: r.get(at + 4)?,
+            embedding_norm: r.get(at + 5)?,
+        }));
+    };
+    Ok(unseal(blob, sealer).ok_or(id))
+}
+
+/// The fields [`stored`] sealed, if they open.
+fn unseal(blob: &[u8], sealer: &Sealer) -> Option<Biometrics> {
+    let plain = zeroize::Zeroizing::new(sealer.key.open(blob, &sealer.aad).ok()?);
+    let len = u32::from_le_bytes(plain.get(..4)?.try_into().ok()?) as usize;
+    let vector = plain
+        .get(4..4 + len)
+        .filter(|v| v.len().is_multiple_of(4))?;
+    type Rest = (Option<String>, Option<String>, Option<f32>, Option<f32>);
+    let (image_sha256, bbox, det_score, embedding_norm): Rest =
+        serde_json::from_slice(plain.get(4 + len..)?).ok()?;
+    Some(Biometrics {
+        embedding: from_blob(vector),
+        image_sha256,
+        bbox: bbox.and_then(|b| serde_json::from_str(&b).ok()),
+        det_score,
+        embedding_norm,
+    })
+}
+
+/// The biometric columns, in the order [`biometrics`] reads them.
+const BIOMETRIC_COLUMNS: &str =
+    "s.embedding, s.checksum, s.image_sha256, s.bbox, s.det_score, s.embedding_norm";
 
 /// `PRAGMA user_version` of the current layout, migrated at open. 0: the
 /// first layout (sample ids reused, no change log, no checksums); 2: no
-/// review default per collection; 3: no clustering state.
-const LAYOUT: i64 = 4;
+/// review default per collection; 3: no clustering state; 4: no
+/// encryption.
+const LAYOUT: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS collections (
@@ -31,7 +177,8 @@ CREATE TABLE IF NOT EXISTS collections (
     preprocessing TEXT NOT NULL,
     index_kind TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    review TEXT NOT NULL DEFAULT 'off'
+    review TEXT NOT NULL DEFAULT 'off',
+    data_key BLOB
 );
 CREATE TABLE IF NOT EXISTS persons (
     id INTEGER PRIMARY KEY,
@@ -123,15 +270,6 @@ fn from_blob(b: &[u8]) -> Vec<f32> {
 /// bytes no longer match their checksum.
 pub(crate) type Checked = Result<Vec<f32>, i64>;
 
-/// An embedding read back, or the id of a sample whose stored bytes no
-/// longer match their checksum.
-fn checked_embedding(id: i64, blob: &[u8], sum: i64) -> Checked {
-    if checksum(blob) != sum || !blob.len().is_multiple_of(4) {
-        return Err(id);
-    }
-    Ok(from_blob(blob))
-}
-
 /// How far the file has moved: the last sample id and the last change
 /// logged. Equal versions mean nothing was added, erased, created or dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -202,8 +340,12 @@ impl Store {
         }
         add_missing_column(&tx, "collections", "review", "TEXT NOT NULL DEFAULT 'off'")?;
         add_missing_column(&tx, "persons", "suggested", "INTEGER NOT NULL DEFAULT 0")?;
+        add_missing_column(&tx, "collections", "data_key", "BLOB")?;
         tx.execute_batch(CHANGES)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))?;
+        // Only when it changes: opening a current file writes nothing.
+        if version != LAYOUT {
+            tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))?;
+        }
         tx.commit()
     }
 
@@ -267,43 +409,66 @@ impl Store {
     }
 
     /// Samples with ids above `after` (of every collection), id order.
-    pub fn samples_after(&self, after: i64) -> Result<Vec<IndexedSample>, rusqlite::Error> {
-        self.indexed_samples(
-            "SELECT s.id, s.person_id, p.collection_id, s.embedding, s.checksum FROM samples s JOIN persons p ON p.id = s.person_id WHERE s.id > ?1 ORDER BY s.id",
-            after,
-        )
+    pub fn samples_after(
+        &self,
+        after: i64,
+        keys: &Keyring,
+    ) -> Result<Vec<IndexedSample>, rusqlite::Error> {
+        self.indexed_samples("s.id > ?1", after, keys)
     }
 
     /// Every sample of one collection, id order.
     pub fn collection_samples(
         &self,
         collection_id: i64,
+        keys: &Keyring,
     ) -> Result<Vec<IndexedSample>, rusqlite::Error> {
-        self.indexed_samples(
-            "SELECT s.id, s.person_id, p.collection_id, s.embedding, s.checksum FROM samples s JOIN persons p ON p.id = s.person_id WHERE p.collection_id = ?1 ORDER BY s.id",
-            collection_id,
-        )
+        self.indexed_samples("p.collection_id = ?1", collection_id, keys)
     }
 
-    fn indexed_samples(&self, sql: &str, arg: i64) -> Result<Vec<IndexedSample>, rusqlite::Error> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
+    fn indexed_samples(
+        &self,
+        condition: &str,
+        arg: i64,
+        keys: &Keyring,
+    ) -> Result<Vec<IndexedSample>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT s.id, s.person_id, p.collection_id, {BIOMETRIC_COLUMNS} FROM samples s JOIN persons p ON p.id = s.person_id WHERE {condition} ORDER BY s.id"
+        ))?;
         stmt.query_map([arg], |r| {
             let id = r.get(0)?;
-            let blob = r.get_ref(3)?.as_blob()?;
+            let collection_id = r.get(2)?;
             Ok(IndexedSample {
                 id,
                 person_id: r.get(1)?,
-                collection_id: r.get(2)?,
-                embedding: checked_embedding(id, blob, r.get(4)?),
+                collection_id,
+                embedding: biometrics(r, id, 3, keys.get(&collection_id))?.map(|b| b.embedding),
             })
         })?
         .collect()
     }
 
+    /// The wrapped data key of every encrypted collection: `(id, name, key)`.
+    pub fn wrapped_keys(&self) -> Result<Vec<(i64, String, Vec<u8>)>, rusqlite::Error> {
+        let has_keys: bool = self.conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('collections') WHERE name = 'data_key'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_keys {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, data_key FROM collections WHERE data_key IS NOT NULL ORDER BY id",
+        )?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect()
+    }
+
     pub fn collection_by_id(&self, id: i64) -> Result<Option<Collection>, rusqlite::Error> {
         self.conn
             .query_row(
-                "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review FROM collections WHERE id = ?1",
+                "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review, data_key IS NOT NULL FROM collections WHERE id = ?1",
                 [id],
                 collection_row,
             )
@@ -312,7 +477,7 @@ impl Store {
 
     pub fn collections(&self) -> Result<Vec<Collection>, rusqlite::Error> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review FROM collections ORDER BY name",
+            "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review, data_key IS NOT NULL FROM collections ORDER BY name",
         )?;
         stmt.query_map([], collection_row)?.collect()
     }
@@ -349,64 +514,38 @@ impl Store {
         &self,
         collection_id: i64,
         person_id: Option<i64>,
+        sealer: Option<&Sealer>,
     ) -> Result<Result<Vec<Sample>, i64>, rusqlite::Error> {
-        let mut stmt = self.conn.prepare(
-            "SELECT s.id, p.key, s.embedding, s.checksum, s.image_sha256, s.bbox, s.det_score, s.embedding_norm, s.created_at
-             FROM samples s JOIN persons p ON p.id = s.person_id
-             WHERE p.collection_id = ?1 AND (?2 IS NULL OR p.id = ?2) ORDER BY s.id",
-        )?;
-        let rows = stmt.query_map(params![collection_id, person_id], |r| {
-            let id = r.get(0)?;
-            let embedding = match checked_embedding(id, r.get_ref(2)?.as_blob()?, r.get(3)?) {
-                Ok(e) => e,
-                Err(damaged) => return Ok(Err(damaged)),
-            };
-            let bbox: Option<String> = r.get(5)?;
-            Ok(Ok(Sample {
-                id,
-                person: r.get(1)?,
-                embedding,
-                image_sha256: r.get(4)?,
-                bbox: bbox.and_then(|b| serde_json::from_str(&b).ok()),
-                det_score: r.get(6)?,
-                embedding_norm: r.get(7)?,
-                created_at: r.get(8)?,
-            }))
-        })?;
-        let mut samples = Vec::new();
-        for row in rows {
-            match row? {
-                Ok(s) => samples.push(s),
-                Err(id) => return Ok(Err(id)),
-            }
-        }
-        Ok(Ok(samples))
+        read_samples(&self.conn, collection_id, person_id, sealer)
     }
 
-    /// Ids of every sample whose stored embedding fails its checksum.
-    pub fn damaged_ids(&self) -> Result<Vec<i64>, rusqlite::Error> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, embedding, checksum FROM samples")?;
+    /// Ids of every sample whose stored embedding fails its checksum (or,
+    /// sealed, does not open).
+    pub fn damaged_ids(&self, keys: &Keyring) -> Result<Vec<i64>, rusqlite::Error> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT s.id, p.collection_id, {BIOMETRIC_COLUMNS} FROM samples s JOIN persons p ON p.id = s.person_id"
+        ))?;
         let rows = stmt.query_map([], |r| {
             let id = r.get(0)?;
-            Ok(checked_embedding(id, r.get_ref(1)?.as_blob()?, r.get(2)?).err())
+            Ok(biometrics(r, id, 2, keys.get(&r.get(1)?))?.err())
         })?;
         rows.filter_map(Result::transpose).collect()
     }
 
-    /// `(sample id, embedding)` for a set of ids, in one query (per-id
-    /// lookups cost more than the search itself); damaged ones are `Err`.
-    pub fn embeddings(&self, ids: &[i64]) -> Result<Vec<(i64, Checked)>, rusqlite::Error> {
+    /// `(sample id, embedding)` for a set of ids of one collection, in one
+    /// query (per-id lookups cost more than the search itself); damaged
+    /// ones are `Err`.
+    pub fn embeddings(
+        &self,
+        ids: &[i64],
+        sealer: Option<&Sealer>,
+    ) -> Result<Vec<(i64, Checked)>, rusqlite::Error> {
         self.by_ids(
-            "SELECT id, embedding, checksum FROM samples WHERE id IN",
+            &format!("SELECT s.id, {BIOMETRIC_COLUMNS} FROM samples s WHERE s.id IN"),
             ids,
             |r| {
                 let id = r.get(0)?;
-                Ok((
-                    id,
-                    checked_embedding(id, r.get_ref(1)?.as_blob()?, r.get(2)?),
-                ))
+                Ok((id, biometrics(r, id, 1, sealer)?.map(|b| b.embedding)))
             },
         )
     }
@@ -450,21 +589,38 @@ impl Store {
     }
 
     /// Every face of a collection with its clustering state, id order.
-    pub fn cluster_faces(&self, collection_id: i64) -> Result<Vec<ClusterFace>, rusqlite::Error> {
-        let mut stmt = self.conn.prepare(
-            "SELECT s.id, p.key, c.suggested, c.seen, c.not_persons, s.image_sha256 FROM samples s JOIN persons p ON p.id = s.person_id LEFT JOIN clustering c ON c.sample_id = s.id WHERE p.collection_id = ?1 ORDER BY s.id",
-        )?;
+    pub fn cluster_faces(
+        &self,
+        collection_id: i64,
+        sealer: Option<&Sealer>,
+    ) -> Result<Vec<ClusterFace>, rusqlite::Error> {
+        let image_sha256 = if sealer.is_some() {
+            BIOMETRIC_COLUMNS
+        } else {
+            "s.image_sha256"
+        };
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT s.id, p.key, c.suggested, c.seen, c.not_persons, {image_sha256} FROM samples s JOIN persons p ON p.id = s.person_id LEFT JOIN clustering c ON c.sample_id = s.id WHERE p.collection_id = ?1 ORDER BY s.id"
+        ))?;
         stmt.query_map([collection_id], |r| {
+            let id = r.get(0)?;
             let excluded: Option<String> = r.get(4)?;
+            let image_sha256 = match sealer {
+                // A damaged face has no photo to tell apart by.
+                Some(_) => biometrics(r, id, 5, sealer)?
+                    .ok()
+                    .and_then(|b| b.image_sha256),
+                None => r.get(5)?,
+            };
             Ok(ClusterFace {
-                id: r.get(0)?,
+                id,
                 person: r.get(1)?,
                 suggested: r.get::<_, Option<bool>>(2)?.unwrap_or(false),
                 seen: r.get::<_, Option<bool>>(3)?.unwrap_or(false),
                 excluded: excluded
                     .and_then(|e| serde_json::from_str(&e).ok())
                     .unwrap_or_default(),
-                image_sha256: r.get(5)?,
+                image_sha256,
             })
         })?
         .collect()
@@ -481,6 +637,45 @@ impl Store {
     pub fn purge_journal(&self) -> Result<(), rusqlite::Error> {
         self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
     }
+}
+
+/// [`Store::samples`] on any connection (a transaction's, say).
+pub(crate) fn read_samples(
+    conn: &Connection,
+    collection_id: i64,
+    person_id: Option<i64>,
+    sealer: Option<&Sealer>,
+) -> Result<Result<Vec<Sample>, i64>, rusqlite::Error> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT s.id, p.key, s.created_at, {BIOMETRIC_COLUMNS}
+         FROM samples s JOIN persons p ON p.id = s.person_id
+         WHERE p.collection_id = ?1 AND (?2 IS NULL OR p.id = ?2) ORDER BY s.id"
+    ))?;
+    let rows = stmt.query_map(params![collection_id, person_id], |r| {
+        let id = r.get(0)?;
+        let b = match biometrics(r, id, 3, sealer)? {
+            Ok(b) => b,
+            Err(damaged) => return Ok(Err(damaged)),
+        };
+        Ok(Ok(Sample {
+            id,
+            person: r.get(1)?,
+            embedding: b.embedding,
+            image_sha256: b.image_sha256,
+            bbox: b.bbox,
+            det_score: b.det_score,
+            embedding_norm: b.embedding_norm,
+            created_at: r.get(2)?,
+        }))
+    })?;
+    let mut samples = Vec::new();
+    for row in rows {
+        match row? {
+            Ok(s) => samples.push(s),
+            Err(id) => return Ok(Err(id)),
+        }
+    }
+    Ok(Ok(samples))
 }
 
 pub(crate) fn database(path: &Path, e: rusqlite::Error) -> GalleryError {
@@ -536,6 +731,7 @@ fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
         index: kind.parse().unwrap_or(IndexKind::Exact),
         created_at: r.get(6)?,
         review: r.get::<_, String>(7)?.parse().unwrap_or_default(),
+        encrypted: r.get(8)?,
     })
 }
 

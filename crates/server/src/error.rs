@@ -187,7 +187,11 @@ impl From<GalleryError> for ApiError {
                 tracing::error!(cause = %message, "damaged gallery sample");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "damaged_sample", message)
             }
-            GalleryError::Database { .. } | GalleryError::Io { .. } => Self::internal(message),
+            // Keys fail at run time only when another process rotated them.
+            GalleryError::Database { .. }
+            | GalleryError::Io { .. }
+            | GalleryError::KeyRequired { .. }
+            | GalleryError::Vault { .. } => Self::internal(message),
             GalleryError::Remote { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "backend_unavailable",
