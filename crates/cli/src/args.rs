@@ -86,6 +86,16 @@ pub enum Command {
         #[command(subcommand)]
         command: GalleryCommand,
     },
+    /// The gallery's audit trail: who enrolled, searched, exported,
+    /// deleted or erased what, hash-chained.
+    Audit {
+        /// Gallery file or milvus://HOST:PORT (whose trail is
+        /// $FACEKIT_HOME/audit.db). Default: $FACEKIT_HOME/gallery.db.
+        #[arg(long, global = true, env = "FACEKIT_GALLERY")]
+        db: Option<String>,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Group the faces of photos into people: one JSON object with the
     /// clusters (faces, a representative each), the unclustered faces and
     /// the photos that gave none.
@@ -158,6 +168,8 @@ pub struct ServeArgs {
     /// Gallery file or milvus://HOST:PORT (default: $FACEKIT_HOME/gallery.db).
     #[arg(long, env = "FACEKIT_GALLERY")]
     pub db: Option<String>,
+    #[command(flatten)]
+    pub gallery_key: GalleryKey,
     /// Key file (default: $FACEKIT_HOME/keys.db).
     #[arg(long, env = "FACEKIT_KEYS")]
     pub keys: Option<PathBuf>,
@@ -399,6 +411,24 @@ pub struct GalleryDb {
     /// FACEKIT_MILVUS_TOKEN). Default: $FACEKIT_HOME/gallery.db.
     #[arg(long, global = true, env = "FACEKIT_GALLERY")]
     pub db: Option<String>,
+    #[command(flatten)]
+    pub key: GalleryKey,
+}
+
+/// Where the gallery's master key comes from (encryption at rest).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GalleryKey {
+    /// File holding the gallery's master key (64 hex digits; created,
+    /// mode 0600, by `gallery create --encrypt` and `gallery encrypt`).
+    /// Encrypted collections need it; with it, new collections are
+    /// encrypted. Else the key command, else $FACEKIT_GALLERY_KEY (the key
+    /// itself).
+    #[arg(long, global = true, env = "FACEKIT_GALLERY_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// A command that prints the master key (run with `sh -c`, at most 30 s):
+    /// say, one that asks Vault or a cloud KMS.
+    #[arg(long, global = true, conflicts_with = "key_file")]
+    pub key_command: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -415,6 +445,15 @@ pub enum GalleryCommand {
         /// says otherwise: `off`, `standard` or `strict`.
         #[arg(long, default_value = "off")]
         review: ReviewMode,
+        /// Erase its samples once this many days old (`gallery purge`, and
+        /// `facekit serve` on its schedule). Default: kept until deleted.
+        #[arg(long)]
+        retention_days: Option<u32>,
+        /// Encrypt its biometric data at rest: needs --key-file (created,
+        /// mode 0600, with a new random key when missing) or --key-command.
+        /// Every collection created with a master key is encrypted.
+        #[arg(long)]
+        encrypt: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -599,6 +638,88 @@ pub enum GalleryCommand {
         #[arg(long)]
         quarantine: bool,
     },
+    /// Sets how many days a collection keeps samples: a number, or `off`.
+    Retention { collection: String, days: String },
+    /// Erases the samples past their collection's retention (of one
+    /// collection, or of all that have one); one JSON line per collection.
+    Purge { collection: Option<String> },
+    /// A data subject's rights: everything held about one person.
+    Person {
+        #[command(subcommand)]
+        command: PersonCommand,
+    },
+    /// Encrypts every plaintext collection of a gallery file in place under
+    /// the master key (--key-file, created when missing, or --key-command).
+    /// Safe to interrupt: run it again to finish.
+    Encrypt,
+    /// The gallery's master key.
+    Keys {
+        #[command(subcommand)]
+        command: GalleryKeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonCommand {
+    /// Everything held about a person (record, samples with embeddings,
+    /// audit entries naming them) as one JSON document.
+    Export {
+        collection: String,
+        person: String,
+        /// Write it to this file (created mode 0600) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erases a person and every sample of theirs; prints the receipt
+    /// (what, when, and the audit entry's hash).
+    Erase { collection: String, person: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Entries as JSON lines, oldest first.
+    Show {
+        /// Only entries after this position.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Only this collection.
+        #[arg(long)]
+        collection: Option<String>,
+        /// Only entries naming this person key.
+        #[arg(long)]
+        person: Option<String>,
+    },
+    /// Walks the hash chain; exits 1 naming the first broken entry.
+    Verify,
+    /// Every entry as JSON lines, then a last line with the chain's head
+    /// hash (to keep elsewhere: it proves later that nothing was cut off).
+    Export {
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GalleryKeysCommand {
+    /// Replaces the master key (given by --key-file or --key-command) with
+    /// a new one: every collection's data key is re-wrapped.
+    Rotate {
+        /// File for the new key (created with a new random key when
+        /// missing; must not be the current key file).
+        #[arg(long, required_unless_present = "new_key_command")]
+        new_key_file: Option<PathBuf>,
+        /// A command that prints the new key.
+        #[arg(long, conflicts_with = "new_key_file")]
+        new_key_command: Option<String>,
+        /// Also give every collection a new data key and seal every sample
+        /// again (slower: for a data key that may have leaked).
+        #[arg(long)]
+        reencrypt: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -678,6 +799,8 @@ pub struct VideoIdentityArgs {
     /// A gallery (file or milvus://) whose persons are the references.
     #[arg(long, requires = "collection")]
     pub db: Option<String>,
+    #[command(flatten)]
+    pub gallery_key: GalleryKey,
     /// The gallery collection.
     #[arg(long)]
     pub collection: Option<String>,

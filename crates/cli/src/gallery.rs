@@ -4,18 +4,21 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use facekit_audit::{Actor, AuditLog, Event, Filter, Operation};
 use facekit_cluster::ClusterOptions;
 use facekit_cluster::collection::Run;
 use facekit_gallery::{
-    EnrollCandidate, EnrollFilter, FaceGallery, IndexKind, PersonInfo, Renumbered, UNASSIGNED,
-    contract_of, enrollment_faces, parse_header, parse_record,
+    EnrollCandidate, EnrollFilter, ExportReader, FaceGallery, Gallery, IndexKind, KeySource,
+    MasterKey, PersonInfo, Renumbered, UNASSIGNED, contract_of, enrollment_faces,
 };
 use facekit_models::facekit_home;
-use facekit_service::{EnrollChecks, FaceService, open_gallery, refuse_spoofs};
+use facekit_service::{EnrollChecks, FaceService, audit_trail_of, open_audited, refuse_spoofs};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::args::{GalleryCommand, GalleryDb};
+use crate::args::{
+    AuditCommand, GalleryCommand, GalleryDb, GalleryKey, GalleryKeysCommand, PersonCommand,
+};
 use crate::{Batch, Stages, analyzer, expand, for_each_image};
 
 /// `explicit`, else `name` in $FACEKIT_HOME (created when missing).
@@ -37,39 +40,100 @@ pub(crate) fn print(value: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// Where the master key comes from: the file, the command, else
+/// $FACEKIT_GALLERY_KEY when it is set.
+pub(crate) fn key_source(key: &GalleryKey) -> Option<KeySource> {
+    if let Some(path) = &key.key_file {
+        Some(KeySource::File(path.clone()))
+    } else if let Some(command) = &key.key_command {
+        Some(KeySource::Command(command.clone()))
+    } else {
+        std::env::var_os(facekit_gallery::KEY_ENV)
+            .map(|_| KeySource::Env(facekit_gallery::KEY_ENV.into()))
+    }
+}
+
+/// The master key, if one is given; `create` makes a missing key file.
+fn master_key(key: &GalleryKey, create: bool) -> Result<Option<MasterKey>> {
+    let Some(source) = key_source(key) else {
+        return Ok(None);
+    };
+    let key = if create {
+        source.load_or_create()
+    } else {
+        source.load()
+    };
+    Ok(Some(key?))
+}
+
 /// The gallery at `address` (a `milvus://` address or a file path), or the
-/// default file in $FACEKIT_HOME.
-pub(crate) fn open_address(address: Option<&str>) -> Result<Box<dyn FaceGallery>> {
-    let address = match address {
+/// default file in $FACEKIT_HOME, opened with its master key if one is
+/// given and its audit trail, acting as the OS user.
+pub(crate) fn open_address(address: Option<&str>, key: &GalleryKey) -> Result<FaceService> {
+    open_keyed(address, key, false)
+}
+
+fn open_keyed(address: Option<&str>, key: &GalleryKey, create: bool) -> Result<FaceService> {
+    Ok(open_audited(
+        &resolve_address(address)?,
+        master_key(key, create)?,
+    )?)
+}
+
+/// A `milvus://` address as given, else the gallery file's path.
+fn resolve_address(address: Option<&str>) -> Result<String> {
+    Ok(match address {
         Some(a) if a.starts_with("milvus://") => a.to_string(),
         other => home_file(other.map(Path::new), "gallery.db")?
             .display()
             .to_string(),
-    };
-    Ok(open_gallery(&address)?)
+    })
+}
+
+/// The gallery file (not Milvus) of `db`, for what only files do.
+fn open_file(db: &GalleryDb, what: &str, create: bool) -> Result<Gallery> {
+    if db.db.as_deref().is_some_and(|a| a.starts_with("milvus://")) {
+        bail!("gallery {what} works on gallery files, not Milvus");
+    }
+    let path = home_file(db.db.as_deref().map(Path::new), "gallery.db")?;
+    Ok(Gallery::open_with_key(&path, master_key(&db.key, create)?)?)
 }
 
 pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
-    if let GalleryCommand::Check { quarantine } = command {
-        return check(db.db.as_deref(), quarantine);
+    match command {
+        GalleryCommand::Check { quarantine } => return check(db, quarantine),
+        GalleryCommand::Encrypt => return encrypt(db),
+        GalleryCommand::Keys { command } => return keys(db, command),
+        _ => {}
     }
-    let service = FaceService::new(open_address(db.db.as_deref())?.into());
+    let encrypt = matches!(command, GalleryCommand::Create { encrypt: true, .. });
+    if encrypt && key_source(&db.key).is_none() {
+        bail!(
+            "--encrypt needs the master key: --key-file PATH (created when missing) or --key-command CMD"
+        );
+    }
+    let service = open_keyed(db.db.as_deref(), &db.key, encrypt)?;
     let gallery = service.gallery();
     match command {
         GalleryCommand::Create {
             collection,
             index,
             review,
+            retention_days,
+            encrypt: _,
             common,
         } => {
             let analyzer = analyzer(&common, 1, Stages::EMBED)?;
             let contract = contract_of(&analyzer)?;
-            let c = service.create_collection(
+            let mut c = service.create_collection(
                 &collection,
                 &contract,
                 index.parse::<IndexKind>()?,
                 review,
             )?;
+            if retention_days.is_some() {
+                c = service.set_retention(&collection, retention_days)?;
+            }
             print(&serde_json::to_value(c)?)?;
             Ok(true)
         }
@@ -240,7 +304,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
                     .expect("valid template"),
             );
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let n = gallery.export(
+            let n = service.export(
                 &collection,
                 &mut LineProgress {
                     inner: &mut out,
@@ -259,7 +323,7 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             collection,
             file,
             batch,
-        } => import(&service, &collection, &file, batch.max(1)),
+        } => import(&service, &collection, &file, batch.max(1), &db.key),
         GalleryCommand::Stats { collection } => {
             print(&serde_json::to_value(gallery.stats(&collection)?)?)?;
             Ok(true)
@@ -377,9 +441,68 @@ pub fn run(db: &GalleryDb, command: GalleryCommand) -> Result<bool> {
             &person,
             service.not_this_person(&collection, face, &person)?,
         ),
-        // Reached only through the early return above (which avoids
-        // opening the gallery twice); kept here for exhaustiveness.
-        GalleryCommand::Check { quarantine } => check(db.db.as_deref(), quarantine),
+        GalleryCommand::Retention { collection, days } => {
+            let days =
+                match days.as_str() {
+                    "off" => None,
+                    n => Some(n.parse::<u32>().with_context(|| {
+                        format!("retention '{n}': give a number of days or 'off'")
+                    })?),
+                };
+            print(&serde_json::to_value(
+                service.set_retention(&collection, days)?,
+            )?)?;
+            Ok(true)
+        }
+        GalleryCommand::Purge { collection } => {
+            for report in service.purge(collection.as_deref())? {
+                print(&serde_json::to_value(report)?)?;
+            }
+            Ok(true)
+        }
+        GalleryCommand::Person {
+            command:
+                PersonCommand::Export {
+                    collection,
+                    person,
+                    out,
+                },
+        } => {
+            let export = service.export_person(&collection, &person)?;
+            match out {
+                Some(path) => {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    serde_json::to_writer_pretty(std::io::BufWriter::new(file), &export)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!(
+                        "facekit: {} samples of '{person}' written to {}",
+                        export.samples.len(),
+                        path.display()
+                    );
+                }
+                None => print(&serde_json::to_value(export)?)?,
+            }
+            Ok(true)
+        }
+        GalleryCommand::Person {
+            command: PersonCommand::Erase { collection, person },
+        } => {
+            print(&serde_json::to_value(
+                service.erase_person(&collection, &person)?,
+            )?)?;
+            Ok(true)
+        }
+        // Reached only through the early returns above (they need the
+        // file itself, not a backend).
+        GalleryCommand::Check { .. } | GalleryCommand::Encrypt | GalleryCommand::Keys { .. } => {
+            unreachable!("handled before the service is made")
+        }
     }
 }
 
@@ -396,12 +519,9 @@ fn corrected(
     Ok(true)
 }
 
-fn check(address: Option<&str>, quarantine: bool) -> Result<bool> {
-    if address.is_some_and(|a| a.starts_with("milvus://")) {
-        bail!("gallery check reads gallery files; Milvus checks its own segments");
-    }
-    let path = home_file(address.map(Path::new), "gallery.db")?;
-    let gallery = facekit_gallery::Gallery::open(&path)?;
+fn check(db: &GalleryDb, quarantine: bool) -> Result<bool> {
+    let gallery = open_file(db, "check (Milvus checks its own segments)", false)?;
+    let path = gallery.path().to_path_buf();
     if quarantine {
         let moved = gallery.quarantine_damaged()?;
         for (sample, collection, person) in &moved {
@@ -425,6 +545,143 @@ fn check(address: Option<&str>, quarantine: bool) -> Result<bool> {
         path.display()
     );
     Ok(damaged.is_empty())
+}
+
+/// `gallery encrypt`: every plaintext collection sealed in place.
+fn encrypt(db: &GalleryDb) -> Result<bool> {
+    if key_source(&db.key).is_none() {
+        bail!(
+            "gallery encrypt needs the master key: --key-file PATH (created when missing) or --key-command CMD"
+        );
+    }
+    let gallery = open_file(db, "encrypt", true)?;
+    let done = gallery.encrypt()?;
+    record_file_operation(
+        &gallery,
+        Event::new(Operation::Encrypt, "").results(done.len()),
+    )?;
+    for c in gallery.collections()? {
+        print(
+            &json!({"collection": c.name, "encrypted": c.encrypted, "now": done.contains(&c.name)}),
+        )?;
+    }
+    eprintln!("facekit: {} collections encrypted", done.len());
+    Ok(true)
+}
+
+/// `gallery keys rotate`: a new master key.
+fn keys(db: &GalleryDb, command: GalleryKeysCommand) -> Result<bool> {
+    let GalleryKeysCommand::Rotate {
+        new_key_file,
+        new_key_command,
+        reencrypt,
+    } = command;
+    if key_source(&db.key).is_none() {
+        bail!("gallery keys rotate needs the current master key: --key-file or --key-command");
+    }
+    let new = match (new_key_file, new_key_command) {
+        (Some(path), _) => {
+            if db
+                .key
+                .key_file
+                .as_ref()
+                .is_some_and(|old| same_file(old, &path))
+            {
+                bail!(
+                    "--new-key-file must not be the current key file: the old key is needed until the rotation is committed"
+                );
+            }
+            KeySource::File(path)
+        }
+        (None, Some(command)) => KeySource::Command(command),
+        (None, None) => bail!("give --new-key-file or --new-key-command"),
+    };
+    let gallery = open_file(db, "keys rotate", false)?;
+    let rotated = gallery.rotate_keys(new.load_or_create()?, reencrypt)?;
+    record_file_operation(
+        &gallery,
+        Event::new(Operation::RotateKeys, "").results(rotated),
+    )?;
+    print(&json!({"collections": rotated, "reencrypted": reencrypt}))?;
+    eprintln!(
+        "facekit: {rotated} data keys re-wrapped under the new master key; keep the old key until every process uses the new one"
+    );
+    Ok(true)
+}
+
+/// Records a gallery-wide operation done on the file itself.
+fn record_file_operation(gallery: &Gallery, event: Event) -> Result<()> {
+    AuditLog::open(gallery.path())?.append(&Actor::os_user(), &event)?;
+    Ok(())
+}
+
+/// `facekit audit show|verify|export`.
+pub fn audit(address: Option<&str>, command: AuditCommand) -> Result<bool> {
+    let path = audit_trail_of(&resolve_address(address)?)?;
+    if !path.exists() {
+        bail!("{}: no such gallery file", path.display());
+    }
+    let trail = AuditLog::open(&path)?;
+    match command {
+        AuditCommand::Show {
+            after,
+            limit,
+            collection,
+            person,
+        } => {
+            let filter = Filter {
+                after,
+                limit,
+                collection,
+                person,
+                operation: None,
+            };
+            for entry in trail.entries(&filter)? {
+                print(&serde_json::to_value(entry)?)?;
+            }
+            Ok(true)
+        }
+        AuditCommand::Verify => {
+            let verified = trail.verify()?;
+            print(&serde_json::to_value(&verified)?)?;
+            match verified.broken {
+                Some(b) => {
+                    eprintln!(
+                        "facekit: audit trail {}: entry {} is broken: {}",
+                        path.display(),
+                        b.seq,
+                        b.reason
+                    );
+                    Ok(false)
+                }
+                None => Ok(true),
+            }
+        }
+        AuditCommand::Export { out } => {
+            let mut sink: Box<dyn Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).with_context(|| path.display().to_string())?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let entries = trail.entries(&Filter::default())?;
+            for entry in &entries {
+                writeln!(sink, "{}", serde_json::to_string(entry)?)?;
+            }
+            let head = json!({"entries": entries.len(), "head": entries.last().map(|e| &e.hash)});
+            writeln!(sink, "{head}")?;
+            sink.flush()?;
+            Ok(true)
+        }
+    }
+}
+
+/// Whether two paths name one file (or the same path when neither exists).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// Which person each photo enrolls: `--person` for every photo given (folders
@@ -495,7 +752,13 @@ impl<W: Write> Write for LineProgress<'_, W> {
 
 /// Reads an export into `collection`, committing `batch` samples per
 /// transaction and printing each sample's id only after its commit.
-fn import(service: &FaceService, collection: &str, file: &Path, batch: usize) -> Result<bool> {
+fn import(
+    service: &FaceService,
+    collection: &str,
+    file: &Path,
+    batch: usize,
+    key: &GalleryKey,
+) -> Result<bool> {
     let reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -505,7 +768,8 @@ fn import(service: &FaceService, collection: &str, file: &Path, batch: usize) ->
     };
     let mut lines = reader.lines().enumerate();
     let (_, first) = lines.next().context("the import is empty")?;
-    let header = parse_header(&first?)?;
+    let reader = ExportReader::new(&first?, master_key(key, false)?.as_ref())?;
+    let header = &reader.header;
     let gallery = service.gallery();
     if gallery.collection(collection).is_err() {
         service.create_collection(collection, &header.contract, header.index, header.review)?;
@@ -542,7 +806,7 @@ fn import(service: &FaceService, collection: &str, file: &Path, batch: usize) ->
         if line.trim().is_empty() {
             continue;
         }
-        let record = parse_record(&line, i + 1)?;
+        let record = reader.record(&line, i + 1)?;
         if pending
             .first()
             .is_some_and(|p| unassigned(p) != unassigned(&record))

@@ -151,6 +151,7 @@ fn run(cli: Cli) -> Result<bool> {
             command: ModelsCommand::Fetch { pack, force, url },
         } => fetch(&pack, force, url.as_deref()),
         Command::Gallery { db, command } => gallery::run(&db, command),
+        Command::Audit { db, command } => gallery::audit(db.as_deref(), command),
         Command::Cluster {
             input,
             thumbnails,

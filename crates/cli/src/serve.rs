@@ -20,6 +20,10 @@ use crate::{Stages, analyzer};
 #[serde(default, deny_unknown_fields)]
 struct ConfigFile {
     gallery: Option<String>,
+    /// The gallery's master key file (`--key-file` overrides).
+    gallery_key_file: Option<PathBuf>,
+    /// A command printing the gallery's master key (`--key-command` overrides).
+    gallery_key_command: Option<String>,
     keys: Option<PathBuf>,
     /// Execution providers in order of preference (`--provider` overrides).
     providers: Vec<String>,
@@ -72,7 +76,12 @@ pub fn serve(args: &ServeArgs, common: &Common) -> Result<bool> {
     if let Some(policy) = args.liveness.liveness {
         config.liveness = Some(policy);
     }
-    let gallery = open_address(args.db.as_deref().or(file.gallery.as_deref()))?;
+    let mut gallery_key = args.gallery_key.clone();
+    if gallery_key.key_file.is_none() && gallery_key.key_command.is_none() {
+        gallery_key.key_file = file.gallery_key_file.clone();
+        gallery_key.key_command = file.gallery_key_command.clone();
+    }
+    let service = open_address(args.db.as_deref().or(file.gallery.as_deref()), &gallery_key)?;
     let keys_path = home_file(args.keys.as_deref().or(file.keys.as_deref()), "keys.db")?;
     let keys = KeyStore::open(&keys_path)?;
     if config.auth && keys.list()?.iter().all(|k| k.revoked_at.is_some()) {
@@ -89,7 +98,7 @@ pub fn serve(args: &ServeArgs, common: &Common) -> Result<bool> {
     let listener = std::net::TcpListener::bind(config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
-    let server = Server::new(analyzer, gallery, keys, config)?;
+    let server = Server::new(analyzer, service, keys, config)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -112,7 +112,7 @@ fn analysed(
     let matcher: Option<Box<dyn Matcher>> = match (&identity.references, &identity.db) {
         (Some(dir), _) => Some(Box::new(References::load(dir, analyzer)?)),
         (None, Some(db)) => Some(Box::new(GalleryMatcher {
-            service: FaceService::new(open_address(Some(db))?.into()),
+            service: open_address(Some(db), &identity.gallery_key)?,
             collection: identity.collection.clone().unwrap_or_default(),
             contract: contract.expect("computed for --db"),
         })),

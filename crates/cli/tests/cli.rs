@@ -556,6 +556,137 @@ fn gallery_enroll_identify_verify_and_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt.db"));
 }
 
+/// An encrypted gallery from the command line: `create --encrypt` makes
+/// the key file (0600), enrollment and search work through it, exports are
+/// sealed and import back with the key, a missing or wrong key is a clear
+/// error that leaves the file as it was, and keys rotate.
+#[test]
+fn encrypted_gallery_from_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let pack = scrfd500m_sface_pack();
+    let pack = pack.path().to_str().unwrap().to_string();
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("g.db");
+    let key = home.path().join("keys/gallery.key");
+    let run = |key_args: &[&str], env_key: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_facekit"));
+        command
+            .args(["gallery", "--db", db.to_str().unwrap()])
+            .args(key_args)
+            .args(args)
+            .env_remove("FACEKIT_GALLERY_KEY_FILE")
+            .env_remove("FACEKIT_GALLERY_KEY");
+        if let Some(k) = env_key {
+            command.env("FACEKIT_GALLERY_KEY", k);
+        }
+        command.output().expect("run facekit")
+    };
+    let with_key = ["--key-file", key.to_str().unwrap()];
+
+    let out = run(
+        &[],
+        None,
+        &["create", "bbt", "--encrypt", "--models", &pack],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--encrypt needs the master key"));
+    let out = run(
+        &with_key,
+        None,
+        &["create", "bbt", "--encrypt", "--models", &pack],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out)[0]["encrypted"], true);
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let people = shared("identities/face_api_bbt");
+    let out = run(
+        &with_key,
+        None,
+        &["enroll", "bbt", people.to_str().unwrap(), "--models", &pack],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out).len(), 40);
+    let probe = shared("identities/face_api_bbt/raj/raj3.png");
+    let probe = probe.to_str().unwrap();
+    let out = run(
+        &with_key,
+        None,
+        &["identify", "bbt", probe, "--models", &pack],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out)[0]["faces"][0]["best"]["key"], "raj");
+
+    // Sealed export: no embedding in the clear; it imports with the key.
+    let export = run(&with_key, None, &["export", "bbt"]);
+    assert_ok(&export);
+    let text = String::from_utf8(export.stdout).unwrap();
+    assert!(text.lines().next().unwrap().contains("\"sealed\""));
+    assert!(
+        !text.contains("embedding"),
+        "the export holds embeddings in the clear"
+    );
+    let file = home.path().join("bbt.sealed");
+    std::fs::write(&file, &text).unwrap();
+    let out = run(&with_key, None, &["import", "copy", file.to_str().unwrap()]);
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out).len(), 40);
+
+    // Without the key, or with another: refused, nothing changed.
+    let before = std::fs::read(&db).unwrap();
+    let out = run(&[], None, &["list"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("is encrypted") && said.contains("--key-file"),
+        "{said}"
+    );
+    let other = "ab".repeat(32);
+    let out = run(&[], Some(&other), &["list"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("does not open with this key"), "{said}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "a refused open changed the file"
+    );
+
+    // Rotation: the new key opens it, the old one no longer does; a key
+    // command supplies it as well as a file.
+    let new_key = home.path().join("new.key");
+    let out = run(
+        &with_key,
+        None,
+        &["keys", "rotate", "--new-key-file", key.to_str().unwrap()],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must not be the current key file"));
+    let out = run(
+        &with_key,
+        None,
+        &[
+            "keys",
+            "rotate",
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out)[0]["collections"], 2);
+    assert!(!run(&with_key, None, &["list"]).status.success());
+    let command = format!("cat {}", new_key.display());
+    let out = run(&["--key-command", &command], None, &["stats", "copy"]);
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out)[0]["samples"], 40);
+    let hex = std::fs::read_to_string(&new_key).unwrap();
+    let out = run(
+        &[],
+        Some(hex.trim()),
+        &["identify", "bbt", probe, "--models", &pack],
+    );
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out)[0]["faces"][0]["best"]["key"], "raj");
+}
+
 /// `analyze --quality` and liveness (whenever the pack has the models) in
 /// the JSON; `gallery enroll --review strict` refuses a photo of another
 /// person and goes on; liveness normal refuses a replayed probe, observe

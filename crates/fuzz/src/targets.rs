@@ -201,7 +201,8 @@ impl Http {
         };
         config.limits.workers = 1;
         config.limits.request_timeout_secs = 10.0;
-        let server = Server::new(analyzer, Box::new(gallery), keys, config)?;
+        let service = facekit_service::FaceService::new(std::sync::Arc::new(gallery));
+        let server = Server::new(analyzer, service, keys, config)?;
         let router = server.router_service();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

@@ -54,12 +54,27 @@ const INSERT_BATCH: usize = 2_000;
 /// `&token=USER:PASSWORD` (or the `FACEKIT_MILVUS_TOKEN` environment
 /// variable, kept out of command lines).
 pub fn open_gallery(address: &str) -> Result<Box<dyn FaceGallery>, GalleryError> {
+    open_gallery_with_key(address, None)
+}
+
+/// [`open_gallery`] with the gallery's master key (see
+/// [`Gallery::open_with_key`]). Milvus must hold plaintext vectors to
+/// search them, so a key is refused there rather than silently unused.
+pub fn open_gallery_with_key(
+    address: &str,
+    master: Option<facekit_gallery::MasterKey>,
+) -> Result<Box<dyn FaceGallery>, GalleryError> {
     if address.starts_with("milvus://") {
+        if master.is_some() {
+            return Err(GalleryError::Invalid(
+                "encryption at rest is for gallery files: Milvus searches plaintext vectors (encrypt its storage and connections instead, see the README)".into(),
+            ));
+        }
         Ok(Box::new(MilvusGallery::connect(&MilvusAddress::parse(
             address,
         )?)?))
     } else {
-        Ok(Box::new(Gallery::open(address.as_ref())?))
+        Ok(Box::new(Gallery::open_with_key(address.as_ref(), master)?))
     }
 }
 
@@ -1091,6 +1106,7 @@ impl FaceGallery for MilvusGallery {
             review: d.review,
             created_at: d.created_at,
             encrypted: false,
+            retention_days: None,
         })
     }
 

@@ -273,6 +273,39 @@ pub trait FaceGallery: Send + Sync {
         })
     }
 
+    /// Sets how many days a collection keeps its samples (`None`: until
+    /// deleted). Backends that cannot store it refuse.
+    fn set_retention(
+        &self,
+        collection: &str,
+        days: Option<u32>,
+    ) -> Result<Collection, GalleryError> {
+        let _ = days;
+        self.collection(collection)?;
+        Err(GalleryError::Invalid(
+            "this gallery backend keeps no retention period: use a gallery file".into(),
+        ))
+    }
+
+    /// Erases every sample of a collection enrolled before `before` (Unix
+    /// seconds), as deletes do; returns `(sample id, person key)` of each.
+    fn erase_enrolled_before(
+        &self,
+        collection: &str,
+        before: i64,
+    ) -> Result<Vec<(i64, String)>, GalleryError> {
+        let old: Vec<(i64, String)> = self
+            .samples(collection, None)?
+            .into_iter()
+            .filter(|s| s.created_at < before)
+            .map(|s| (s.id, s.person))
+            .collect();
+        for (id, _) in &old {
+            self.delete_sample(collection, *id)?;
+        }
+        Ok(old)
+    }
+
     /// Writes a collection as JSON lines (header, then samples in
     /// enrollment order); returns the number of samples.
     fn export(&self, collection: &str, out: &mut dyn Write) -> Result<usize, GalleryError> {

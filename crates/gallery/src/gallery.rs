@@ -1201,6 +1201,64 @@ impl FaceGallery for Gallery {
         })
     }
 
+    fn set_retention(
+        &self,
+        collection: &str,
+        days: Option<u32>,
+    ) -> Result<Collection, GalleryError> {
+        let c = self.collection(collection)?;
+        self.write(|store| {
+            let db = |e| database(&self.path, e);
+            let tx = store.conn.transaction().map_err(db)?;
+            let n = tx
+                .execute(
+                    "UPDATE collections SET retention_days = ?2 WHERE id = ?1",
+                    params![c.id, days],
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(GalleryError::NoSuchCollection(c.name.clone()));
+            }
+            // Every process (this one too) reads the collection's facts afresh.
+            announce_rebuilt(&tx, c.id).map_err(db)?;
+            tx.commit().map_err(db)
+        })?;
+        self.collection(collection)
+    }
+
+    fn erase_enrolled_before(
+        &self,
+        collection: &str,
+        before: i64,
+    ) -> Result<Vec<(i64, String)>, GalleryError> {
+        let c = self.collection(collection)?;
+        self.write(|store| {
+            let db = |e| database(&self.path, e);
+            let tx = store.conn.transaction().map_err(db)?;
+            let erased: Vec<(i64, String)> = {
+                let mut old = tx
+                    .prepare(
+                        "SELECT s.id, p.key FROM samples s JOIN persons p ON p.id = s.person_id WHERE p.collection_id = ?1 AND s.created_at < ?2 ORDER BY s.id",
+                    )
+                    .map_err(db)?;
+                old.query_map(params![c.id, before], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db)?
+            };
+            tx.execute(
+                "DELETE FROM samples WHERE created_at < ?2 AND person_id IN (SELECT id FROM persons WHERE collection_id = ?1)",
+                params![c.id, before],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            if !erased.is_empty() {
+                self.erase_traces(store, &c)?;
+            }
+            Ok(erased)
+        })
+    }
+
     fn delete_person(&self, collection: &str, person: &str) -> Result<usize, GalleryError> {
         let c = self.collection(collection)?;
         self.write(|store| {

@@ -45,7 +45,7 @@ pub use backend::{
     check_vector,
 };
 pub use facekit_quality::ReviewMode;
-pub use facekit_vault::{KeySource, MasterKey};
+pub use facekit_vault::{KEY_ENV, KeySource, MasterKey};
 pub use gallery::{Gallery, GalleryStats, Identification, PersonMatch, Verification};
 pub use images::{
     EnrollCandidate, EnrollFilter, contract_of, enrollment_candidates, enrollment_faces,
@@ -125,6 +125,10 @@ pub struct Collection {
     /// master key wraps (see [`Gallery::open_with_key`]).
     #[serde(default)]
     pub encrypted: bool,
+    /// Samples are erased by a purge once this many days old (`None`:
+    /// kept until deleted).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 /// An enrolled person.
@@ -403,6 +407,10 @@ pub enum GalleryError {
         /// What the key could not open.
         source: facekit_vault::VaultError,
     },
+    /// The operation's entry in the audit trail could not be written, so
+    /// the operation is reported failed (a search returns nothing).
+    #[error("audit trail: {0}; the operation is refused without its audit entry")]
+    Audit(String),
     /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {

@@ -165,8 +165,8 @@ const BIOMETRIC_COLUMNS: &str =
 /// `PRAGMA user_version` of the current layout, migrated at open. 0: the
 /// first layout (sample ids reused, no change log, no checksums); 2: no
 /// review default per collection; 3: no clustering state; 4: no
-/// encryption.
-const LAYOUT: i64 = 5;
+/// encryption; 5: no retention.
+const LAYOUT: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS collections (
@@ -178,7 +178,8 @@ CREATE TABLE IF NOT EXISTS collections (
     index_kind TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     review TEXT NOT NULL DEFAULT 'off',
-    data_key BLOB
+    data_key BLOB,
+    retention_days INTEGER
 );
 CREATE TABLE IF NOT EXISTS persons (
     id INTEGER PRIMARY KEY,
@@ -341,6 +342,7 @@ impl Store {
         add_missing_column(&tx, "collections", "review", "TEXT NOT NULL DEFAULT 'off'")?;
         add_missing_column(&tx, "persons", "suggested", "INTEGER NOT NULL DEFAULT 0")?;
         add_missing_column(&tx, "collections", "data_key", "BLOB")?;
+        add_missing_column(&tx, "collections", "retention_days", "INTEGER")?;
         tx.execute_batch(CHANGES)?;
         // Only when it changes: opening a current file writes nothing.
         if version != LAYOUT {
@@ -468,7 +470,7 @@ impl Store {
     pub fn collection_by_id(&self, id: i64) -> Result<Option<Collection>, rusqlite::Error> {
         self.conn
             .query_row(
-                "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review, data_key IS NOT NULL FROM collections WHERE id = ?1",
+                "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review, data_key IS NOT NULL, retention_days FROM collections WHERE id = ?1",
                 [id],
                 collection_row,
             )
@@ -477,7 +479,7 @@ impl Store {
 
     pub fn collections(&self) -> Result<Vec<Collection>, rusqlite::Error> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review, data_key IS NOT NULL FROM collections ORDER BY name",
+            "SELECT id, name, model_sha256, dimension, preprocessing, index_kind, created_at, review, data_key IS NOT NULL, retention_days FROM collections ORDER BY name",
         )?;
         stmt.query_map([], collection_row)?.collect()
     }
@@ -732,6 +734,9 @@ fn collection_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Collection> {
         created_at: r.get(6)?,
         review: r.get::<_, String>(7)?.parse().unwrap_or_default(),
         encrypted: r.get(8)?,
+        retention_days: r
+            .get::<_, Option<i64>>(9)?
+            .and_then(|d| u32::try_from(d).ok()),
     })
 }
 

@@ -21,6 +21,19 @@ pub struct Caller {
     pub role: Role,
     /// Their key's id (`None` when authentication is off).
     pub key_id: Option<String>,
+    /// The request's id (`x-request-id`).
+    pub request_id: String,
+}
+
+impl Caller {
+    /// Who the audit trail records: the key, or that there was none.
+    pub fn actor(&self) -> facekit_audit::Actor {
+        let who = match &self.key_id {
+            Some(id) => format!("key:{id}"),
+            None => "key:none (authentication off)".to_string(),
+        };
+        facekit_audit::Actor::new(&who, &self.request_id)
+    }
 }
 
 fn token(parts: &axum::http::HeaderMap) -> Option<&str> {
@@ -39,10 +52,17 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let caller = if !state.config.auth {
         Caller {
             role: Role::Admin,
             key_id: None,
+            request_id,
         }
     } else {
         let key = match token(req.headers()) {
@@ -71,13 +91,14 @@ pub async fn authenticate(
         Caller {
             role: key.role,
             key_id: Some(key.id),
+            request_id,
         }
     };
     req.extensions_mut().insert(caller);
     Ok(next.run(req).await)
 }
 
-fn require(parts: &Parts, role: Role) -> Result<(), ApiError> {
+fn require(parts: &Parts, role: Role) -> Result<Caller, ApiError> {
     let caller = parts
         .extensions
         .get::<Caller>()
@@ -93,21 +114,22 @@ fn require(parts: &Parts, role: Role) -> Result<(), ApiError> {
             ),
         ));
     }
-    Ok(())
+    Ok(caller.clone())
 }
 
-/// Role guards: a handler taking one answers 403 to weaker keys.
+/// Role guards: a handler taking one answers 403 to weaker keys, and
+/// holds the caller (for the audit trail).
 macro_rules! role_guard {
     ($($(#[$doc:meta])* $name:ident => $role:expr;)*) => {$(
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $name;
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Caller);
 
         impl<S: Send + Sync> FromRequestParts<S> for $name {
             type Rejection = ApiError;
 
             async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-                require(parts, $role).map(|_| $name)
+                require(parts, $role).map($name)
             }
         }
     )*};

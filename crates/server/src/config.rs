@@ -33,6 +33,9 @@ pub struct ServerConfig {
     /// --no-ui` turns it off). It is static files: every action it offers
     /// goes through `/v1` with the operator's key.
     pub ui: bool,
+    /// Seconds between purges of samples past their collection's
+    /// retention (default 3600; 0: never — `facekit gallery purge` then).
+    pub purge_interval_secs: u64,
     /// Sizes and limits.
     pub limits: Limits,
 }
@@ -48,6 +51,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             liveness: None,
             ui: true,
+            purge_interval_secs: 3600,
             limits: Limits::default(),
         }
     }

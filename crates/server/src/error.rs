@@ -191,6 +191,7 @@ impl From<GalleryError> for ApiError {
             GalleryError::Database { .. }
             | GalleryError::Io { .. }
             | GalleryError::KeyRequired { .. }
+            | GalleryError::Audit(_)
             | GalleryError::Vault { .. } => Self::internal(message),
             GalleryError::Remote { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -9,14 +9,13 @@
 //! crates; the `facekit serve` command wires it up.
 //!
 //! ```no_run
-//! use facekit_gallery::Gallery;
 //! use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
 //! use facekit_server::{Server, ServerConfig, keys::KeyStore};
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let analyzer = FaceAnalyzer::from_pack("buffalo_l", AnalyzeOptions::default())?;
-//! let gallery = Gallery::open("gallery.db".as_ref())?;
+//! let service = facekit_service::open_audited("gallery.db", None)?;
 //! let keys = KeyStore::open("keys.db".as_ref())?;
-//! let server = Server::new(analyzer, Box::new(gallery), keys, ServerConfig::default())?;
+//! let server = Server::new(analyzer, service, keys, ServerConfig::default())?;
 //! let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
 //! server.run(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
@@ -43,7 +42,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use facekit_gallery::{EmbeddingContract, FaceGallery, GalleryError, contract_of};
+use facekit_gallery::{EmbeddingContract, GalleryError, contract_of};
 use facekit_image::{DecodeLimits, decode_bytes};
 use facekit_pipeline::{FaceAnalyzer, ImageFaces};
 use facekit_service::{FaceService, LivenessPolicy};
@@ -151,6 +150,19 @@ impl AppState {
             .map_err(|e| ApiError::internal(format!("a gallery operation failed: {e}")))?
             .map_err(Into::into)
     }
+
+    /// [`AppState::gallery`] with the operation recorded for `caller`.
+    async fn gallery_as<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+        self: &Arc<Self>,
+        caller: &auth::Caller,
+        op: impl FnOnce(&FaceService) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let service = self.service.acting_as(caller.actor());
+        tokio::task::spawn_blocking(move || op(&service))
+            .await
+            .map_err(|e| ApiError::internal(format!("a gallery operation failed: {e}")))?
+            .map_err(Into::into)
+    }
 }
 
 /// The API server: state, routes and middleware.
@@ -244,12 +256,12 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 impl Server {
-    /// Builds the server over a loaded analyzer, a gallery backend and the
-    /// key store. The analyzer's limits are tightened to the server's
-    /// (pixels, faces per image).
+    /// Builds the server over a loaded analyzer, the gallery service (with
+    /// its audit trail) and the key store. The analyzer's limits are
+    /// tightened to the server's (pixels, faces per image).
     pub fn new(
         analyzer: FaceAnalyzer,
-        gallery: Box<dyn FaceGallery>,
+        service: FaceService,
         keys: KeyStore,
         config: ServerConfig,
     ) -> Result<Self, ServerError> {
@@ -288,7 +300,7 @@ impl Server {
         let state = Arc::new(AppState {
             analyzer,
             contract,
-            service: FaceService::new(Arc::from(gallery)),
+            service,
             keys: Arc::new(keys),
             pool,
             metrics,
@@ -359,6 +371,38 @@ impl Server {
             .with_state(state.clone())
     }
 
+    /// Erases samples past their collection's retention every
+    /// `purge_interval_secs` (recorded in the audit trail as the server's
+    /// own doing); a failed purge is logged and tried again next time.
+    fn schedule_purges(&self) {
+        let every = self.state.config.purge_interval_secs;
+        if every == 0 {
+            return;
+        }
+        let service = self.state.service.acting_as(facekit_audit::Actor::new(
+            "server:retention",
+            "scheduled-purge",
+        ));
+        let service = Arc::new(service);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(every));
+            loop {
+                ticks.tick().await;
+                let service = service.clone();
+                match tokio::task::spawn_blocking(move || service.purge(None)).await {
+                    Ok(Ok(reports)) => {
+                        let erased: usize = reports.iter().map(|r| r.samples_erased).sum();
+                        if erased > 0 {
+                            tracing::info!(erased, "retention purge");
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!("retention purge failed: {e}"),
+                    Err(e) => tracing::warn!("retention purge failed: {e}"),
+                }
+            }
+        });
+    }
+
     /// The router, for serving it some other way.
     pub fn router_service(&self) -> Router {
         self.app.clone()
@@ -385,6 +429,7 @@ impl Server {
             tracing::info!("shutting down: finishing in-flight requests");
             stopper.graceful_shutdown(Some(grace));
         });
+        self.schedule_purges();
         let service = self.app.clone().into_make_service();
         let limits = &self.state.config.limits;
         let header_timeout = Duration::from_secs_f64(limits.header_timeout_secs);

@@ -118,7 +118,9 @@ fn every_served_route_is_documented_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let server = facekit_server::Server::new(
         common::analyzer(&pack),
-        Box::new(facekit_gallery::Gallery::open(&dir.path().join("g.db")).unwrap()),
+        facekit_service::FaceService::new(std::sync::Arc::new(
+            facekit_gallery::Gallery::open(&dir.path().join("g.db")).unwrap(),
+        )),
         facekit_server::keys::KeyStore::open(&dir.path().join("k.db")).unwrap(),
         facekit_server::ServerConfig::default(),
     )

@@ -3,6 +3,7 @@
 //! the enrollment review (quality limits, and under `strict` the fit of the
 //! new sample to its person and to no other).
 
+use facekit_audit::{Event, Operation};
 use facekit_gallery::{
     EmbeddingContract, EnrollCandidate, FaceGallery, GalleryError, PersonInfo, ReviewMode,
 };
@@ -200,6 +201,11 @@ impl FaceService {
             } else {
                 g.enroll(collection, contract, person, &samples)?
             };
+            self.record(
+                Event::new(Operation::Enroll, collection)
+                    .persons([&person.key])
+                    .results(ids.len()),
+            )?;
             Ok(EnrollReport {
                 review: level,
                 enrolled: ids

@@ -28,15 +28,19 @@
 //! ```
 
 mod checks;
+mod privacy;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+
+use facekit_audit::{Actor, AuditLog, Entry, Event, Operation};
 
 use facekit_cluster::collection::{self, Run, RunReport};
 use facekit_cluster::{ClusterError, ClusterOptions};
 use facekit_gallery::{
-    Collection, EmbeddingContract, FaceGallery, GalleryError, IndexKind, NewSample, Person,
-    PersonInfo, PersonMatch, Renumbered, Verification,
+    Collection, EmbeddingContract, FaceGallery, GalleryError, IndexKind, MasterKey, NewSample,
+    Person, PersonInfo, PersonMatch, Renumbered, Sample, Verification,
 };
 use facekit_pipeline::{Face, FaceRecord, ImageFaces};
 use serde::Serialize;
@@ -45,8 +49,39 @@ pub use checks::{
     EnrollChecks, EnrollReport, EnrolledSample, LivenessPolicy, RefusedFace, SpoofDetected,
     refuse_spoofs,
 };
-pub use facekit_gallery_milvus::open_gallery;
+pub use facekit_gallery_milvus::{open_gallery, open_gallery_with_key};
 pub use facekit_quality::{Refusal, ReviewMode};
+pub use privacy::{ErasureReceipt, PersonExport, PurgeReport};
+
+/// Where the audit trail of the gallery at `address` is kept: in the
+/// gallery file itself, or for Milvus in `$FACEKIT_HOME/audit.db`.
+pub fn audit_trail_of(address: &str) -> Result<PathBuf, GalleryError> {
+    if !address.starts_with("milvus://") {
+        return Ok(PathBuf::from(address));
+    }
+    let home = facekit_models::facekit_home().ok_or_else(|| {
+        GalleryError::Invalid("no $FACEKIT_HOME or $HOME to keep the audit trail in".into())
+    })?;
+    std::fs::create_dir_all(&home).map_err(|source| GalleryError::Io {
+        path: home.clone(),
+        source,
+    })?;
+    Ok(home.join("audit.db"))
+}
+
+/// Opens the gallery at `address` (a file or `milvus://…`, with its master
+/// key if given) and its audit trail ([`audit_trail_of`]), acting as the
+/// OS user.
+pub fn open_audited(address: &str, master: Option<MasterKey>) -> Result<FaceService, GalleryError> {
+    // The gallery first: a refused key must leave the file untouched.
+    let gallery = open_gallery_with_key(address, master)?;
+    let trail = AuditLog::open(&audit_trail_of(address)?).map_err(audit_failed)?;
+    Ok(FaceService::audited(Arc::from(gallery), trail))
+}
+
+fn audit_failed(e: facekit_audit::AuditError) -> GalleryError {
+    GalleryError::Audit(e.to_string())
+}
 
 /// One face's candidates.
 #[derive(Debug, Clone, Serialize)]
@@ -69,11 +104,24 @@ pub struct FaceVerification {
     pub verification: Verification,
 }
 
-/// The gallery operations every interface shares.
+/// The gallery operations every interface shares. Each operation on
+/// biometric data (enroll, identify, verify, listing or exporting
+/// embeddings, deletes, erasure, purge) appends one entry to the audit
+/// trail, when the service has one, in the name of its [`Actor`]; an
+/// operation whose entry cannot be written fails (a search returns
+/// nothing).
 pub struct FaceService {
+    shared: Arc<Shared>,
+    /// Who the operations are recorded for.
+    actor: Actor,
+}
+
+/// What every [`FaceService::acting_as`] copy shares.
+struct Shared {
     gallery: Arc<dyn FaceGallery>,
     /// One lock per collection name, taken by writes only.
     writers: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    audit: Option<AuditLog>,
 }
 
 impl std::fmt::Debug for FaceService {
@@ -83,28 +131,82 @@ impl std::fmt::Debug for FaceService {
 }
 
 impl FaceService {
-    /// A service over a gallery backend.
+    /// A service over a gallery backend, keeping no audit trail (a
+    /// library's own use; the CLI, server and Python package keep one).
     pub fn new(gallery: Arc<dyn FaceGallery>) -> Self {
+        Self::with_trail(gallery, None)
+    }
+
+    /// A service recording every biometric operation in `trail`, acting
+    /// as the OS user until [`FaceService::acting_as`] says otherwise.
+    pub fn audited(gallery: Arc<dyn FaceGallery>, trail: AuditLog) -> Self {
+        Self::with_trail(gallery, Some(trail))
+    }
+
+    fn with_trail(gallery: Arc<dyn FaceGallery>, audit: Option<AuditLog>) -> Self {
         Self {
-            gallery,
-            writers: Mutex::new(HashMap::new()),
+            shared: Arc::new(Shared {
+                gallery,
+                writers: Mutex::new(HashMap::new()),
+                audit,
+            }),
+            actor: Actor::os_user(),
         }
     }
 
-    /// Opens the gallery at `address` (a file path or `milvus://…`).
+    /// Opens the gallery at `address` (a file path or `milvus://…`) with
+    /// its audit trail ([`open_audited`]).
     pub fn open(address: &str) -> Result<Self, GalleryError> {
-        Ok(Self::new(Arc::from(open_gallery(address)?)))
+        open_audited(address, None)
+    }
+
+    /// The same service (gallery, locks, trail) recording its operations
+    /// for `actor`: an API key and its request, say.
+    pub fn acting_as(&self, actor: Actor) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            actor,
+        }
     }
 
     /// The backend, for reads that need no coordination (lists, counts).
     pub fn gallery(&self) -> &dyn FaceGallery {
-        self.gallery.as_ref()
+        self.shared.gallery.as_ref()
+    }
+
+    /// The audit trail, when the service keeps one.
+    pub fn audit_trail(&self) -> Option<&AuditLog> {
+        self.shared.audit.as_ref()
+    }
+
+    /// Appends `event` to the audit trail (if any) for this actor.
+    pub fn record(&self, event: Event) -> Result<Option<Entry>, GalleryError> {
+        match &self.shared.audit {
+            Some(trail) => trail
+                .append(&self.actor, &event)
+                .map(Some)
+                .map_err(audit_failed),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `op`, then records what [`Event`] `event` makes of its result;
+    /// the result is returned only once recorded.
+    fn audited_op<T, E: From<GalleryError>>(
+        &self,
+        op: impl FnOnce() -> Result<T, E>,
+        event: impl FnOnce(&T) -> Event,
+    ) -> Result<T, E> {
+        let result = op()?;
+        self.record(event(&result))?;
+        Ok(result)
     }
 
     /// Runs a write to `collection` while no other write of this service
     /// to the same collection runs.
     fn writing<T>(&self, collection: &str, op: impl FnOnce(&dyn FaceGallery) -> T) -> T {
         let lock = self
+            .shared
             .writers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -114,7 +216,7 @@ impl FaceService {
         // A writer that panicked left the backend consistent (its writes
         // are transactions): the lock only orders writers.
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        op(self.gallery.as_ref())
+        op(self.gallery())
     }
 
     /// Creates a collection pinned to `contract`, its enrollments reviewed
@@ -133,7 +235,12 @@ impl FaceService {
 
     /// Deletes a collection and erases everything in it.
     pub fn delete_collection(&self, name: &str) -> Result<(), GalleryError> {
-        self.writing(name, |g| g.delete_collection(name))
+        self.writing(name, |g| {
+            let samples = g.stats(name)?.samples;
+            g.delete_collection(name)?;
+            self.record(Event::new(Operation::Delete, name).results(samples))
+                .map(drop)
+        })
     }
 
     /// Creates a person without samples.
@@ -170,7 +277,10 @@ impl FaceService {
         samples: &[NewSample],
     ) -> Result<Vec<i64>, GalleryError> {
         self.writing(collection, |g| {
-            g.enroll_unassigned(collection, contract, samples)
+            self.audited_op(
+                || g.enroll_unassigned(collection, contract, samples),
+                |ids| Event::new(Operation::Enroll, collection).results(ids.len()),
+            )
         })
     }
 
@@ -245,7 +355,14 @@ impl FaceService {
         samples: &[NewSample],
     ) -> Result<Vec<i64>, GalleryError> {
         self.writing(collection, |g| {
-            g.enroll(collection, contract, person, samples)
+            self.audited_op(
+                || g.enroll(collection, contract, person, samples),
+                |ids| {
+                    Event::new(Operation::Enroll, collection)
+                        .persons([&person.key])
+                        .results(ids.len())
+                },
+            )
         })
     }
 
@@ -256,17 +373,40 @@ impl FaceService {
         contract: &EmbeddingContract,
         items: &[(&PersonInfo, &NewSample)],
     ) -> Result<Vec<i64>, GalleryError> {
-        self.writing(collection, |g| g.enroll_batch(collection, contract, items))
+        self.writing(collection, |g| {
+            self.audited_op(
+                || g.enroll_batch(collection, contract, items),
+                |ids| {
+                    Event::new(Operation::Enroll, collection)
+                        .persons(items.iter().map(|(p, _)| &p.key))
+                        .results(ids.len())
+                },
+            )
+        })
     }
 
     /// Deletes a person and erases their samples; how many went.
     pub fn delete_person(&self, collection: &str, key: &str) -> Result<usize, GalleryError> {
-        self.writing(collection, |g| g.delete_person(collection, key))
+        self.writing(collection, |g| {
+            self.audited_op(
+                || g.delete_person(collection, key),
+                |&n| {
+                    Event::new(Operation::Delete, collection)
+                        .persons([key])
+                        .results(n)
+                },
+            )
+        })
     }
 
     /// Deletes one sample, erasing it.
     pub fn delete_sample(&self, collection: &str, sample: i64) -> Result<(), GalleryError> {
-        self.writing(collection, |g| g.delete_sample(collection, sample))
+        self.writing(collection, |g| {
+            self.audited_op(
+                || g.delete_sample(collection, sample),
+                |_| Event::new(Operation::Delete, collection).results(1),
+            )
+        })
     }
 
     /// The top-k persons for one embedding.
@@ -278,8 +418,23 @@ impl FaceService {
         top_k: usize,
         threshold: f32,
     ) -> Result<FaceMatches, GalleryError> {
+        self.audited_op(
+            || self.search(collection, contract, embedding, top_k, threshold),
+            |found| identified(collection, std::slice::from_ref(found)),
+        )
+    }
+
+    /// One unrecorded search (the callers record theirs).
+    fn search(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        embedding: &[f32],
+        top_k: usize,
+        threshold: f32,
+    ) -> Result<FaceMatches, GalleryError> {
         let found = self
-            .gallery
+            .gallery()
             .identify(collection, contract, embedding, top_k, threshold)?;
         Ok(FaceMatches {
             face: None,
@@ -289,7 +444,8 @@ impl FaceService {
     }
 
     /// Who is every face of a photo: the top-k persons of each face that
-    /// has an embedding, in the photo's order (empty when none has).
+    /// has an embedding, in the photo's order (empty when none has); one
+    /// audit entry for the photo.
     pub fn identify_faces(
         &self,
         collection: &str,
@@ -298,16 +454,39 @@ impl FaceService {
         top_k: usize,
         threshold: f32,
     ) -> Result<Vec<FaceMatches>, GalleryError> {
-        faces
-            .iter()
-            .filter_map(|f| f.embedding.as_deref().map(|e| (f, e)))
-            .map(|(face, embedding)| {
-                let mut found =
-                    self.identify_embedding(collection, contract, embedding, top_k, threshold)?;
-                found.face = Some(FaceRecord::new(face, false));
-                Ok(found)
-            })
-            .collect()
+        self.audited_op(
+            || {
+                faces
+                    .iter()
+                    .filter_map(|f| f.embedding.as_deref().map(|e| (f, e)))
+                    .map(|(face, embedding)| {
+                        let mut found =
+                            self.search(collection, contract, embedding, top_k, threshold)?;
+                        found.face = Some(FaceRecord::new(face, false));
+                        Ok(found)
+                    })
+                    .collect::<Result<Vec<_>, GalleryError>>()
+            },
+            |found| identified(collection, found),
+        )
+    }
+
+    /// Compares an embedding with one person's samples.
+    pub fn verify_embedding(
+        &self,
+        collection: &str,
+        contract: &EmbeddingContract,
+        person: &str,
+        embedding: &[f32],
+        threshold: f32,
+    ) -> Result<Verification, GalleryError> {
+        self.audited_op(
+            || {
+                self.gallery()
+                    .verify(collection, contract, person, embedding, threshold)
+            },
+            |_| verified(collection, person, 1),
+        )
     }
 
     /// Is the largest face of a photo that person? `None` when the photo
@@ -329,17 +508,64 @@ impl FaceService {
             ..photo
         }
         .largest() else {
+            self.record(verified(collection, person, 0))?;
             return Ok(None);
         };
         let embedding = face.embedding.as_deref().unwrap_or_default();
-        let verification = self
-            .gallery
-            .verify(collection, contract, person, embedding, threshold)?;
+        let verification =
+            self.verify_embedding(collection, contract, person, embedding, threshold)?;
         Ok(Some(FaceVerification {
             face: FaceRecord::new(&face, false),
             verification,
         }))
     }
+
+    /// A person's stored samples (or a collection's, `person` `None`);
+    /// their embeddings only with `embeddings`, which is recorded.
+    pub fn faces(
+        &self,
+        collection: &str,
+        person: Option<&str>,
+        embeddings: bool,
+    ) -> Result<Vec<Sample>, GalleryError> {
+        let mut faces = self.gallery().samples(collection, person)?;
+        if embeddings {
+            self.record(
+                Event::new(Operation::ListFaces, collection)
+                    .persons(person)
+                    .results(faces.len()),
+            )?;
+        } else {
+            faces.iter_mut().for_each(|f| f.embedding.clear());
+        }
+        Ok(faces)
+    }
+
+    /// Writes a collection as JSON lines ([`FaceGallery::export`]);
+    /// recorded with its sample count.
+    pub fn export(
+        &self,
+        collection: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<usize, GalleryError> {
+        self.audited_op(
+            || self.gallery().export(collection, out),
+            |&n| Event::new(Operation::Export, collection).results(n),
+        )
+    }
+}
+
+/// The audit event of a search: the persons disclosed, the faces searched.
+fn identified(collection: &str, found: &[FaceMatches]) -> Event {
+    Event::new(Operation::Identify, collection)
+        .persons(found.iter().flat_map(|f| f.matches.iter().map(|m| &m.key)))
+        .results(found.len())
+}
+
+fn verified(collection: &str, person: &str, faces: usize) -> Event {
+    Event::new(Operation::Verify, collection)
+        .persons([person])
+        .results(faces)
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ pub struct CreateCollection {
     /// `off` (default), `standard` or `strict`.
     #[serde(default)]
     pub review: ReviewMode,
+    /// Days its samples are kept before a purge erases them (default:
+    /// until deleted).
+    pub retention_days: Option<u32>,
 }
 
 /// A collection.
@@ -277,7 +280,7 @@ const COLLECTION: &str = "/v1/collections/{collection}";
     responses((status = 201, body = Collection), (status = 409, description = "`conflict`: a collection of that name exists", body = ErrorBody), (status = 422, description = "`invalid_argument`: a value out of range (a wrong embedding dimension, a NaN, an empty key)", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn create_collection(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<Arc<AppState>>,
     payload: Payload<CreateCollection>,
 ) -> Result<(StatusCode, Json<Collection>), ApiError> {
@@ -286,13 +289,20 @@ pub async fn create_collection(
         index,
         contract,
         review,
+        retention_days,
     } = payload.params;
     let contract = match contract {
         Some(c) => c,
         None => state.require_recognizer()?.clone(),
     };
     let created = state
-        .gallery(move |s| s.create_collection(&name, &contract, index, review))
+        .gallery_as(&caller, move |s| {
+            let created = s.create_collection(&name, &contract, index, review)?;
+            match retention_days {
+                Some(_) => s.set_retention(&name, retention_days),
+                None => Ok(created),
+            }
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -332,12 +342,12 @@ pub async fn get_collection(
     responses((status = 204), (status = 404, description = "`not_found`: no such collection", body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub async fn delete_collection(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<Arc<AppState>>,
     PathOf(collection): PathOf<String>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .gallery(move |s| s.delete_collection(&collection))
+        .gallery_as(&caller, move |s| s.delete_collection(&collection))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -449,12 +459,12 @@ pub async fn update_person(
     responses((status = 200, body = Deleted), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn delete_person(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf((collection, person)): PathOf<(String, String)>,
 ) -> Result<Json<Deleted>, ApiError> {
     let faces_deleted = state
-        .gallery(move |s| s.delete_person(&collection, &person))
+        .gallery_as(&caller, move |s| s.delete_person(&collection, &person))
         .await?;
     Ok(Json(Deleted { faces_deleted }))
 }
@@ -467,7 +477,7 @@ pub async fn delete_person(
     responses((status = 201, body = EnrollResponse), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face passes the size and score filters; `review_refused`: the review refused every face (`details` lists each with its reasons); `spoof_detected`: liveness in normal mode refused them; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn enroll(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf((collection, person)): PathOf<(String, String)>,
     payload: Payload<EnrollRequest>,
@@ -485,7 +495,7 @@ pub async fn enroll(
     let image = match probe {
         Probe::Embedding(e) => {
             let ids = state
-                .gallery(move |s| {
+                .gallery_as(&caller, move |s| {
                     s.enroll(&collection, &contract, &info, &[NewSample::embedding(e)])
                 })
                 .await?;
@@ -533,7 +543,9 @@ pub async fn enroll(
         threshold: state.config.threshold,
     };
     let report = state
-        .gallery(move |s| s.enroll_candidates(&collection, &contract, &info, candidates, &checks))
+        .gallery_as(&caller, move |s| {
+            s.enroll_candidates(&collection, &contract, &info, candidates, &checks)
+        })
         .await?;
     if report.enrolled.is_empty() {
         let code = if report.spoof_refused() {
@@ -584,17 +596,17 @@ pub async fn enroll(
     responses((status = 200, body = FaceList), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody)),
     security(("api_key" = ["reader"])))]
 pub async fn list_faces(
-    _: Reader,
+    Reader(caller): Reader,
     State(state): State<Arc<AppState>>,
     PathOf((collection, person)): PathOf<(String, String)>,
     payload: Payload<FaceListing>,
 ) -> Result<Json<FaceList>, ApiError> {
-    let mut faces = state
-        .gallery(move |s| s.gallery().samples(&collection, Some(&person)))
+    let embeddings = payload.params.embeddings;
+    let faces = state
+        .gallery_as(&caller, move |s| {
+            s.faces(&collection, Some(&person), embeddings)
+        })
         .await?;
-    if !payload.params.embeddings {
-        faces.iter_mut().for_each(|f| f.embedding.clear());
-    }
     Ok(Json(FaceList { faces }))
 }
 
@@ -604,12 +616,12 @@ pub async fn list_faces(
     responses((status = 204), (status = 404, description = "`not_found`: no such collection or face", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn delete_face(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf((collection, face_id)): PathOf<(String, i64)>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .gallery(move |s| s.delete_sample(&collection, face_id))
+        .gallery_as(&caller, move |s| s.delete_sample(&collection, face_id))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -621,7 +633,7 @@ pub async fn delete_face(
     responses((status = 200, body = IdentifyResponse), (status = 404, description = "`not_found`: no such collection", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `spoof_detected`: a face looks printed or replayed (liveness in normal mode); `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
     security(("api_key" = ["reader"])))]
 pub async fn identify(
-    _: Reader,
+    Reader(caller): Reader,
     State(state): State<Arc<AppState>>,
     PathOf(collection): PathOf<String>,
     payload: Payload<SearchRequest>,
@@ -637,10 +649,10 @@ pub async fn identify(
     let threshold = payload.params.threshold.unwrap_or(state.config.threshold);
     let contract = probe_contract(&state, &collection, &probe).await?;
     let worker = state.clone();
+    let service = state.service.acting_as(caller.actor());
     let faces = state
         .pool
         .run("identify", move || {
-            let service = &worker.service;
             Ok(match probe {
                 Probe::Embedding(e) => vec![service.identify_embedding(
                     &collection,
@@ -674,7 +686,7 @@ pub async fn identify(
     responses((status = 200, body = VerifyResponse), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face in the image; `spoof_detected`: the face looks printed or replayed (liveness in normal mode); `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
     security(("api_key" = ["reader"])))]
 pub async fn verify(
-    _: Reader,
+    Reader(caller): Reader,
     State(state): State<Arc<AppState>>,
     PathOf((collection, person)): PathOf<(String, String)>,
     payload: Payload<SearchRequest>,
@@ -683,16 +695,14 @@ pub async fn verify(
     let threshold = payload.params.threshold.unwrap_or(state.config.threshold);
     let contract = probe_contract(&state, &collection, &probe).await?;
     let worker = state.clone();
+    let service = state.service.acting_as(caller.actor());
     let (face, verification) = state
         .pool
         .run("verify", move || {
-            let service = &worker.service;
             Ok(match probe {
                 Probe::Embedding(e) => (
                     None,
-                    service
-                        .gallery()
-                        .verify(&collection, &contract, &person, &e, threshold)?,
+                    service.verify_embedding(&collection, &contract, &person, &e, threshold)?,
                 ),
                 Probe::Image(image) => {
                     let photo = worker.analyze(&image, false, false)?;

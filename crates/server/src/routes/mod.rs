@@ -8,6 +8,7 @@ pub mod gallery;
 pub mod info;
 pub mod keys;
 pub mod people;
+pub mod privacy;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
@@ -145,6 +146,12 @@ pub fn routers() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, Value) {
         .routes(routes!(gallery::delete_face))
         .routes(routes!(people::add_faces, people::list_collection_faces))
         .routes(routes!(people::cluster))
+        .routes(routes!(privacy::list_audit))
+        .routes(routes!(privacy::verify_audit))
+        .routes(routes!(privacy::set_retention))
+        .routes(routes!(privacy::purge))
+        .routes(routes!(privacy::export_person))
+        .routes(routes!(privacy::erase_person))
         .routes(routes!(people::merge))
         .routes(routes!(people::split))
         .routes(routes!(people::move_face))

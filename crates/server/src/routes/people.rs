@@ -137,7 +137,7 @@ const FACES: &str = "/v1/collections/{collection}/faces";
     responses((status = 201, body = AddedFaces), (status = 404, description = "`not_found`: no such collection", body = ErrorBody), (status = 409, description = "`contract_mismatch`: the collection's embedding contract is not the server's recognizer", body = ErrorBody), (status = 413, description = "`payload_too_large`: the body is over the limit; `image_too_large`: the image has more pixels than the limit", body = ErrorBody), (status = 422, description = "`invalid_image`, `empty_image`: the image cannot be decoded; `no_face`: no face passes the size and score filters; `invalid_argument`: an embedding of the wrong dimension or with a NaN", body = ErrorBody), (status = 501, description = "`no_recognizer`: the server's pack has no recognition model", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn add_faces(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf(collection): PathOf<String>,
     payload: Payload<AddFacesRequest>,
@@ -190,7 +190,9 @@ pub async fn add_faces(
         }
     };
     let ids = state
-        .gallery(move |s| s.enroll_unassigned(&collection, &contract, &samples))
+        .gallery_as(&caller, move |s| {
+            s.enroll_unassigned(&collection, &contract, &samples)
+        })
         .await?;
     let faces = faces
         .into_iter()

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use facekit_gallery::Gallery;
 use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
 use facekit_server::keys::{KeyStore, Role};
 use facekit_server::{Server, ServerConfig};
@@ -54,8 +53,10 @@ pub fn start_with(
     } else {
         "http"
     };
-    let gallery = Gallery::open(&dir.path().join("gallery.db")).unwrap();
-    let server = Server::new(analyzer(&pack), Box::new(gallery), keys, config).unwrap();
+    let service =
+        facekit_service::open_audited(dir.path().join("gallery.db").to_str().unwrap(), None)
+            .unwrap();
+    let server = Server::new(analyzer(&pack), service, keys, config).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("{scheme}://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
