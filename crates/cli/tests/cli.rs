@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use facekit_testdata::{golden_cases, models_dir, scrfd500m_sface_pack, shared};
+use serde_json::json;
 
 fn facekit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_facekit"))
@@ -1440,4 +1441,329 @@ fn gallery_photo_collection_clustered_and_corrected_from_the_command_line() {
     assert_eq!(copied.len(), 40);
     let loose = |faces: &[serde_json::Value]| faces.iter().filter(|f| f["person"] == "").count();
     assert_eq!(loose(&copied), loose(&gallery(&["faces", "album"])));
+}
+
+/// Runs `facekit SUBCOMMAND --db DB ARGS…` as the OS user `tester`, with no
+/// gallery key or address from the environment.
+fn on_gallery(subcommand: &str, db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facekit"))
+        .args([subcommand, "--db", db.to_str().unwrap()])
+        .args(args)
+        .env("USER", "tester")
+        .env_remove("FACEKIT_GALLERY")
+        .env_remove("FACEKIT_GALLERY_KEY")
+        .env_remove("FACEKIT_GALLERY_KEY_FILE")
+        .output()
+        .expect("run facekit")
+}
+
+/// Checks that `out` succeeded and left exactly one new audit entry, of
+/// `operation` by the OS user in a run of its own; returns it.
+fn one_entry(
+    db: &Path,
+    seen: &mut Vec<serde_json::Value>,
+    out: &Output,
+    operation: &str,
+) -> serde_json::Value {
+    assert_ok(out);
+    let all = stdout_lines(&on_gallery("audit", db, &["show"]));
+    assert_eq!(
+        all.len(),
+        seen.len() + 1,
+        "{operation} left {} entries",
+        all.len() - seen.len()
+    );
+    let entry = all.last().unwrap().clone();
+    assert_eq!(entry["operation"], operation, "{entry}");
+    assert_eq!(entry["actor"], "user:tester");
+    assert!(
+        seen.iter().all(|e| e["request_id"] != entry["request_id"]),
+        "two runs share a request id"
+    );
+    seen.push(entry.clone());
+    entry
+}
+
+/// Every gallery command that reads or changes biometric data leaves one
+/// audit entry; `audit verify` passes, then names the first broken entry
+/// of a copy edited, cut or reordered behind its back; a person's export
+/// and erasure; retention and purge.
+#[test]
+fn audit_trail_and_subject_rights_from_the_command_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let pack = scrfd500m_sface_pack();
+    let pack = pack.path().to_str().unwrap().to_string();
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("g.db");
+    let g = |args: &[&str]| on_gallery("gallery", &db, args);
+    let photo = |rel: &str| {
+        shared(&format!("identities/face_recognition_knn/train/{rel}"))
+            .display()
+            .to_string()
+    };
+    let mut seen = Vec::new();
+
+    assert_ok(&g(&["create", "c", "--models", &pack]));
+    assert!(stdout_lines(&on_gallery("audit", &db, &["show"])).is_empty());
+    let out = g(&[
+        "enroll",
+        "c",
+        &photo("obama/obama.jpg"),
+        "--person",
+        "obama",
+        "--models",
+        &pack,
+    ]);
+    let obama_sample = stdout_lines(&out)[0]["samples"][0].as_i64().unwrap();
+    let entry = one_entry(&db, &mut seen, &out, "enroll");
+    assert_eq!(
+        (entry["persons"].clone(), entry["results"].clone()),
+        (json!(["obama"]), json!(1))
+    );
+    let out = g(&[
+        "enroll",
+        "c",
+        &photo("biden/biden.jpg"),
+        "--person",
+        "biden",
+        "--models",
+        &pack,
+    ]);
+    one_entry(&db, &mut seen, &out, "enroll");
+    let out = g(&[
+        "identify",
+        "c",
+        &photo("obama/obama2.jpg"),
+        "--models",
+        &pack,
+    ]);
+    let entry = one_entry(&db, &mut seen, &out, "identify");
+    assert!(
+        entry["persons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("obama"))
+    );
+    let out = g(&[
+        "verify",
+        "c",
+        "obama",
+        &photo("obama/obama2.jpg"),
+        "--models",
+        &pack,
+    ]);
+    one_entry(&db, &mut seen, &out, "verify");
+    let out = g(&["export", "c"]);
+    assert_eq!(one_entry(&db, &mut seen, &out, "export")["results"], 2);
+
+    let file = home.path().join("obama.json");
+    let out = g(&[
+        "person",
+        "export",
+        "c",
+        "obama",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    one_entry(&db, &mut seen, &out, "person_export");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let export: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(export["person"]["key"], "obama");
+    assert_eq!(
+        export["samples"][0]["embedding"].as_array().unwrap().len(),
+        128
+    );
+    assert_eq!(export["audit"].as_array().unwrap().len(), 4, "{export}");
+
+    let out = g(&["person", "erase", "c", "biden"]);
+    let receipt = stdout_lines(&out)[0].clone();
+    let entry = one_entry(&db, &mut seen, &out, "erase");
+    assert_eq!(receipt["audit_hash"], entry["hash"]);
+    assert_eq!(receipt["samples_erased"], 1);
+    let out = g(&["delete", "c", "--sample", &obama_sample.to_string()]);
+    one_entry(&db, &mut seen, &out, "delete");
+    let out = g(&["retention", "c", "30"]);
+    assert_eq!(stdout_lines(&out)[0]["retention_days"], 30);
+    one_entry(&db, &mut seen, &out, "retention");
+    let out = g(&["purge"]);
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out)[0]["samples_erased"], 0);
+    assert_eq!(
+        stdout_lines(&on_gallery("audit", &db, &["show"])).len(),
+        seen.len()
+    );
+    let out = g(&["delete", "c"]);
+    one_entry(&db, &mut seen, &out, "delete");
+    let key = home.path().join("k.key");
+    let out = g(&["encrypt", "--key-file", key.to_str().unwrap()]);
+    one_entry(&db, &mut seen, &out, "encrypt");
+    let new_key = home.path().join("k2.key");
+    let out = g(&[
+        "keys",
+        "rotate",
+        "--key-file",
+        key.to_str().unwrap(),
+        "--new-key-file",
+        new_key.to_str().unwrap(),
+    ]);
+    one_entry(&db, &mut seen, &out, "rotate_keys");
+
+    let out = on_gallery("audit", &db, &["verify"]);
+    assert_ok(&out);
+    assert_eq!(stdout_lines(&out)[0]["entries"], seen.len());
+    let exported = home.path().join("audit.jsonl");
+    assert_ok(&on_gallery(
+        "audit",
+        &db,
+        &["export", "--out", exported.to_str().unwrap()],
+    ));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&exported)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), seen.len() + 1);
+    assert_eq!(lines.last().unwrap()["head"], seen.last().unwrap()["hash"]);
+    let only = stdout_lines(&on_gallery("audit", &db, &["show", "--person", "biden"]));
+    let ops: Vec<&str> = only
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["enroll", "identify", "erase"], "{only:?}");
+
+    // Tampered copies: verify exits 1 and names the first broken entry.
+    for (sql, first_broken) in [
+        ("UPDATE audit_log SET results = 7 WHERE seq = 2", 2),
+        ("DELETE FROM audit_log WHERE seq = 3", 4),
+        (
+            "UPDATE audit_log SET seq = -1 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = 5; UPDATE audit_log SET seq = 5 WHERE seq = -1;",
+            4,
+        ),
+        (
+            "DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)",
+            seen.len(),
+        ),
+    ] {
+        let copy = home.path().join("tampered.db");
+        std::fs::copy(&db, &copy).unwrap();
+        rusqlite::Connection::open(&copy)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        let out = on_gallery("audit", &copy, &["verify"]);
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains(&format!("entry {first_broken} is broken")),
+            "{sql}: {said}"
+        );
+        std::fs::remove_file(&copy).unwrap();
+    }
+}
+
+/// The bytes of `v` (little-endian f32) in three 16-byte windows.
+fn f32_windows(v: &[f32]) -> Vec<Vec<u8>> {
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    [0, bytes.len() / 2, bytes.len() - 16]
+        .iter()
+        .map(|&at| bytes[at..at + 16].to_vec())
+        .collect()
+}
+
+/// Whether any file of `dir` holds any of `windows`.
+fn found_in(dir: &Path, windows: &[Vec<u8>]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|e| {
+        let bytes = std::fs::read(e.unwrap().path()).unwrap_or_default();
+        windows
+            .iter()
+            .any(|w| bytes.windows(w.len()).any(|b| b == w.as_slice()))
+    })
+}
+
+/// Samples past `retention_days` are erased by `gallery purge`: their
+/// embeddings' bytes are gone from the gallery file and its journal,
+/// while the kept samples' bytes are still found (the scan works).
+#[test]
+fn purged_samples_are_gone_from_the_file() {
+    let pack = scrfd500m_sface_pack();
+    let pack = pack.path().to_str().unwrap().to_string();
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("gallery");
+    std::fs::create_dir(&dir).unwrap();
+    let db = dir.join("g.db");
+    let g = |args: &[&str]| on_gallery("gallery", &db, args);
+    assert_ok(&g(&["create", "p", "--models", &pack]));
+    let people = shared("identities/face_recognition_knn/train");
+    let enrolled = g(&["enroll", "p", people.to_str().unwrap(), "--models", &pack]);
+    assert_ok(&enrolled);
+    let mut ids: Vec<(i64, String)> = stdout_lines(&enrolled)
+        .iter()
+        .flat_map(|line| {
+            let person = line["person"].as_str().unwrap().to_string();
+            line["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |id| (id.as_i64().unwrap(), person.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    ids.sort();
+    let export = g(&["export", "p"]);
+    assert_ok(&export);
+    // Samples are exported in enrollment (id) order.
+    let records: Vec<serde_json::Value> = stdout_lines(&export).into_iter().skip(1).collect();
+    assert_eq!(records.len(), ids.len());
+    let embedding = |s: &serde_json::Value| -> Vec<f32> {
+        s["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let (mut old, mut kept) = (Vec::new(), Vec::new());
+    for ((id, person), record) in ids.iter().zip(&records) {
+        assert_eq!(record["person"]["key"], person.as_str());
+        if person == "biden" || person == "obama" {
+            old.push((*id, embedding(record)));
+        } else {
+            kept.push(embedding(record));
+        }
+    }
+    assert_eq!((old.len(), kept.len()), (4, 5));
+    // Enrolled 40 days ago, as far as the file knows.
+    let aged: Vec<String> = old.iter().map(|(id, _)| id.to_string()).collect();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA secure_delete=ON; UPDATE samples SET created_at = created_at - 40 * 86400 WHERE id IN ({});",
+        aged.join(",")
+    ))
+    .unwrap();
+    drop(conn);
+    let old_bytes: Vec<Vec<u8>> = old.iter().flat_map(|(_, e)| f32_windows(e)).collect();
+    let kept_bytes: Vec<Vec<u8>> = kept.iter().flat_map(|e| f32_windows(e)).collect();
+    assert!(
+        found_in(&dir, &old_bytes),
+        "the scan finds nothing before the purge"
+    );
+
+    assert_ok(&g(&["retention", "p", "30"]));
+    let out = g(&["purge", "p"]);
+    assert_ok(&out);
+    let report = &stdout_lines(&out)[0];
+    assert_eq!(report["samples_erased"], 4);
+    assert_eq!(report["persons"], json!(["biden", "obama"]));
+    assert!(
+        !found_in(&dir, &old_bytes),
+        "purged embeddings are still in the files"
+    );
+    assert!(
+        found_in(&dir, &kept_bytes),
+        "the kept embeddings are not found"
+    );
+    let stats = stdout_lines(&g(&["stats", "p"]))[0].clone();
+    assert_eq!(stats["samples"], 5);
 }

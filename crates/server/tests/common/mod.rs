@@ -134,6 +134,7 @@ impl TestServer {
         let url = format!("{}{path}", self.url);
         let mut req = match method {
             "PATCH" => agent().patch(url),
+            "PUT" => agent().put(url),
             _ => agent().post(url),
         };
         if let Some(t) = token {
