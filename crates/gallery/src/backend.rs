@@ -309,6 +309,6 @@ pub trait FaceGallery: Send + Sync {
     /// Writes a collection as JSON lines (header, then samples in
     /// enrollment order); returns the number of samples.
     fn export(&self, collection: &str, out: &mut dyn Write) -> Result<usize, GalleryError> {
-        crate::transfer::export(self, collection, out, None)
+        crate::transfer::export_collection(self, collection, out, None)
     }
 }

@@ -1378,7 +1378,7 @@ impl FaceGallery for Gallery {
         let master = self
             .master()
             .filter(|_| self.collection(collection).is_ok_and(|c| c.encrypted));
-        crate::transfer::export(self, collection, out, master.as_deref())
+        crate::transfer::export_collection(self, collection, out, master.as_deref())
     }
 
     fn apply_edits(&self, collection: &str, edits: &[Edit]) -> Result<Renumbered, GalleryError> {

@@ -53,7 +53,8 @@ pub use images::{
 };
 pub use index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
 pub use transfer::{
-    EXPORT_FORMAT, ExportHeader, ExportReader, ExportRecord, parse_header, parse_record,
+    EXPORT_FORMAT, ExportHeader, ExportReader, ExportRecord, export_collection, parse_header,
+    parse_record,
 };
 
 /// What produced a collection's vectors; two embeddings are comparable only

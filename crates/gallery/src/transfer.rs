@@ -117,8 +117,11 @@ pub struct ExportRecord {
     pub sample: NewSample,
 }
 
-/// [`FaceGallery::export`]'s body.
-pub(crate) fn export<G: FaceGallery + ?Sized>(
+/// Writes `collection` of any backend as an export (header, then samples
+/// in enrollment order), each record sealed under a fresh export key that
+/// `master` wraps when given (how encrypted collections export); returns
+/// the number of samples. [`FaceGallery::export`]'s body.
+pub fn export_collection<G: FaceGallery + ?Sized>(
     gallery: &G,
     collection: &str,
     out: &mut dyn Write,

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use facekit_core::sha256_hex;
 use facekit_gallery::{
-    EmbeddingContract, EnrollCandidate, EnrollFilter, IndexKind, PersonInfo, enrollment_candidates,
-    enrollment_faces,
+    EmbeddingContract, EnrollCandidate, EnrollFilter, GalleryError as LibGalleryError, IndexKind,
+    PersonInfo, enrollment_candidates, enrollment_faces,
 };
 use facekit_pipeline::{FaceAnalyzer, ImageFaces};
 use facekit_quality::ReviewMode;
@@ -286,4 +286,96 @@ impl Gallery {
         py.detach(|| self.service.delete_sample(collection, sample))
             .map_err(errors::gallery)
     }
+
+    /// Everything held about one person (record, samples with embeddings,
+    /// the audit entries naming them).
+    fn export_person<'py>(
+        &self,
+        py: Python<'py>,
+        collection: &str,
+        person: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let export = py
+            .detach(|| self.service.export_person(collection, person))
+            .map_err(errors::gallery)?;
+        json(py, &export)
+    }
+
+    /// Erases a person and their samples; the receipt.
+    fn erase_person<'py>(
+        &self,
+        py: Python<'py>,
+        collection: &str,
+        person: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let receipt = py
+            .detach(|| self.service.erase_person(collection, person))
+            .map_err(errors::gallery)?;
+        json(py, &receipt)
+    }
+
+    /// Sets a collection's retention in days (`None`: until deleted).
+    fn set_retention<'py>(
+        &self,
+        py: Python<'py>,
+        collection: &str,
+        days: Option<u32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let c = py
+            .detach(|| self.service.set_retention(collection, days))
+            .map_err(errors::gallery)?;
+        json(py, &c)
+    }
+
+    /// Erases the samples past retention; one report per collection.
+    #[pyo3(signature = (collection = None))]
+    fn purge<'py>(&self, py: Python<'py>, collection: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
+        let reports = py
+            .detach(|| self.service.purge(collection))
+            .map_err(errors::gallery)?;
+        json(py, &reports)
+    }
+
+    /// Audit entries, oldest first.
+    #[pyo3(signature = (after = 0, limit = 0, collection = None, person = None))]
+    fn audit<'py>(
+        &self,
+        py: Python<'py>,
+        after: i64,
+        limit: usize,
+        collection: Option<String>,
+        person: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filter = facekit_audit::Filter {
+            after,
+            limit,
+            collection,
+            person,
+            operation: None,
+        };
+        let entries = py
+            .detach(|| self.trail()?.entries(&filter).map_err(audit_error))
+            .map_err(errors::gallery)?;
+        json(py, &entries)
+    }
+
+    /// Walks the audit trail's chain: `{entries, head, broken}`.
+    fn verify_audit<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let verified = py
+            .detach(|| self.trail()?.verify().map_err(audit_error))
+            .map_err(errors::gallery)?;
+        json(py, &verified)
+    }
+}
+
+impl Gallery {
+    fn trail(&self) -> Result<&facekit_audit::AuditLog, LibGalleryError> {
+        self.service
+            .audit_trail()
+            .ok_or_else(|| LibGalleryError::Audit("this gallery keeps no audit trail".into()))
+    }
+}
+
+fn audit_error(e: facekit_audit::AuditError) -> LibGalleryError {
+    LibGalleryError::Audit(e.to_string())
 }

@@ -198,6 +198,22 @@ def test_gallery_enroll_identify_verify_delete(tmp_path, auto_app):
         g.enroll("bbt", "nobody", np.zeros((200, 200, 3), np.uint8), sface_app)
     assert g.delete_person("bbt", people[0]) == 1
     assert people[0] not in [p["key"] for p in g.persons("bbt")]
+    # Every enroll, identify, verify and delete above is in the audit trail.
+    ops = [e["operation"] for e in g.audit()]
+    assert ops == ["enroll"] * len(people) + ["identify", "verify"] * len(people) + ["delete"], ops
+    assert all(e["actor"].startswith("user:") for e in g.audit())
+    export = g.export_person("bbt", people[1])
+    assert export["person"]["key"] == people[1] and len(export["samples"]) == 1
+    assert len(export["samples"][0]["embedding"]) == 128
+    receipt = g.erase_person("bbt", people[1])
+    last = g.audit(collection="bbt")[-1]
+    assert (receipt["samples_erased"], receipt["audit_hash"]) == (1, last["hash"])
+    assert last["operation"] == "erase" and last["persons"] == [people[1]]
+    assert g.set_retention("bbt", 30)["retention_days"] == 30
+    reports = g.purge()
+    assert [(r["collection"], r["retention_days"], r["samples_erased"]) for r in reports] == [("bbt", 30, 0)]
+    verified = g.verify_audit()
+    assert verified["broken"] is None and verified["entries"] == len(g.audit())
     with pytest.raises(facekit.GalleryError):
         g.identify("no_such_collection", str(T1), sface_app)
 

@@ -64,3 +64,34 @@ class Gallery:
     def delete_sample(self, collection, sample):
         """Deletes one sample, erasing it."""
         self._native.delete_sample(collection, sample)
+
+    def export_person(self, collection, person):
+        """Everything held about ``person`` (a data subject's access
+        request): ``person`` (record), ``samples`` (with embeddings, image
+        hashes, boxes, times), ``not_this_person`` and ``audit`` (the
+        entries naming them). Recorded in the audit trail."""
+        return self._native.export_person(collection, person)
+
+    def erase_person(self, collection, person):
+        """Erases ``person`` and every sample of theirs; returns the receipt
+        (``samples_erased``, ``erased_at``, ``audit_seq``, ``audit_hash``)."""
+        return self._native.erase_person(collection, person)
+
+    def set_retention(self, collection, days):
+        """Keeps samples of ``collection`` for ``days`` (``None``: until
+        deleted); returns the collection's record."""
+        return self._native.set_retention(collection, days)
+
+    def purge(self, collection=None):
+        """Erases the samples past their collection's retention; one report
+        per collection that has one."""
+        return self._native.purge(collection)
+
+    def audit(self, *, after=0, limit=0, collection=None, person=None):
+        """Audit entries, oldest first (``limit`` 0: all)."""
+        return self._native.audit(after, limit, collection, person)
+
+    def verify_audit(self):
+        """Walks the audit trail's hash chain: ``{entries, head, broken}``;
+        ``broken`` names the first edited, removed or moved entry."""
+        return self._native.verify_audit()
