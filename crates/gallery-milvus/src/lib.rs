@@ -29,11 +29,15 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use facekit_gallery::MasterKey;
 use facekit_gallery::{
     ClusterFace, Collection, Edit, EmbeddingContract, FaceGallery, Gallery, GalleryError,
     GalleryStats, IndexKind, NewSample, Person, PersonInfo, PersonMatch, Renumbered, ReviewMode,
     Sample, UNASSIGNED, check_contract, check_key,
 };
+use facekit_vault::DataKey;
 use milvus::v2::prelude::*;
 // The prelude has its own `Result`; the gallery API returns `GalleryError`.
 use serde::{Deserialize, Serialize};
@@ -58,21 +62,18 @@ pub fn open_gallery(address: &str) -> Result<Box<dyn FaceGallery>, GalleryError>
 }
 
 /// [`open_gallery`] with the gallery's master key (see
-/// [`Gallery::open_with_key`]). Milvus must hold plaintext vectors to
-/// search them, so a key is refused there rather than silently unused.
+/// [`Gallery::open_with_key`]). On Milvus the key seals what search does
+/// not need: the source image hash, box, detection score and embedding
+/// norm of every sample of the collections it creates; the vectors stay in
+/// the clear, since Milvus searches them.
 pub fn open_gallery_with_key(
     address: &str,
-    master: Option<facekit_gallery::MasterKey>,
+    master: Option<MasterKey>,
 ) -> Result<Box<dyn FaceGallery>, GalleryError> {
     if address.starts_with("milvus://") {
-        if master.is_some() {
-            return Err(GalleryError::Invalid(
-                "encryption at rest is for gallery files: Milvus searches plaintext vectors (encrypt its storage and connections instead, see the README)".into(),
-            ));
-        }
-        Ok(Box::new(MilvusGallery::connect(&MilvusAddress::parse(
-            address,
-        )?)?))
+        let mut gallery = MilvusGallery::connect(&MilvusAddress::parse(address)?)?;
+        gallery.master = master;
+        Ok(Box::new(gallery))
     } else {
         Ok(Box::new(Gallery::open_with_key(address.as_ref(), master)?))
     }
@@ -163,6 +164,9 @@ struct Description {
     #[serde(default)]
     review: ReviewMode,
     created_at: i64,
+    /// An encrypted collection's data key, wrapped by the master key, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data_key: Option<String>,
 }
 
 /// Milvus names for a facekit collection: any name, hex-encoded into the
@@ -251,6 +255,55 @@ pub struct MilvusGallery {
     /// Runs the async client for the synchronous gallery API; shut down in
     /// the background on drop, which is allowed inside another runtime.
     runtime: Option<tokio::runtime::Runtime>,
+    /// Wraps the data keys of encrypted collections (and makes every
+    /// collection created through it encrypted).
+    master: Option<MasterKey>,
+}
+
+/// An encrypted collection's data key and what its sealed fields are bound
+/// to. The sealed fields are kept, base64, in the `bbox` column (the
+/// others stay empty): Milvus has no way to add a column to an existing
+/// collection, and this keeps one schema for both kinds.
+struct Sealing {
+    key: DataKey,
+    aad: Vec<u8>,
+}
+
+/// What a collection's data key is wrapped with (binding it to the collection).
+fn key_context(name: &str) -> Vec<u8> {
+    [b"facekit milvus data key ".as_slice(), name.as_bytes()].concat()
+}
+
+impl Sealing {
+    fn new(key: DataKey, name: &str) -> Self {
+        Self {
+            key,
+            aad: [b"facekit milvus sample ".as_slice(), name.as_bytes()].concat(),
+        }
+    }
+
+    /// The biometric fields search does not need, sealed.
+    fn seal(&self, s: &Sample) -> String {
+        let plain = serde_json::json!([s.image_sha256, s.bbox, s.det_score, s.embedding_norm]);
+        BASE64.encode(self.key.seal(plain.to_string().as_bytes(), &self.aad))
+    }
+
+    /// Fills `s`'s sealed fields from `sealed`; `Damaged` when they do not open.
+    fn open_into(&self, s: &mut Sample, sealed: &str) -> Result<(), GalleryError> {
+        type Fields = (Option<String>, Option<[f32; 4]>, Option<f32>, Option<f32>);
+        let fields: Option<Fields> = BASE64
+            .decode(sealed)
+            .ok()
+            .and_then(|bytes| self.key.open(&bytes, &self.aad).ok())
+            .and_then(|plain| serde_json::from_slice(&plain).ok());
+        let (image_sha256, bbox, det_score, embedding_norm) =
+            fields.ok_or(GalleryError::Damaged { sample: s.id })?;
+        s.image_sha256 = image_sha256;
+        s.bbox = bbox;
+        s.det_score = det_score;
+        s.embedding_norm = embedding_norm;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for MilvusGallery {
@@ -331,6 +384,7 @@ impl MilvusGallery {
                 ConsistencyLevel::Strong
             },
             runtime: Some(runtime),
+            master: None,
         })
     }
 
@@ -683,9 +737,16 @@ impl MilvusGallery {
 
     /// Inserts sample rows (their ids ignored: Milvus gives new ones),
     /// returning the new ids in order.
-    fn insert_samples(&self, samples: &str, rows: &[Sample]) -> Result<Vec<i64>, GalleryError> {
+    fn insert_samples(
+        &self,
+        samples: &str,
+        rows: &[Sample],
+        sealing: Option<&Sealing>,
+    ) -> Result<Vec<i64>, GalleryError> {
         let mut ids = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(INSERT_BATCH) {
+            let stored: Vec<StoredFields> =
+                chunk.iter().map(|s| stored_fields(s, sealing)).collect();
             let request = InsertRequest::builder()
                 .collection_name(samples)
                 .columns(vec![
@@ -696,32 +757,13 @@ impl MilvusGallery {
                     ),
                     FieldData::varchar(
                         "image_sha256",
-                        chunk
-                            .iter()
-                            .map(|s| s.image_sha256.clone().unwrap_or_default())
-                            .collect(),
+                        stored.iter().map(|f| f.image_sha256.clone()).collect(),
                     ),
-                    FieldData::varchar(
-                        "bbox",
-                        chunk
-                            .iter()
-                            .map(|s| {
-                                s.bbox
-                                    .map(|b| serde_json::json!(b).to_string())
-                                    .unwrap_or_default()
-                            })
-                            .collect(),
-                    ),
-                    FieldData::float(
-                        "det_score",
-                        chunk.iter().map(|s| s.det_score.unwrap_or(-1.0)).collect(),
-                    ),
+                    FieldData::varchar("bbox", stored.iter().map(|f| f.bbox.clone()).collect()),
+                    FieldData::float("det_score", stored.iter().map(|f| f.det_score).collect()),
                     FieldData::float(
                         "embedding_norm",
-                        chunk
-                            .iter()
-                            .map(|s| s.embedding_norm.unwrap_or(-1.0))
-                            .collect(),
+                        stored.iter().map(|f| f.embedding_norm).collect(),
                     ),
                     FieldData::int64("created_at", chunk.iter().map(|s| s.created_at).collect()),
                 ])
@@ -846,6 +888,55 @@ impl MilvusGallery {
         self.write_cluster_state(collection, items.into_iter().map(|i| (i, None)).collect())
     }
 
+    /// The collection `name` and, when it is encrypted, its data key
+    /// (opened with the master key: an error without it or with another).
+    fn described(&self, name: &str) -> Result<(Collection, Option<Sealing>), GalleryError> {
+        let (samples, _) = milvus_names(name);
+        if !self.exists(&samples)? {
+            return Err(GalleryError::NoSuchCollection(name.into()));
+        }
+        let (id, description) = self.describe(&samples)?;
+        let d: Description = serde_json::from_str(&description).map_err(|e| {
+            self.remote(format!(
+                "collection {samples} has no facekit description: {e}"
+            ))
+        })?;
+        let sealing = match &d.data_key {
+            None => None,
+            Some(wrapped) => Some(Sealing::new(self.unwrap_key(&d.name, wrapped)?, &d.name)),
+        };
+        let collection = Collection {
+            id,
+            name: d.name,
+            contract: d.contract,
+            index: d.index,
+            review: d.review,
+            created_at: d.created_at,
+            encrypted: sealing.is_some(),
+            retention_days: None,
+        };
+        Ok((collection, sealing))
+    }
+
+    /// The data key of collection `name`, opened with the master key.
+    fn unwrap_key(&self, name: &str, wrapped: &str) -> Result<DataKey, GalleryError> {
+        let path = std::path::PathBuf::from(self.address.display.clone());
+        let Some(master) = &self.master else {
+            return Err(GalleryError::KeyRequired {
+                path,
+                collection: name.into(),
+            });
+        };
+        let bytes = BASE64.decode(wrapped).map_err(|e| {
+            self.remote(format!(
+                "collection '{name}': its data key is not base64: {e}"
+            ))
+        })?;
+        master
+            .unwrap(&bytes, &key_context(name))
+            .map_err(|source| GalleryError::Vault { path, source })
+    }
+
     /// Moves faces to persons by re-inserting each under its new person
     /// (Milvus 2.3 cannot update a row); returns `(old id, new id)`.
     fn move_samples(
@@ -854,6 +945,7 @@ impl MilvusGallery {
         moves: &[(i64, String)],
     ) -> Result<Vec<(i64, i64)>, GalleryError> {
         let (samples, _) = milvus_names(&c.name);
+        let (_, sealing) = self.described(&c.name)?;
         let mut rows: HashMap<i64, Sample> = HashMap::new();
         for chunk in moves.chunks(1_000) {
             let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
@@ -863,7 +955,7 @@ impl MilvusGallery {
                 &SAMPLE_FIELDS,
                 self.lookup(),
             )? {
-                let s = sample_of(&row);
+                let s = opened_sample(&row, sealing.as_ref())?;
                 rows.insert(s.id, s);
             }
         }
@@ -878,7 +970,7 @@ impl MilvusGallery {
                 moved.push(s);
             }
         }
-        let new_ids = self.insert_samples(&samples, &moved)?;
+        let new_ids = self.insert_samples(&samples, &moved, sealing.as_ref())?;
         for chunk in moved.chunks(1_000) {
             let ids: Vec<String> = chunk.iter().map(|s| s.id.to_string()).collect();
             self.delete_where(&samples, format!("sample_id in [{}]", ids.join(",")))?;
@@ -919,6 +1011,36 @@ impl MilvusGallery {
     }
 }
 
+/// A sample's biometric columns besides the vector, as stored.
+struct StoredFields {
+    image_sha256: String,
+    bbox: String,
+    det_score: f32,
+    embedding_norm: f32,
+}
+
+/// The columns of `s`: plain (absent values as empty text and -1), or
+/// sealed together into `bbox` with the rest empty.
+fn stored_fields(s: &Sample, sealing: Option<&Sealing>) -> StoredFields {
+    match sealing {
+        Some(sealing) => StoredFields {
+            image_sha256: String::new(),
+            bbox: sealing.seal(s),
+            det_score: -1.0,
+            embedding_norm: -1.0,
+        },
+        None => StoredFields {
+            image_sha256: s.image_sha256.clone().unwrap_or_default(),
+            bbox: s
+                .bbox
+                .map(|b| serde_json::json!(b).to_string())
+                .unwrap_or_default(),
+            det_score: s.det_score.unwrap_or(-1.0),
+            embedding_norm: s.embedding_norm.unwrap_or(-1.0),
+        },
+    }
+}
+
 /// A sample row to insert for `person`.
 fn new_row(person: &str, s: &NewSample) -> Sample {
     Sample {
@@ -933,6 +1055,21 @@ fn new_row(person: &str, s: &NewSample) -> Sample {
     }
 }
 
+/// A sample row read back with its sealed fields opened (when the
+/// collection is encrypted and the row has them).
+fn opened_sample(
+    row: &serde_json::Map<String, serde_json::Value>,
+    sealing: Option<&Sealing>,
+) -> Result<Sample, GalleryError> {
+    let mut sample = sample_of(row);
+    if let Some(sealing) = sealing {
+        let sealed = row.get("bbox").and_then(|v| v.as_str()).unwrap_or("");
+        sealing.open_into(&mut sample, sealed)?;
+    }
+    Ok(sample)
+}
+
+/// A sample row read back as stored (sealed fields left unread).
 fn sample_of(row: &serde_json::Map<String, serde_json::Value>) -> Sample {
     let text = |f: &str| {
         row.get(f)
@@ -1003,6 +1140,18 @@ impl FaceGallery for MilvusGallery {
         if self.exists(&samples)? {
             return Err(GalleryError::CollectionExists(name.into()));
         }
+        let data_key = match &self.master {
+            Some(master) => {
+                let key = DataKey::generate().map_err(|source| GalleryError::Vault {
+                    path: self.address.display.clone().into(),
+                    source,
+                })?;
+                Some(BASE64.encode(master.wrap(&key, &key_context(name))))
+            }
+            None => None,
+        };
+        // Sealed fields (base64 of ~200 bytes) need more room than a box.
+        let bbox_length = if data_key.is_some() { 1024 } else { 256 };
         let description = Description {
             facekit_gallery: 1,
             name: name.to_string(),
@@ -1010,6 +1159,7 @@ impl FaceGallery for MilvusGallery {
             index,
             review,
             created_at: now(),
+            data_key,
         };
         let varchar = |name: &str, max: u32| {
             FieldSchema::new()
@@ -1033,7 +1183,7 @@ impl FaceGallery for MilvusGallery {
                     .dimension(contract.dimension as u32),
             )
             .add_field(varchar("image_sha256", 64))
-            .add_field(varchar("bbox", 256))
+            .add_field(varchar("bbox", bbox_length))
             .add_field(
                 FieldSchema::new()
                     .name("det_score")
@@ -1088,26 +1238,7 @@ impl FaceGallery for MilvusGallery {
     }
 
     fn collection(&self, name: &str) -> Result<Collection, GalleryError> {
-        let (samples, _) = milvus_names(name);
-        if !self.exists(&samples)? {
-            return Err(GalleryError::NoSuchCollection(name.into()));
-        }
-        let (id, description) = self.describe(&samples)?;
-        let d: Description = serde_json::from_str(&description).map_err(|e| {
-            self.remote(format!(
-                "collection {samples} has no facekit description: {e}"
-            ))
-        })?;
-        Ok(Collection {
-            id,
-            name: d.name,
-            contract: d.contract,
-            index: d.index,
-            review: d.review,
-            created_at: d.created_at,
-            encrypted: false,
-            retention_days: None,
-        })
+        Ok(self.described(name)?.0)
     }
 
     fn collections(&self) -> Result<Vec<Collection>, GalleryError> {
@@ -1208,7 +1339,7 @@ impl FaceGallery for MilvusGallery {
     }
 
     fn samples(&self, collection: &str, person: Option<&str>) -> Result<Vec<Sample>, GalleryError> {
-        let c = self.collection(collection)?;
+        let (c, sealing) = self.described(collection)?;
         let (filter, read) = match person {
             Some(key) => {
                 self.person_of(&c, key)?;
@@ -1220,8 +1351,8 @@ impl FaceGallery for MilvusGallery {
         let mut found: Vec<Sample> = self
             .rows(&samples, filter, &SAMPLE_FIELDS, read)?
             .iter()
-            .map(sample_of)
-            .collect();
+            .map(|row| opened_sample(row, sealing.as_ref()))
+            .collect::<Result<_, _>>()?;
         found.sort_by_key(|s| s.id);
         Ok(found)
     }
@@ -1232,7 +1363,7 @@ impl FaceGallery for MilvusGallery {
         contract: &EmbeddingContract,
         items: &[(&PersonInfo, &NewSample)],
     ) -> Result<Vec<i64>, GalleryError> {
-        let c = self.collection(collection)?;
+        let (c, sealing) = self.described(collection)?;
         check_contract(&c, contract)?;
         for (person, sample) in items {
             check_key(&person.key)?;
@@ -1268,7 +1399,7 @@ impl FaceGallery for MilvusGallery {
         self.upsert_persons(&persons, &rows)?;
 
         let rows: Vec<Sample> = items.iter().map(|(p, s)| new_row(&p.key, s)).collect();
-        self.insert_samples(&samples, &rows)
+        self.insert_samples(&samples, &rows, sealing.as_ref())
     }
 
     fn nearest_samples(
@@ -1373,40 +1504,40 @@ impl FaceGallery for MilvusGallery {
         contract: &EmbeddingContract,
         samples: &[NewSample],
     ) -> Result<Vec<i64>, GalleryError> {
-        let c = self.collection(collection)?;
+        let (c, sealing) = self.described(collection)?;
         check_contract(&c, contract)?;
         for sample in samples {
             facekit_gallery::check_vector(&c, &sample.embedding)?;
         }
         let rows: Vec<Sample> = samples.iter().map(|s| new_row(UNASSIGNED, s)).collect();
-        self.insert_samples(&milvus_names(collection).0, &rows)
+        self.insert_samples(&milvus_names(collection).0, &rows, sealing.as_ref())
     }
 
     fn cluster_faces(&self, collection: &str) -> Result<Vec<ClusterFace>, GalleryError> {
-        self.collection(collection)?;
+        let (_, sealing) = self.described(collection)?;
         let (samples, _) = milvus_names(collection);
         let (states, _) = self.cluster_state(collection)?;
         let mut faces: Vec<ClusterFace> = self
             .rows(
                 &samples,
                 "sample_id >= 0".into(),
-                &["sample_id", "person", "image_sha256"],
+                &["sample_id", "person", "image_sha256", "bbox"],
                 Read::Scan,
             )?
             .iter()
             .map(|row| {
-                let s = sample_of(row);
+                let s = opened_sample(row, sealing.as_ref())?;
                 let state = states.get(&s.id).cloned().unwrap_or_default();
-                ClusterFace {
+                Ok(ClusterFace {
                     id: s.id,
                     person: s.person,
                     suggested: state.suggested,
                     seen: state.seen,
                     excluded: state.excluded,
                     image_sha256: s.image_sha256,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<_, GalleryError>>()?;
         faces.sort_by_key(|f| f.id);
         Ok(faces)
     }
@@ -1451,6 +1582,17 @@ impl FaceGallery for MilvusGallery {
             }
         }
         Ok(all)
+    }
+
+    fn export(
+        &self,
+        collection: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<usize, GalleryError> {
+        let (c, sealing) = self.described(collection)?;
+        // An encrypted collection exports sealed, as the embedded store's do.
+        let master = self.master.as_ref().filter(|_| sealing.is_some());
+        facekit_gallery::export_collection(self, &c.name, out, master)
     }
 
     fn apply_edits(&self, collection: &str, edits: &[Edit]) -> Result<Renumbered, GalleryError> {
