@@ -144,11 +144,7 @@ impl AppState {
         self: &Arc<Self>,
         op: impl FnOnce(&FaceService) -> Result<T, E> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || op(&state.service))
-            .await
-            .map_err(|e| ApiError::internal(format!("a gallery operation failed: {e}")))?
-            .map_err(Into::into)
+        off_async_threads(self.service.clone(), op).await
     }
 
     /// [`AppState::gallery`] with the operation recorded for `caller`.
@@ -157,12 +153,19 @@ impl AppState {
         caller: &auth::Caller,
         op: impl FnOnce(&FaceService) -> Result<T, E> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let service = self.service.acting_as(caller.actor());
-        tokio::task::spawn_blocking(move || op(&service))
-            .await
-            .map_err(|e| ApiError::internal(format!("a gallery operation failed: {e}")))?
-            .map_err(Into::into)
+        off_async_threads(self.service.acting_as(caller.actor()), op).await
     }
+}
+
+/// Runs `op` on `service` on a blocking thread.
+async fn off_async_threads<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    service: FaceService,
+    op: impl FnOnce(&FaceService) -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || op(&service))
+        .await
+        .map_err(|e| ApiError::internal(format!("a gallery operation failed: {e}")))?
+        .map_err(Into::into)
 }
 
 /// The API server: state, routes and middleware.
@@ -383,7 +386,6 @@ impl Server {
             "server:retention",
             "scheduled-purge",
         ));
-        let service = Arc::new(service);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(Duration::from_secs(every));
             loop {

@@ -109,7 +109,8 @@ pub struct FaceVerification {
 /// embeddings, deletes, erasure, purge) appends one entry to the audit
 /// trail, when the service has one, in the name of its [`Actor`]; an
 /// operation whose entry cannot be written fails (a search returns
-/// nothing).
+/// nothing). Clones share the gallery, the locks and the trail.
+#[derive(Clone)]
 pub struct FaceService {
     shared: Arc<Shared>,
     /// Who the operations are recorded for.
