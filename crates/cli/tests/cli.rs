@@ -1584,6 +1584,22 @@ fn audit_trail_and_subject_rights_from_the_command_line() {
     assert_eq!(receipt["samples_erased"], 1);
     let out = g(&["delete", "c", "--sample", &obama_sample.to_string()]);
     one_entry(&db, &mut seen, &out, "delete");
+    let out = g(&[
+        "enroll",
+        "c",
+        &photo("rose_leslie/img1.jpg"),
+        "--person",
+        "rose",
+        "--models",
+        &pack,
+    ]);
+    one_entry(&db, &mut seen, &out, "enroll");
+    let out = g(&["delete", "c", "--person", "rose"]);
+    let entry = one_entry(&db, &mut seen, &out, "delete");
+    assert_eq!(
+        (entry["persons"].clone(), entry["results"].clone()),
+        (json!(["rose"]), json!(1))
+    );
     let out = g(&["retention", "c", "30"]);
     assert_eq!(stdout_lines(&out)[0]["retention_days"], 30);
     one_entry(&db, &mut seen, &out, "retention");
