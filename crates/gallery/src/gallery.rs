@@ -8,10 +8,11 @@ use serde::Serialize;
 
 use crate::backend::{check_contract, check_key, check_vector};
 use crate::index::{ExactIndex, HnswIndex, Int8Index, VectorIndex};
-use facekit_vault::{DataKey, MasterKey};
+use facekit_vault::{DataKey, MasterKey, SEAL_OVERHEAD};
 
 use crate::store::{
-    Change, IndexedSample, Keyring, Sealer, Store, Versions, database, key_context, now, stored,
+    Change, IndexedSample, Keyring, Sealer, Store, Versions, database, index_context, key_context,
+    now, stored,
 };
 use crate::{
     ClusterFace, Collection, Edit, EmbeddingContract, FaceGallery, GalleryError, IndexKind,
@@ -330,7 +331,7 @@ impl Gallery {
         };
         for c in store.collections().map_err(db)? {
             self.unlock(store, &c, &mut fresh.keys)?;
-            let indexed = match self.load_saved_index(store, &c) {
+            let indexed = match self.load_saved_index(store, &c, &fresh.keys) {
                 Some(indexed) => indexed,
                 None => self.build_index(store, &c, &mut fresh.damaged, &fresh.keys)?,
             };
@@ -462,20 +463,33 @@ impl Gallery {
     fn remove_saved_index(&self, c: &Collection) {
         let (index_file, meta_file) = self.index_files(c);
         let _ = std::fs::remove_file(meta_file);
+        let _ = std::fs::remove_file(sealed_index(&index_file));
         HnswIndex::remove_saved(&index_file);
     }
 
     /// The saved index of `c`, if it was saved for exactly the samples the
-    /// file holds now (same count, largest id and id sum).
-    fn load_saved_index(&self, store: &Store, c: &Collection) -> Option<Indexed> {
-        if c.index != IndexKind::Hnsw || c.encrypted {
+    /// file holds now (same count, largest id and id sum); an encrypted
+    /// collection's is opened with its data key from `keys`.
+    fn load_saved_index(&self, store: &Store, c: &Collection, keys: &Keyring) -> Option<Indexed> {
+        if c.index != IndexKind::Hnsw {
             return None;
         }
         let (index_file, meta_file) = self.index_files(c);
         let saved: (i64, i64, i64) =
             serde_json::from_str(&std::fs::read_to_string(meta_file).ok()?).ok()?;
         let owners: HashMap<i64, i64> = store.sample_owners(c.id).ok()?.into_iter().collect();
-        let index = HnswIndex::load(c.contract.dimension, &index_file).ok()?;
+        let dim = c.contract.dimension;
+        let index = if c.encrypted {
+            let sealed = std::fs::read(sealed_index(&index_file)).ok()?;
+            let plain = keys
+                .get(&c.id)?
+                .key()
+                .open_owned(sealed, &index_context(c.id))
+                .ok()?;
+            HnswIndex::from_bytes(dim, &plain).ok()?
+        } else {
+            HnswIndex::load(dim, &index_file).ok()?
+        };
         let indexed = Indexed {
             collection: c.clone(),
             index: Box::new(index),
@@ -495,13 +509,10 @@ impl Gallery {
         // Never save vectors that another process has erased meanwhile.
         drop(self.current()?);
         let mut view = self.view_mut();
-        // An encrypted collection's vectors are never written in the clear:
-        // its index is rebuilt at every open.
-        for indexed in view
-            .collections
-            .values_mut()
-            .filter(|i| i.dirty && !i.collection.encrypted)
-        {
+        let View {
+            collections, keys, ..
+        } = &mut *view;
+        for indexed in collections.values_mut().filter(|i| i.dirty) {
             let c = &indexed.collection;
             let (index_file, meta_file) = self.index_files(c);
             let io = |path: &Path| {
@@ -520,11 +531,30 @@ impl Gallery {
                 index_file.display(),
                 std::process::id()
             ));
-            let saved = indexed.index.save(&staged).map_err(|e| {
-                GalleryError::Invalid(format!("cannot save the index of '{}': {e}", c.name))
-            })?;
+            let cannot =
+                |e| GalleryError::Invalid(format!("cannot save the index of '{}': {e}", c.name));
+            // An encrypted collection's vectors are never written in the
+            // clear: its index is one record sealed with its data key.
+            let saved = match keys.get(&c.id) {
+                Some(sealer) => match indexed.index.to_bytes(SEAL_OVERHEAD).map_err(cannot)? {
+                    Some(plain) => {
+                        let sealed = sealer.key().seal_owned(plain, &index_context(c.id));
+                        std::fs::write(&staged, sealed).map_err(io(&staged))?;
+                        std::fs::rename(&staged, sealed_index(&index_file))
+                            .map_err(io(&index_file))?;
+                        true
+                    }
+                    None => false,
+                },
+                None => {
+                    let saved = indexed.index.save(&staged).map_err(cannot)?;
+                    if saved {
+                        HnswIndex::rename_saved(&staged, &index_file).map_err(io(&index_file))?;
+                    }
+                    saved
+                }
+            };
             if saved {
-                HnswIndex::rename_saved(&staged, &index_file).map_err(io(&index_file))?;
                 let meta_tmp = staged.with_extension("json");
                 std::fs::write(
                     &meta_tmp,
@@ -743,6 +773,12 @@ impl Gallery {
             Ok(())
         })?;
         if reencrypt {
+            // Saved indexes sealed under the old data keys go too.
+            for indexed in self.view_ref().collections.values() {
+                if indexed.collection.encrypted {
+                    self.remove_saved_index(&indexed.collection);
+                }
+            }
             self.scrub()?;
         }
         Ok(sealers.len())
@@ -978,6 +1014,11 @@ impl Gallery {
         store.prune_changes().map_err(|e| self.db(e))?;
         store.purge_journal().map_err(|e| self.db(e))
     }
+}
+
+/// Where an encrypted collection's sealed index is saved.
+fn sealed_index(index_file: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.sealed", index_file.display()))
 }
 
 /// The data key `wrapped` for collection `id`, opened with `master`.

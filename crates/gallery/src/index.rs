@@ -37,6 +37,12 @@ pub trait VectorIndex: Send + Sync {
     fn save(&self, _path: &std::path::Path) -> Result<bool, String> {
         Ok(false)
     }
+    /// What [`save`](Self::save) writes, as one buffer (to seal before
+    /// writing) with `spare` bytes of room after it; `None` when there is
+    /// nothing worth saving.
+    fn to_bytes(&self, _spare: usize) -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
 }
 
 /// Dot product written as independent lanes so the compiler vectorises it
@@ -358,8 +364,18 @@ impl KeyedRows {
     /// `FKV1`, dim (u32), count (u64), the ids (i64), then the f16 bits;
     /// all little-endian.
     fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.byte_len());
+        self.append_bytes(&mut out);
+        out
+    }
+
+    fn byte_len(&self) -> usize {
+        16 + self.rows.ids.len() * 8 + self.rows.data.len() * 2
+    }
+
+    /// [`KeyedRows::to_bytes`] appended to `out`.
+    fn append_bytes(&self, out: &mut Vec<u8>) {
         let Rows { dim, ids, data } = &self.rows;
-        let mut out = Vec::with_capacity(16 + ids.len() * 8 + data.len() * 2);
         out.extend_from_slice(b"FKV1");
         out.extend_from_slice(&(*dim as u32).to_le_bytes());
         out.extend_from_slice(&(ids.len() as u64).to_le_bytes());
@@ -369,7 +385,6 @@ impl KeyedRows {
         for v in data {
             out.extend_from_slice(&v.to_bits().to_le_bytes());
         }
-        out
     }
 
     fn from_bytes(bytes: &[u8], dim: usize) -> Result<Self, String> {
@@ -426,15 +441,43 @@ impl HnswIndex {
         index.vectors = KeyedRows::from_bytes(&bytes, dim)?;
         let graph = path.to_str().ok_or("index path is not UTF-8")?;
         index.index.load(graph).map_err(|e| e.to_string())?;
-        if index.index.dimensions() != dim || index.index.size() != index.vectors.rows.ids.len() {
+        index.checked(dim)
+    }
+
+    /// An index from [`VectorIndex::to_bytes`]'s buffer: `FKH1`, the
+    /// graph's length (u64 little-endian), the graph, the vectors.
+    pub fn from_bytes(dim: usize, bytes: &[u8]) -> Result<Self, String> {
+        let bad = || "the saved index is damaged".to_string();
+        if bytes.len() < 12 || &bytes[..4] != b"FKH1" {
+            return Err(bad());
+        }
+        let graph_len = u64::from_le_bytes(bytes[4..12].try_into().map_err(|_| bad())?);
+        let graph_len = usize::try_from(graph_len).map_err(|_| bad())?;
+        let rest = &bytes[12..];
+        if graph_len > rest.len() {
+            return Err(bad());
+        }
+        let (graph, vectors) = rest.split_at(graph_len);
+        let mut index = Self::new(dim)?;
+        index.vectors = KeyedRows::from_bytes(vectors, dim)?;
+        index
+            .index
+            .load_from_buffer(graph)
+            .map_err(|e| e.to_string())?;
+        index.checked(dim)
+    }
+
+    /// Refuses a loaded graph that does not match its vectors.
+    fn checked(self, dim: usize) -> Result<Self, String> {
+        if self.index.dimensions() != dim || self.index.size() != self.vectors.rows.ids.len() {
             return Err(format!(
                 "saved index has {} vectors of {} dimensions, its vectors file {} of {dim}",
-                index.index.size(),
-                index.index.dimensions(),
-                index.vectors.rows.ids.len()
+                self.index.size(),
+                self.index.dimensions(),
+                self.vectors.rows.ids.len()
             ));
         }
-        Ok(index)
+        Ok(self)
     }
 
     /// An empty index of `dim`-dimensional vectors.
@@ -562,11 +605,57 @@ impl VectorIndex for HnswIndex {
         std::fs::write(vectors_path(path), self.vectors.to_bytes()).map_err(|e| e.to_string())?;
         Ok(true)
     }
+
+    fn to_bytes(&self, spare: usize) -> Result<Option<Vec<u8>>, String> {
+        let graph_len = self.index.serialized_length();
+        let mut out = Vec::with_capacity(12 + graph_len + self.vectors.byte_len() + spare);
+        out.extend_from_slice(b"FKH1");
+        out.extend_from_slice(&(graph_len as u64).to_le_bytes());
+        out.resize(12 + graph_len, 0);
+        self.index
+            .save_to_buffer(&mut out[12..])
+            .map_err(|e| e.to_string())?;
+        self.vectors.append_bytes(&mut out);
+        Ok(Some(out))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_hnsw_index_round_trips_through_one_buffer() {
+        let dim = 32;
+        let mut index = HnswIndex::new(dim).unwrap();
+        let units: Vec<(i64, Vec<f32>)> = (0..200)
+            .map(|i| {
+                let mut state = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let v: Vec<f32> = (0..dim)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                    })
+                    .collect();
+                (i as i64 + 1, facekit_core::l2_normalized(&v))
+            })
+            .collect();
+        index.insert_many(&units);
+        let bytes = index.to_bytes(0).unwrap().unwrap();
+        let again = HnswIndex::from_bytes(dim, &bytes).unwrap();
+        assert_eq!(again.len(), 200);
+        for (id, unit) in units.iter().step_by(37) {
+            assert_eq!(again.search(unit, 1)[0].0, *id);
+            assert_eq!(again.search(unit, 5), index.search(unit, 5));
+        }
+        assert!(HnswIndex::from_bytes(dim, &bytes[..bytes.len() - 1]).is_err());
+        assert!(HnswIndex::from_bytes(dim + 1, &bytes).is_err());
+        let mut huge = bytes.clone();
+        huge[4..12].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(HnswIndex::from_bytes(dim, &huge).is_err());
+    }
 
     #[test]
     fn a_saved_vectors_file_with_an_impossible_count_is_refused() {

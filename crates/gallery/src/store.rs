@@ -54,6 +54,11 @@ pub(crate) fn key_context(collection_id: i64) -> Vec<u8> {
     .concat()
 }
 
+/// What a collection's sealed saved index is bound to.
+pub(crate) fn index_context(collection_id: i64) -> Vec<u8> {
+    [b"facekit index ".as_slice(), &collection_id.to_le_bytes()].concat()
+}
+
 /// What a collection's sealed samples are bound to.
 fn sample_context(collection_id: i64) -> Vec<u8> {
     [b"facekit sample ".as_slice(), &collection_id.to_le_bytes()].concat()

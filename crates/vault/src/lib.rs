@@ -103,40 +103,54 @@ impl Aead {
     /// `nonce ‖ ciphertext ‖ tag`, with a random 96-bit nonce (safe for
     /// billions of records per key).
     fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        let mut data = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
+        data.extend_from_slice(plaintext);
+        self.seal_owned(data, aad)
+    }
+
+    /// Seals `data` in its own buffer (a large record is never copied):
+    /// the nonce, the ciphertext, the tag.
+    fn seal_owned(&self, mut data: Vec<u8>, aad: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
             .expect("the system's random source works once a key was made from it");
-        let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
-        let mut body = out.split_off(NONCE_LEN);
+        data.reserve_exact(SEAL_OVERHEAD);
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(aad),
-                &mut body,
+                &mut data,
             )
             .expect("AES-GCM seals any record under 64 GB");
-        out.extend_from_slice(&body);
-        out
+        data.splice(0..0, nonce);
+        data
     }
 
     fn open(&self, sealed: &[u8], aad: &[u8], what: &str) -> Result<Vec<u8>, VaultError> {
+        self.open_owned(sealed.to_vec(), aad, what)
+    }
+
+    /// Opens `sealed` in its own buffer.
+    fn open_owned(
+        &self,
+        mut sealed: Vec<u8>,
+        aad: &[u8],
+        what: &str,
+    ) -> Result<Vec<u8>, VaultError> {
         let wrong = || VaultError::WrongKey { what: what.into() };
         if sealed.len() < SEAL_OVERHEAD {
             return Err(wrong());
         }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
-        let mut body = body.to_vec();
+        let nonce = Nonce::try_assume_unique_for_key(&sealed[..NONCE_LEN]).map_err(|_| wrong())?;
         let len = self
             .key
-            .open_in_place(nonce, Aad::from(aad), &mut body)
+            .open_in_place(nonce, Aad::from(aad), &mut sealed[NONCE_LEN..])
             .map_err(|_| wrong())?
             .len();
-        body.truncate(len);
-        Ok(body)
+        sealed.drain(..NONCE_LEN);
+        sealed.truncate(len);
+        Ok(sealed)
     }
 }
 
@@ -237,6 +251,17 @@ impl DataKey {
     /// when the bytes, the key or `aad` differ.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
         self.0.open(sealed, aad, "a sealed record")
+    }
+
+    /// [`DataKey::seal`] of a buffer it takes over, for records too large
+    /// to copy (a saved index): sealed where it lies.
+    pub fn seal_owned(&self, plaintext: Vec<u8>, aad: &[u8]) -> Vec<u8> {
+        self.0.seal_owned(plaintext, aad)
+    }
+
+    /// [`DataKey::open`] of a buffer it takes over, opened where it lies.
+    pub fn open_owned(&self, sealed: Vec<u8>, aad: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.0.open_owned(sealed, aad, "a sealed record")
     }
 }
 
@@ -400,6 +425,25 @@ mod tests {
         assert!(key.open(&sealed[..10], b"ctx").is_err());
         // A fresh nonce each time: the same record never seals the same way.
         assert_ne!(key.seal(b"face", b"ctx"), sealed);
+    }
+
+    #[test]
+    fn large_records_seal_in_place_in_the_same_format() {
+        let key = DataKey::generate().unwrap();
+        let record: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let sealed = key.seal_owned(record.clone(), b"index 1");
+        assert_eq!(sealed.len(), record.len() + SEAL_OVERHEAD);
+        assert_eq!(key.open(&sealed, b"index 1").unwrap(), record);
+        assert_eq!(
+            key.open_owned(key.seal(&record, b"index 1"), b"index 1")
+                .unwrap(),
+            record
+        );
+        assert!(key.open_owned(sealed.clone(), b"index 2").is_err());
+        let mut tampered = sealed;
+        tampered[SEAL_OVERHEAD] ^= 1;
+        assert!(key.open_owned(tampered, b"index 1").is_err());
+        assert!(key.open_owned(vec![0; 10], b"index 1").is_err());
     }
 
     #[test]
