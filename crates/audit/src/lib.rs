@@ -72,6 +72,10 @@ pub enum Operation {
     PersonExport,
     /// A collection's retention changed.
     Retention,
+    /// A collection's faces clustered into people.
+    Cluster,
+    /// Faces moved between people by hand (merge, split, move, not this person).
+    Correct,
     /// Plaintext collections encrypted in place.
     Encrypt,
     /// The master key replaced (data keys re-wrapped or samples re-sealed).
@@ -92,6 +96,8 @@ impl Operation {
             Operation::Purge => "purge",
             Operation::PersonExport => "person_export",
             Operation::Retention => "retention",
+            Operation::Cluster => "cluster",
+            Operation::Correct => "correct",
             Operation::Encrypt => "encrypt",
             Operation::RotateKeys => "rotate_keys",
         }

@@ -1,5 +1,6 @@
 //! Biometric privacy over HTTP: every route that reads or changes
-//! biometric data leaves exactly one audit entry naming the calling key
+//! biometric data (clustering and corrections included) leaves exactly
+//! one audit entry naming the calling key
 //! and the request id, and no other route leaves any; the admin routes
 //! list and verify the trail (tampering is named), set retention and
 //! purge (on request and on the server's schedule), and export and erase
@@ -214,6 +215,36 @@ fn each_biometric_route_leaves_one_entry_and_the_trail_verifies() {
     );
     ok(&kept, 201);
     one_entry(&s, &mut n, &kept, &writer, "enroll");
+    // Photo-collection faces, clustering and corrections.
+    let added = s.post_json(
+        "/v1/collections/staff/faces",
+        &writer,
+        &json!({"embedding": vec![0.25f32; 128]}),
+    );
+    let face = ok(&added, 201)["faces"][0]["id"].as_i64().unwrap();
+    one_entry(&s, &mut n, &added, &writer, "enroll");
+    let clustered = s.post_json("/v1/collections/staff/cluster", &writer, &json!({}));
+    ok(&clustered, 200);
+    let entry = one_entry(&s, &mut n, &clustered, &writer, "cluster");
+    assert_eq!(entry["results"], ok(&clustered, 200)["placed"]);
+    let moved = s.post_json(
+        &format!("/v1/collections/staff/faces/{face}/move"),
+        &writer,
+        &json!({"person": "ann"}),
+    );
+    ok(&moved, 200);
+    let entry = one_entry(&s, &mut n, &moved, &writer, "correct");
+    assert_eq!(
+        (entry["persons"].clone(), entry["results"].clone()),
+        (json!(["ann"]), json!(1))
+    );
+    let refused = s.post_json(
+        &format!("/v1/collections/staff/faces/{face}/not-person"),
+        &writer,
+        &json!({"person": "ann"}),
+    );
+    ok(&refused, 200);
+    one_entry(&s, &mut n, &refused, &writer, "correct");
     let set = s.send(
         "PUT",
         "/v1/collections/staff/retention",
@@ -225,7 +256,7 @@ fn each_biometric_route_leaves_one_entry_and_the_trail_verifies() {
     one_entry(&s, &mut n, &set, &admin, "retention");
     std::thread::sleep(Duration::from_millis(1100));
     let purged = s.send_empty("POST", "/v1/purge", Some(&admin));
-    assert_eq!(ok(&purged, 200)["collections"][0]["samples_erased"], 1);
+    assert_eq!(ok(&purged, 200)["collections"][0]["samples_erased"], 2);
     let entry = one_entry(&s, &mut n, &purged, &admin, "purge");
     assert_eq!(entry["persons"], json!(["ann"]));
     let again = s.send_empty("POST", "/v1/purge", Some(&admin));

@@ -294,7 +294,14 @@ impl FaceService {
         run: Run,
     ) -> Result<RunReport, ClusterError> {
         self.writing(collection, |g| {
-            collection::cluster_collection(g, collection, options, run)
+            self.audited_op(
+                || collection::cluster_collection(g, collection, options, run),
+                |report| {
+                    Event::new(Operation::Cluster, collection)
+                        .persons(report.new_persons.iter().chain(&report.removed_persons))
+                        .results(report.placed)
+                },
+            )
         })
     }
 
@@ -306,7 +313,11 @@ impl FaceService {
         into: &str,
     ) -> Result<Renumbered, ClusterError> {
         self.writing(collection, |g| {
-            collection::merge_persons(g, collection, from, into)
+            let faces = g.person(collection, from)?.samples;
+            self.audited_op(
+                || collection::merge_persons(g, collection, from, into),
+                |_| corrected(collection, [from, into], faces),
+            )
         })
     }
 
@@ -319,7 +330,10 @@ impl FaceService {
         new_person: &PersonInfo,
     ) -> Result<Renumbered, ClusterError> {
         self.writing(collection, |g| {
-            collection::split_person(g, collection, person, faces, new_person)
+            self.audited_op(
+                || collection::split_person(g, collection, person, faces, new_person),
+                |_| corrected(collection, [person, new_person.key.as_str()], faces.len()),
+            )
         })
     }
 
@@ -331,7 +345,10 @@ impl FaceService {
         person: &str,
     ) -> Result<Renumbered, ClusterError> {
         self.writing(collection, |g| {
-            collection::move_faces(g, collection, faces, person)
+            self.audited_op(
+                || collection::move_faces(g, collection, faces, person),
+                |_| corrected(collection, [person], faces.len()),
+            )
         })
     }
 
@@ -343,7 +360,10 @@ impl FaceService {
         person: &str,
     ) -> Result<Renumbered, ClusterError> {
         self.writing(collection, |g| {
-            collection::not_this_person(g, collection, face, person)
+            self.audited_op(
+                || collection::not_this_person(g, collection, face, person),
+                |_| corrected(collection, [person], 1),
+            )
         })
     }
 
@@ -561,6 +581,17 @@ fn identified(collection: &str, found: &[FaceMatches]) -> Event {
     Event::new(Operation::Identify, collection)
         .persons(found.iter().flat_map(|f| f.matches.iter().map(|m| &m.key)))
         .results(found.len())
+}
+
+/// The audit event of a correction: the persons it touched, the faces it moved.
+fn corrected<'a>(
+    collection: &str,
+    persons: impl IntoIterator<Item = &'a str>,
+    faces: usize,
+) -> Event {
+    Event::new(Operation::Correct, collection)
+        .persons(persons)
+        .results(faces)
 }
 
 fn verified(collection: &str, person: &str, faces: usize) -> Event {

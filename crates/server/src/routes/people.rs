@@ -112,12 +112,13 @@ pub struct Corrected {
 /// after it.
 async fn correction(
     state: &Arc<AppState>,
+    caller: &crate::auth::Caller,
     collection: String,
     person: String,
     op: impl FnOnce(&FaceService, &str) -> Result<Renumbered, ClusterError> + Send + 'static,
 ) -> Result<Corrected, ApiError> {
     state
-        .gallery(move |s| {
+        .gallery_as(caller, move |s| {
             let renumbered = op(s, &collection)?;
             Ok::<_, ApiError>(Corrected {
                 person: s.gallery().person(&collection, &person)?,
@@ -236,7 +237,7 @@ pub async fn list_collection_faces(
     responses((status = 200, body = RunReport), (status = 404, description = "`not_found`: no such collection", body = ErrorBody), (status = 422, description = "`invalid_argument`: a threshold outside -1 to 1", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn cluster(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf(collection): PathOf<String>,
     payload: Payload<ClusterRequest>,
@@ -252,7 +253,7 @@ pub async fn cluster(
     };
     Ok(Json(
         state
-            .gallery(move |s| s.cluster(&collection, &options, run))
+            .gallery_as(&caller, move |s| s.cluster(&collection, &options, run))
             .await?,
     ))
 }
@@ -264,13 +265,13 @@ pub async fn cluster(
     responses((status = 200, body = Corrected), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 422, description = "`invalid_argument`: a person merged into itself", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn merge(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf((collection, person)): PathOf<(String, String)>,
     payload: Payload<MergeRequest>,
 ) -> Result<Json<Corrected>, ApiError> {
     let into = payload.params.into;
-    correction(&state, collection, into.clone(), move |s, c| {
+    correction(&state, &caller, collection, into.clone(), move |s, c| {
         s.merge_persons(c, &person, &into)
     })
     .await
@@ -284,7 +285,7 @@ pub async fn merge(
     responses((status = 201, body = Corrected), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody), (status = 409, description = "`conflict`: a person with the new key exists", body = ErrorBody), (status = 422, description = "`invalid_argument`: no faces, a face that is not this person's, an empty key", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn split(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf((collection, person)): PathOf<(String, String)>,
     payload: Payload<SplitRequest>,
@@ -294,9 +295,13 @@ pub async fn split(
     if let Some(name) = body.name {
         info.name = name;
     }
-    let done = correction(&state, collection, info.key.clone(), move |s, c| {
-        s.split_person(c, &person, &body.faces, &info)
-    })
+    let done = correction(
+        &state,
+        &caller,
+        collection,
+        info.key.clone(),
+        move |s, c| s.split_person(c, &person, &body.faces, &info),
+    )
     .await?;
     Ok((StatusCode::CREATED, Json(done)))
 }
@@ -307,13 +312,13 @@ pub async fn split(
     responses((status = 200, body = Corrected), (status = 404, description = "`not_found`: no such collection, face or person", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn move_face(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf((collection, face_id)): PathOf<(String, i64)>,
     payload: Payload<FacePerson>,
 ) -> Result<Json<Corrected>, ApiError> {
     let person = payload.params.person;
-    correction(&state, collection, person.clone(), move |s, c| {
+    correction(&state, &caller, collection, person.clone(), move |s, c| {
         s.move_faces(c, &[face_id], &person)
     })
     .await
@@ -327,13 +332,13 @@ pub async fn move_face(
     responses((status = 200, body = Corrected), (status = 404, description = "`not_found`: no such collection, face or person", body = ErrorBody)),
     security(("api_key" = ["writer"])))]
 pub async fn not_person(
-    _: Writer,
+    Writer(caller): Writer,
     State(state): State<Arc<AppState>>,
     PathOf((collection, face_id)): PathOf<(String, i64)>,
     payload: Payload<FacePerson>,
 ) -> Result<Json<Corrected>, ApiError> {
     let person = payload.params.person;
-    correction(&state, collection, person.clone(), move |s, c| {
+    correction(&state, &caller, collection, person.clone(), move |s, c| {
         s.not_this_person(c, face_id, &person)
     })
     .await
