@@ -8,7 +8,7 @@
 //! which names the first broken one. The log is a table of a SQLite file
 //! (the gallery's own file, or one of its own for galleries on Milvus);
 //! appends from several processes are serialised by SQLite's write lock.
-//! Depends on no other facekit crate.
+//! Depends on `facekit-core` only.
 //!
 //! ```
 //! use facekit_audit::{Actor, AuditLog, Event, Operation};
@@ -25,7 +25,6 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// What the first entry's `prev` holds: no entry came before it.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -240,10 +239,7 @@ impl Entry {
             self.request_id,
             self.prev,
         ]);
-        Sha256::digest(fields.to_string().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        facekit_core::sha256_hex(fields.to_string().as_bytes())
     }
 }
 
@@ -424,7 +420,10 @@ impl AuditLog {
 
     /// Entries in chain order, filtered.
     pub fn entries(&self, filter: &Filter) -> Result<Vec<Entry>, AuditError> {
-        let conn = self.conn();
+        self.entries_on(&self.conn(), filter)
+    }
+
+    fn entries_on(&self, conn: &Connection, filter: &Filter) -> Result<Vec<Entry>, AuditError> {
         let mut stmt = conn
             .prepare(
                 "SELECT seq, time_ms, actor, operation, collection, persons, results, request_id, prev, hash FROM audit_log
@@ -458,15 +457,19 @@ impl AuditLog {
     /// it holds; and none may be missing after the last (SQLite's counter
     /// of positions handed out). Names the first entry where that fails.
     pub fn verify(&self) -> Result<Verified, AuditError> {
-        let entries = self.entries(&Filter::default())?;
-        let issued: i64 = self
-            .conn()
+        let conn = self.conn();
+        // One read snapshot: an entry another process appends meanwhile
+        // must not look like one removed from the end.
+        let snapshot = conn.unchecked_transaction().map_err(|e| self.db(e))?;
+        let entries = self.entries_on(&snapshot, &Filter::default())?;
+        let issued: i64 = snapshot
             .query_row(
                 "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), 0)",
                 [],
                 |r| r.get(0),
             )
             .map_err(|e| self.db(e))?;
+        snapshot.finish().map_err(|e| self.db(e))?;
         let mut prev = GENESIS.to_string();
         let mut expected = 1;
         let mut broken = None;

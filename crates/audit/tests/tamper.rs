@@ -135,3 +135,32 @@ fn appends_from_two_handles_chain_in_one_order() {
         .unwrap();
     assert!(only.is_empty());
 }
+
+#[test]
+fn verifying_while_another_handle_appends_finds_nothing_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let writer = AuditLog::open(&path).unwrap();
+    let reader = AuditLog::open(&path).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..200 {
+                writer
+                    .append(
+                        &Actor::new("user:t", "r"),
+                        &Event::new(Operation::Identify, "c").results(i),
+                    )
+                    .unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut checks = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) || checks == 0 {
+            let verified = reader.verify().unwrap();
+            assert_eq!(verified.broken, None, "after {} entries", verified.entries);
+            checks += 1;
+        }
+    });
+    assert_eq!(reader.verify().unwrap().entries, 200);
+}
