@@ -371,6 +371,14 @@ impl Gallery {
                     view.collections.remove(&id);
                     view.keys.remove(&id);
                 }
+                Change::CollectionChanged(id) => {
+                    if let (Some(indexed), Some(c)) = (
+                        view.collections.get_mut(&id),
+                        store.collection_by_id(id).map_err(db)?,
+                    ) {
+                        indexed.collection = c;
+                    }
+                }
                 Change::SampleErased(id) => {
                     view.damaged.remove(&id);
                     view.forget(id);
@@ -1260,8 +1268,13 @@ impl FaceGallery for Gallery {
             if n == 0 {
                 return Err(GalleryError::NoSuchCollection(c.name.clone()));
             }
-            // Every process (this one too) reads the collection's facts afresh.
-            announce_rebuilt(&tx, c.id).map_err(db)?;
+            // Every process (this one too) reads the collection's facts
+            // afresh; its index stays as it is.
+            tx.execute(
+                "INSERT INTO changes (kind, collection_id) VALUES ('collection_changed', ?1)",
+                [c.id],
+            )
+            .map_err(db)?;
             tx.commit().map_err(db)
         })?;
         self.collection(collection)

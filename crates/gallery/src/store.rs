@@ -7,7 +7,8 @@
 //! found without rereading the file: sample ids are `AUTOINCREMENT` (never
 //! reused, so new samples are those above the last id seen), and triggers
 //! log every erased sample and every created or dropped collection in
-//! `changes`; both counters live in `sqlite_sequence`, one tiny table read
+//! `changes` (a retention change is logged there too, so other processes
+//! reread that collection's facts without rebuilding its index); both counters live in `sqlite_sequence`, one tiny table read
 //! before each operation. Each embedding is stored with its CRC-32, checked
 //! whenever it is read.
 //!
@@ -291,6 +292,8 @@ pub(crate) enum Change {
     SampleMoved(i64),
     CollectionCreated(i64),
     CollectionDropped(i64),
+    /// A collection's facts (retention) changed; its samples did not.
+    CollectionChanged(i64),
 }
 
 /// A new sample as the index needs it.
@@ -397,6 +400,9 @@ impl Store {
                 (kind, _, Some(id)) if kind == "sample_moved" => Change::SampleMoved(id),
                 (kind, Some(id), _) if kind == "collection_created" => {
                     Change::CollectionCreated(id)
+                }
+                (kind, Some(id), _) if kind == "collection_changed" => {
+                    Change::CollectionChanged(id)
                 }
                 (_, Some(id), _) => Change::CollectionDropped(id),
                 _ => continue,

@@ -424,3 +424,23 @@ fn a_deleted_journal_is_reported_at_the_next_write() {
         "{err}"
     );
 }
+
+/// A retention set through one handle is what another handle on the same
+/// file purges by, and the other handle's search goes on as before.
+#[test]
+fn a_retention_set_by_one_handle_is_seen_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.db");
+    let (a, b) = (Gallery::open(&path).unwrap(), Gallery::open(&path).unwrap());
+    let c = contract(16);
+    a.create_collection("staff", &c, IndexKind::Hnsw).unwrap();
+    enroll_one(&a, &c, "ann", vector(2, 0.0));
+    assert_eq!(best_key(&b, &c, &vector(2, 0.01)), "ann");
+    assert_eq!(b.collection("staff").unwrap().retention_days, None);
+    let set = a.set_retention("staff", Some(30)).unwrap();
+    assert_eq!(set.retention_days, Some(30));
+    assert_eq!(b.collection("staff").unwrap().retention_days, Some(30));
+    assert_eq!(best_key(&b, &c, &vector(2, 0.01)), "ann");
+    a.set_retention("staff", None).unwrap();
+    assert_eq!(b.collection("staff").unwrap().retention_days, None);
+}
