@@ -120,6 +120,39 @@ async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
 }
 
+/// The element once it is displayed (the sign-in form stays in the page,
+/// hidden, while signed in).
+async fn shown(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let started = Instant::now();
+    loop {
+        if let Ok(element) = c.find(Locator::Css(css)).await
+            && element.is_displayed().await.unwrap_or(false)
+        {
+            return element;
+        }
+        assert!(started.elapsed() < WAIT, "{css} was never shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Clicks the element once it can take a click: present is not enough, as
+/// a page shown after an asynchronous check (sign-in) or re-rendered after
+/// a reply is briefly hidden or replaced.
+async fn press(c: &Client, css: &str) {
+    let started = Instant::now();
+    loop {
+        let outcome = match c.find(Locator::Css(css)).await {
+            Ok(element) => element.click().await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(e) if started.elapsed() >= WAIT => panic!("could not press {css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 /// Waits until the element's text satisfies `ok`; returns it.
 async fn text_of(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
     let started = Instant::now();
@@ -139,27 +172,19 @@ async fn text_of(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
 }
 
 async fn open(c: &Client, page: &str) {
-    find(c, &format!("nav a[href='#/{page}']"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(c, &format!("nav a[href='#/{page}']")).await;
     find(c, &format!("[data-page='{page}']")).await;
 }
 
 async fn sign_in(c: &Client, token: &str) {
-    let key = find(c, "#api-key").await;
+    let key = shown(c, "#api-key").await;
     key.send_keys(token).await.unwrap();
-    find(c, "#sign-in button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(c, "#sign-in button[type=submit]").await;
 }
 
 async fn sign_out(c: &Client) {
-    find(c, "#sign-out").await.click().await.unwrap();
-    find(c, "#api-key").await;
+    press(c, "#sign-out").await;
+    shown(c, "#api-key").await;
 }
 
 /// A test photo's path as the file input takes it (absolute, canonical).
@@ -185,7 +210,7 @@ async fn enroll(c: &Client, key: &str, name: &str, photos: &[&str]) -> String {
         .send_keys(&files.join("\n"))
         .await
         .unwrap();
-    find(c, "#enroll-button").await.click().await.unwrap();
+    press(c, "#enroll-button").await;
     let started = Instant::now();
     while c
         .find_all(Locator::Css(
@@ -266,11 +291,7 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
         .send_keys("staff")
         .await
         .unwrap();
-    find(&c, "#create-collection button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(&c, "#create-collection button[type=submit]").await;
     text_of(&c, "#collections-table", |t| t.contains("staff")).await;
     let obama = enroll(&c, "obama", "Barack Obama", &[OBAMA]).await;
     assert!(obama.contains("obama.jpg: enrolled face"), "{obama}");
@@ -290,7 +311,7 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
         .send_keys(&file(OBAMA2))
         .await
         .unwrap();
-    find(&c, "#identify-button").await.click().await.unwrap();
+    press(&c, "#identify-button").await;
     let name = text_of(&c, "#identify-table .match-name", |t| !t.is_empty()).await;
     let score: f32 = text_of(&c, "#identify-table .match-score", |t| !t.is_empty())
         .await
@@ -326,27 +347,18 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
         .send_keys("BARACK")
         .await
         .unwrap();
-    find(&c, "form[role=search] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(&c, "form[role=search] button").await;
     text_of(&c, "#people-table", |t| {
         t.contains("obama") && !t.contains("biden")
     })
     .await;
     find(&c, "#person-search").await.clear().await.unwrap();
-    find(&c, "form[role=search] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(&c, "form[role=search] button").await;
     text_of(&c, "#people-table", |t| t.contains(XSS)).await;
     let images = c.find_all(Locator::Css("#people-table img")).await.unwrap();
     assert!(images.is_empty(), "the name was rendered as HTML");
     assert!(c.get_alert_text().await.is_err(), "the name's script ran");
-    let link = find(&c, "#people-table a[href*='p=xss']").await;
-    link.click().await.unwrap();
+    press(&c, "#people-table a[href*='p=xss']").await;
     assert_eq!(text_of(&c, "#person-name", |t| !t.is_empty()).await, XSS);
     shots.push(screenshot(&c, "person-desktop").await);
 
@@ -360,11 +372,7 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
         .send_keys(r#"{"team": "<b>ops</b>"}"#)
         .await
         .unwrap();
-    find(&c, "#edit-person button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(&c, "#edit-person button[type=submit]").await;
     text_of(&c, "#person-name", |t| t == "Renamed Person").await;
     text_of(&c, "#person-metadata", |t| {
         t.contains(r#""team": "<b>ops</b>""#)
@@ -376,9 +384,8 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
             .unwrap()
             .is_empty()
     );
-    let delete = find(&c, "#faces-table button.danger").await;
-    delete.click().await.unwrap();
-    delete.click().await.unwrap();
+    press(&c, "#faces-table button.danger").await;
+    press(&c, "#faces-table button.danger").await;
     text_of(&c, "#faces-table", |t| t.contains("Nothing yet.")).await;
     let reply = server.get("/v1/collections/staff/persons/xss", Some(&server.admin));
     let person = common::ok(&reply, 200);
@@ -398,7 +405,7 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
         .send_keys(&file(OBAMA2))
         .await
         .unwrap();
-    find(&c, "#compare-button").await.click().await.unwrap();
+    press(&c, "#compare-button").await;
     let verdict = text_of(&c, "#compare-results .verdict", |t| t.contains("score")).await;
     let api = server.post_multipart(
         "/v1/compare",
@@ -453,11 +460,7 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
         .select_by_value("reader")
         .await
         .unwrap();
-    find(&c, "#create-key button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(&c, "#create-key button[type=submit]").await;
     let token = text_of(&c, "#new-token", |t| t.starts_with("fk_")).await;
     let key_id = text_of(&c, "#keys-status strong", |t| t.starts_with("Key ")).await;
     let key_id = key_id
@@ -514,11 +517,7 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
     )
     .await
     .unwrap();
-    find(&c, "#create-collection button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    press(&c, "#create-collection button").await;
     text_of(&c, ".error", |t| {
         t.contains("Not allowed (403)") && t.contains("admin role")
     })
@@ -528,9 +527,9 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
     // Revoked, the key is refused by the page.
     sign_in(&c, &server.admin).await;
     open(&c, "keys").await;
-    let revoke = find(&c, &format!("button[data-key='{key_id}']")).await;
-    revoke.click().await.unwrap();
-    revoke.click().await.unwrap();
+    let revoke = format!("button[data-key='{key_id}']");
+    press(&c, &revoke).await;
+    press(&c, &revoke).await;
     text_of(&c, "#keys-status", |t| t.contains("Revoked")).await;
     sign_out(&c).await;
     sign_in(&c, &token).await;
