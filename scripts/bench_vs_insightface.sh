@@ -22,7 +22,7 @@ echo "images: ${#images[@]} files under $images_dir, $repeat passes, $(nproc) co
 insightface=$("$python" "$root/scripts/insightface_bench.py" "$pack" 640 "$repeat" "${images[@]}" 2>/dev/null | tail -1)
 echo "insightface: $insightface"
 for jobs in 1 2; do
-  facekit=$("$root/target/release/facekit" bench --models "$pack" --det-size 640 640 --jobs "$jobs" --repeat "$repeat" "${images[@]}")
+  facekit=$("$root/target/release/facekit" bench --json --models "$pack" --det-size 640 640 --jobs "$jobs" --repeat "$repeat" "${images[@]}")
   echo "facekit --jobs $jobs: $facekit"
   python3 - "$insightface" "$facekit" "$jobs" <<'PY'
 import json, sys

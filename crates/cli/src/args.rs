@@ -142,13 +142,17 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Time analysis over images: images/s and the share spent inside ONNX Runtime.
+    /// Time analysis over images: images/s, where the time goes stage by
+    /// stage, and the share spent inside ONNX Runtime.
     Bench {
         #[command(flatten)]
         input: Inputs,
         /// Passes over the inputs (after one warm-up pass).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         common: Common,
     },

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use facekit_core::cosine_similarity;
+use facekit_core::{Stage, cosine_similarity, stage_totals};
 use facekit_fetch::{FetchOptions, OFFICIAL_PACKS, fetch_pack, official_pack};
 use facekit_gallery::contract_of;
 use facekit_image::{DecodeLimits, RgbImage, decode_file};
@@ -172,8 +172,9 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Bench {
             input,
             repeat,
+            json,
             common,
-        } => bench(&input, repeat, &common),
+        } => bench(&input, repeat, json, &common),
     }
 }
 
@@ -476,9 +477,11 @@ fn list_models(pack: &str, ort_lib: Option<PathBuf>) -> Result<bool> {
     Ok(true)
 }
 
-fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
+fn bench(input: &Inputs, repeat: usize, json: bool, common: &Common) -> Result<bool> {
+    let started = Instant::now();
     let batch = Batch::resolve(input);
     let analyzer = analyzer(common, batch.jobs, Stages::ALL)?;
+    let load = started.elapsed().as_secs_f64();
     let images: Vec<&PathBuf> = batch
         .files
         .iter()
@@ -490,30 +493,35 @@ fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(batch.jobs)
         .build()?;
-    let pass = || -> (usize, f64) {
+    let pass = || -> usize {
         pool.install(|| {
             images
                 .par_iter()
-                .map(|p| {
-                    let start = Instant::now();
-                    let faces = analyzer.analyze_file(p).map_or(0, |r| r.faces.len());
-                    (faces, start.elapsed().as_secs_f64())
-                })
-                .reduce(|| (0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+                .map(|p| analyzer.analyze_file(p).map_or(0, |r| r.faces.len()))
+                .sum()
         })
     };
-    pass(); // warm-up: session creation, allocator growth
+    let warm_up = Instant::now();
+    pass(); // session creation, allocator growth
+    let warm_up = warm_up.elapsed().as_secs_f64();
     let ort_before = inference_nanos();
+    let stages_before = stage_totals();
     let start = Instant::now();
-    let (mut faces, mut busy) = (0, 0.0);
-    for _ in 0..repeat.max(1) {
-        let (f, b) = pass();
-        faces += f;
-        busy += b;
-    }
+    let faces: usize = (0..repeat.max(1)).map(|_| pass()).sum();
     let wall = start.elapsed().as_secs_f64();
+    let stages = stage_totals().since(&stages_before);
     let ort = (inference_nanos() - ort_before) as f64 / 1e9;
     let n = images.len() * repeat.max(1);
+    // The cores' time in no stage: waiting for work, the pass's tail, the
+    // glue between stages.
+    let core_seconds = wall * batch.jobs as f64;
+    let busy = stages.sum().as_secs_f64();
+    let idle = (core_seconds - busy).max(0.0);
+    let breakdown: Vec<(&str, f64)> = Stage::ALL
+        .iter()
+        .map(|&stage| (stage.name(), stages.of(stage).as_secs_f64()))
+        .chain([("idle", idle)])
+        .collect();
     let result = serde_json::json!({
         "images": n,
         "faces": faces,
@@ -521,10 +529,35 @@ fn bench(input: &Inputs, repeat: usize, common: &Common) -> Result<bool> {
         "images_per_second": n as f64 / wall,
         "jobs": batch.jobs,
         "intra_threads": analyzer.options().runtime.intra_threads,
+        "load_seconds": load,
+        "warm_up_seconds": warm_up,
+        "stage_seconds": breakdown.iter().map(|&(stage, seconds)| (stage.to_string(), seconds.into())).collect::<serde_json::Map<_, _>>(),
         "onnxruntime_seconds": ort,
         "outside_onnxruntime_fraction": (busy - ort).max(0.0) / busy,
     });
-    writeln!(std::io::stdout(), "{result}")?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{result}")?;
+        return Ok(true);
+    }
+    writeln!(
+        out,
+        "{n} images ({} passes, {} jobs): {:.1} images/s, {faces} faces; \
+         models loaded in {load:.2} s, warm-up pass {warm_up:.2} s",
+        repeat.max(1),
+        batch.jobs,
+        n as f64 / wall
+    )?;
+    writeln!(out, "{:<12} {:>9} {:>7}", "stage", "seconds", "share")?;
+    for (stage, seconds) in breakdown {
+        let share = 100.0 * seconds / core_seconds;
+        writeln!(out, "{stage:<12} {seconds:>9.3} {share:>6.1}%")?;
+    }
+    writeln!(
+        out,
+        "inside ONNX Runtime: {ort:.3} s ({:.1}% of busy time)",
+        100.0 * ort / busy
+    )?;
     Ok(true)
 }
 

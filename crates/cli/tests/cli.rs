@@ -1783,3 +1783,92 @@ fn purged_samples_are_gone_from_the_file() {
     let stats = stdout_lines(&g(&["stats", "p"]))[0].clone();
     assert_eq!(stats["samples"], 5);
 }
+
+/// `facekit bench --json` says where the time went, stage by stage: every
+/// stage the pack runs has time, the stages and idle add up to the cores'
+/// time, and ONNX Runtime's time lies within the stages that run models.
+#[test]
+fn bench_breaks_the_time_down_by_stage() {
+    let pack = facekit_testdata::pack_of(&[
+        "det_500m.onnx",
+        "face_recognition_sface_2021dec_fp32.onnx",
+        "synthetic/synthetic_genderage.onnx",
+        "liveness/2.7_80x80_MiniFASNetV2.onnx",
+    ]);
+    let photos = [
+        shared("images/t1.jpg"),
+        shared("images/retinaface_test.jpg"),
+    ];
+    let mut args = vec![
+        "bench",
+        "--json",
+        "--repeat",
+        "1",
+        "--jobs",
+        "2",
+        "--models",
+        pack.path().to_str().unwrap(),
+    ];
+    args.extend(photos.iter().map(|p| p.to_str().unwrap()));
+    let out = facekit(&args);
+    assert_ok(&out);
+    let report = &stdout_lines(&out)[0];
+    assert_eq!(report["images"], 2);
+    assert!(report["faces"].as_u64().unwrap() >= 5, "{report}");
+    let stage = |name: &str| {
+        report["stage_seconds"][name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+    };
+    for ran in [
+        "decode",
+        "resize",
+        "detect",
+        "align",
+        "embed",
+        "attributes",
+        "liveness",
+    ] {
+        assert!(stage(ran) > 0.0, "{ran} has no time: {report}");
+    }
+    assert_eq!(stage("quality"), 0.0, "quality is not scored in bench");
+    let cores = report["seconds"].as_f64().unwrap() * 2.0;
+    let stages: f64 = report["stage_seconds"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!(
+        (stages - cores).abs() <= 1e-3 * cores + 1e-6,
+        "{stages} vs {cores}"
+    );
+    let models = stage("detect") + stage("embed") + stage("attributes") + stage("liveness");
+    let onnxruntime = report["onnxruntime_seconds"].as_f64().unwrap();
+    assert!(
+        onnxruntime > 0.0 && onnxruntime <= models,
+        "{onnxruntime} > {models}"
+    );
+    assert!(report["load_seconds"].as_f64().unwrap() > 0.0);
+
+    let table = facekit(
+        &args[..1]
+            .iter()
+            .chain(&args[2..])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    assert_ok(&table);
+    let table = String::from_utf8_lossy(&table.stdout);
+    for name in [
+        "decode",
+        "resize",
+        "detect",
+        "align",
+        "embed",
+        "attributes",
+        "idle",
+    ] {
+        assert!(table.lines().any(|l| l.starts_with(name)), "{table}");
+    }
+}

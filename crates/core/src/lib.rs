@@ -4,8 +4,9 @@
 //! landmark points, detections, 2×3 affine transforms — and the maths on them
 //! that several stages need: the least-squares similarity fit used for face
 //! alignment, InsightFace's NMS and `max_num` selection, and embedding
-//! normalisation and cosine similarity, and the SHA-256 digests that model
-//! contracts, image records and caches are keyed on. It depends on nothing
+//! normalisation and cosine similarity, the SHA-256 digests that model
+//! contracts, image records and caches are keyed on, and the per-stage
+//! clocks that benchmarks read. It depends on nothing
 //! but `serde` and `sha2`, so every other crate may depend on it.
 //!
 //! ```
@@ -19,11 +20,13 @@
 
 mod embedding;
 mod geometry;
+mod stages;
 mod suppression;
 mod words;
 
 pub use embedding::{cosine_similarity, l2_norm, l2_normalized};
 pub use geometry::{Affine2, BBox, Detection, Point, estimate_similarity};
+pub use stages::{Stage, StageTotals, current_stage, stage_totals, timed};
 pub use suppression::{MaxNumMetric, nms, select_max_num};
 pub use words::not_one_of;
 

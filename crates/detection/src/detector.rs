@@ -1,4 +1,4 @@
-use facekit_core::Detection;
+use facekit_core::{Detection, Stage, timed};
 use facekit_image::RgbImage;
 use facekit_runtime::{ModelSignature, OnnxModel};
 
@@ -92,10 +92,10 @@ impl FaceDetector {
         img: &RgbImage,
         opts: &DetectOptions,
     ) -> Result<Vec<Detection>, DetectionError> {
-        match self {
+        timed(Stage::Detect, || match self {
             Self::Scrfd(d) => d.detect(img, opts),
             Self::YuNet(d) => d.detect(img, opts),
             Self::RetinaFace(d) => d.detect(img, opts),
-        }
+        })
     }
 }

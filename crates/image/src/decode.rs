@@ -13,6 +13,7 @@ use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+use facekit_core::{Stage, timed};
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
 use crate::RgbImage;
@@ -85,7 +86,9 @@ pub enum DecodeError {
 
 /// Reads and decodes a file; errors name the path.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
-    decode_bytes(&read_file(path, limits)?, limits)
+    timed(Stage::Decode, || {
+        decode_bytes(&read_file(path, limits)?, limits)
+    })
 }
 
 /// Reads a file's bytes, refusing (from its size, before reading) a file
@@ -127,6 +130,10 @@ pub fn read_file(path: &Path, limits: &DecodeLimits) -> Result<Vec<u8>, DecodeEr
 
 /// Decodes an encoded image held in memory.
 pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
+    timed(Stage::Decode, || decode_within(bytes, limits))
+}
+
+fn decode_within(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }

@@ -10,6 +10,8 @@
 //! up- and down-scales of random images and on the golden pixels in
 //! `shared/golden/opencv-5.0/pixels`.
 
+use facekit_core::{Stage, timed};
+
 use crate::RgbImage;
 use crate::simd::avx2_dispatch;
 
@@ -118,6 +120,10 @@ pub struct Letterbox {
 /// [`resize_linear`] so the image fits `width × height`, place it top-left on
 /// a black canvas.
 pub fn letterbox(src: &RgbImage, width: u32, height: u32) -> Letterbox {
+    timed(Stage::Resize, || place_on_canvas(src, width, height))
+}
+
+fn place_on_canvas(src: &RgbImage, width: u32, height: u32) -> Letterbox {
     let im_ratio = f64::from(src.height()) / f64::from(src.width());
     let model_ratio = f64::from(height) / f64::from(width);
     let (new_w, new_h) = if im_ratio > model_ratio {

@@ -1,3 +1,5 @@
+use facekit_core::{Stage, timed};
+
 use crate::RgbImage;
 use crate::simd::avx2_dispatch;
 
@@ -29,7 +31,7 @@ fn with_packed<R>(
 ) -> R {
     let mut buffer = SCRATCH.take();
     buffer.resize(img.width() as usize * img.height() as usize * 3, 0.0);
-    write(img, &mut buffer);
+    timed(Stage::Resize, || write(img, &mut buffer));
     let result = f(&buffer);
     SCRATCH.set(buffer);
     result

@@ -25,7 +25,7 @@ use std::path::Path;
 
 use facekit_align::{AlignError, norm_crop};
 use facekit_attributes::{AttributeError, BoxCrops, GenderAge, Landmarks};
-use facekit_core::{BBox, Point, l2_norm, l2_normalized};
+use facekit_core::{BBox, Point, Stage, l2_norm, l2_normalized, timed};
 use facekit_detection::{DetectOptions, DetectionError};
 use facekit_image::{DecodeError, DecodeLimits, RgbImage, decode_file};
 use facekit_models::{ModelPack, PackError, resolve_pack};
@@ -286,26 +286,30 @@ impl FaceAnalyzer {
         if models.is_empty() {
             return Ok(());
         }
-        for face in faces {
-            face.liveness = Some(models.check(img, &face.bbox)?);
-        }
-        Ok(())
+        timed(Stage::Liveness, || {
+            for face in faces {
+                face.liveness = Some(models.check(img, &face.bbox)?);
+            }
+            Ok(())
+        })
     }
 
     /// Measures the quality of each face with landmarks (from the 3-D pose
     /// when the face has one); what enrollment review and best-face choice
     /// use.
     pub fn assess_quality(&self, img: &RgbImage, faces: &mut [Face]) {
-        for face in faces {
-            let pose = face.pose.map(|p| HeadPose {
-                pitch: p.pitch,
-                yaw: p.yaw,
-                roll: p.roll,
-            });
-            face.quality = face.kps.as_ref().and_then(|kps| {
-                facekit_quality::assess(img, &face.bbox, kps, face.det_score, pose)
-            });
-        }
+        timed(Stage::Quality, || {
+            for face in faces {
+                let pose = face.pose.map(|p| HeadPose {
+                    pitch: p.pitch,
+                    yaw: p.yaw,
+                    roll: p.roll,
+                });
+                face.quality = face.kps.as_ref().and_then(|kps| {
+                    facekit_quality::assess(img, &face.bbox, kps, face.det_score, pose)
+                });
+            }
+        });
     }
 
     /// Aligns and embeds the faces that have landmarks (one batched run
@@ -320,11 +324,13 @@ impl FaceAnalyzer {
             let with_kps: Vec<usize> = (0..faces.len())
                 .filter(|&i| faces[i].kps.is_some())
                 .collect();
-            let crops = with_kps
-                .iter()
-                .map(|&i| rec.align(img, faces[i].kps.as_ref().expect("filtered")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let embeddings = rec.embed_aligned(&crops)?;
+            let crops = timed(Stage::Align, || {
+                with_kps
+                    .iter()
+                    .map(|&i| rec.align(img, faces[i].kps.as_ref().expect("filtered")))
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+            let embeddings = timed(Stage::Embed, || rec.embed_aligned(&crops))?;
             for (i, e) in with_kps.into_iter().zip(embeddings) {
                 faces[i].embedding_norm = Some(l2_norm(&e));
                 faces[i].embedding = Some(e);
@@ -344,6 +350,10 @@ impl FaceAnalyzer {
     /// detected, from their boxes (what video runs on a track's best faces
     /// only).
     pub fn describe(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
+        timed(Stage::Attributes, || self.describe_each(img, faces))
+    }
+
+    fn describe_each(&self, img: &RgbImage, faces: &mut [Face]) -> Result<(), PipelineError> {
         let boxes: Vec<BBox> = faces.iter().map(|f| f.bbox).collect();
         let mut crops = BoxCrops::new(img, &boxes);
         for model in self.pack.landmarks() {

@@ -51,3 +51,59 @@ fn not_an_onnx_file_is_a_clear_error() {
     assert!(err.to_string().contains("bogus.onnx"), "{err}");
     assert!(GraphInfo::scan(b"\x3a\x05abc").is_err());
 }
+
+/// `run_batch` from a worker of a rayon pool hands parts of the batch to
+/// idle workers (a group photo's faces); the results are those of a run
+/// outside any pool, in order, for a fixed-batch (SFace) and a
+/// dynamic-batch (w600k stand-in) recognizer.
+#[test]
+fn a_batch_in_a_pool_is_shared_by_its_idle_workers_with_the_same_results() {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    let runtime = runtime();
+    for (file, side) in [
+        ("face_recognition_sface_2021dec_fp32.onnx", 112),
+        ("synthetic/synthetic_w600k.onnx", 112),
+    ] {
+        let model = runtime.load(&model(file)).unwrap();
+        let count = 9;
+        let item = [3, side, side];
+        let fill = |i: usize, dst: &mut [f32]| {
+            for (k, v) in dst.iter_mut().enumerate() {
+                *v = ((k * 7 + i * 13) % 251) as f32 / 125.0 - 1.0;
+            }
+        };
+        let alone = model.run_batch(count, &item, fill).unwrap();
+        assert_eq!(alone.len(), count);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        // Stealing depends on timing: an idle worker nearly always takes a
+        // part at once; a few tries rule out a slow start.
+        let mut shared = false;
+        for _ in 0..5 {
+            let threads = Mutex::new(HashSet::new());
+            let pooled = pool
+                .install(|| {
+                    model.run_batch(count, &item, |i, dst| {
+                        threads.lock().unwrap().insert(std::thread::current().id());
+                        // The stand-in runs in microseconds: time for the
+                        // idle worker to wake.
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        fill(i, dst);
+                    })
+                })
+                .unwrap();
+            for (a, b) in alone.iter().zip(&pooled) {
+                let worst = facekit_testdata::max_abs_diff(a.iter().copied(), b.iter().copied());
+                assert!(worst <= 1e-5, "{file}: {worst}");
+            }
+            if threads.lock().unwrap().len() > 1 {
+                shared = true;
+                break;
+            }
+        }
+        assert!(shared, "{file}: one worker ran the whole batch");
+    }
+}
