@@ -1,10 +1,10 @@
 //! Annotating a copy of an image: boxes, landmarks, scores, and when the
 //! pack has the models, the 106/68 dense landmarks and head-pose axes.
 //!
-//! Scores are drawn with a built-in 3×5 pixel digit font so the tool needs no
-//! font file; only digits and the decimal point are ever drawn.
+//! Boxes and score labels are `facekit-image`'s marks (a built-in 3×5
+//! pixel font, so the tool needs no font file).
 
-use facekit_image::RgbImage;
+use facekit_image::{RgbImage, draw_rect, draw_text, put_pixel};
 use facekit_pipeline::{Face, Pose};
 
 const RED: [u8; 3] = [255, 0, 0];
@@ -14,46 +14,11 @@ const CYAN: [u8; 3] = [0, 220, 255];
 const MAGENTA: [u8; 3] = [255, 0, 255];
 const BLUE: [u8; 3] = [40, 80, 255];
 
-/// Rows of the 3×5 glyphs for `0`–`9` and `.`, three bits per row.
-const GLYPHS: [[u8; 5]; 11] = [
-    [7, 5, 5, 5, 7],
-    [2, 6, 2, 2, 7],
-    [7, 1, 7, 4, 7],
-    [7, 1, 7, 1, 7],
-    [5, 5, 7, 1, 1],
-    [7, 4, 7, 1, 7],
-    [7, 4, 7, 5, 7],
-    [7, 1, 1, 1, 1],
-    [7, 5, 7, 5, 7],
-    [7, 5, 7, 1, 7],
-    [0, 0, 0, 0, 2],
-];
-
-fn put(img: &mut RgbImage, x: i64, y: i64, color: [u8; 3]) {
-    if x >= 0 && y >= 0 && x < i64::from(img.width()) && y < i64::from(img.height()) {
-        let i = (y as usize * img.width() as usize + x as usize) * 3;
-        img.as_raw_mut()[i..i + 3].copy_from_slice(&color);
-    }
-}
-
-fn rect(img: &mut RgbImage, x1: i64, y1: i64, x2: i64, y2: i64, thickness: i64, color: [u8; 3]) {
-    for t in 0..thickness {
-        for x in x1..=x2 {
-            put(img, x, y1 + t, color);
-            put(img, x, y2 - t, color);
-        }
-        for y in y1..=y2 {
-            put(img, x1 + t, y, color);
-            put(img, x2 - t, y, color);
-        }
-    }
-}
-
 fn dot(img: &mut RgbImage, cx: i64, cy: i64, radius: i64, color: [u8; 3]) {
     for y in -radius..=radius {
         for x in -radius..=radius {
             if x * x + y * y <= radius * radius {
-                put(img, cx + x, cy + y, color);
+                put_pixel(img, cx + x, cy + y, color);
             }
         }
     }
@@ -95,34 +60,6 @@ fn pose_axes(img: &mut RgbImage, origin: (f32, f32), pose: &Pose, size: f32, thi
     line(img, origin, z_axis, thickness, BLUE);
 }
 
-fn text(img: &mut RgbImage, s: &str, x: i64, y: i64, scale: i64, color: [u8; 3]) {
-    let mut pen = x;
-    for ch in s.chars() {
-        let glyph = match ch {
-            '0'..='9' => GLYPHS[ch as usize - '0' as usize],
-            '.' => GLYPHS[10],
-            _ => continue,
-        };
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..3 {
-                if bits & (4 >> col) != 0 {
-                    for dy in 0..scale {
-                        for dx in 0..scale {
-                            put(
-                                img,
-                                pen + col * scale + dx,
-                                y + row as i64 * scale + dy,
-                                color,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        pen += 4 * scale;
-    }
-}
-
 /// Draws each face's box, its five landmarks (eyes' left and mouth's left in
 /// green, as InsightFace's `draw_on`), its score above the box, and where
 /// present the 106 landmarks (cyan), 68 landmarks (magenta) and pose axes
@@ -133,12 +70,9 @@ pub fn annotate(img: &mut RgbImage, faces: &[Face]) {
     let scale = (side / 400).max(2);
     for face in faces {
         let b = face.bbox;
-        rect(
+        draw_rect(
             img,
-            b.x1 as i64,
-            b.y1 as i64,
-            b.x2 as i64,
-            b.y2 as i64,
+            [b.x1 as i64, b.y1 as i64, b.x2 as i64, b.y2 as i64],
             thickness,
             RED,
         );
@@ -163,7 +97,7 @@ pub fn annotate(img: &mut RgbImage, faces: &[Face]) {
             pose_axes(img, nose, pose, b.width() / 2.0, thickness);
         }
         let label = format!("{:.2}", face.det_score);
-        text(
+        draw_text(
             img,
             &label,
             b.x1 as i64,

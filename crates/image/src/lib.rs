@@ -9,7 +9,8 @@
 //! same accurate integer IDCT and fancy upsampling OpenCV uses), other formats
 //! through the `image` crate; [`resize_linear`] is bit-exact with OpenCV's
 //! fixed-point `INTER_LINEAR`, and [`warp_affine`] follows OpenCV 5's float
-//! bilinear kernel. The pixel kernels run compiled for AVX2 when the CPU has
+//! bilinear kernel; JPEG encoding and simple marks (boxes, labels) for
+//! previews are here too. The pixel kernels run compiled for AVX2 when the CPU has
 //! it, with the same bytes as the baseline build. Depends only on
 //! `facekit-core`.
 //!
@@ -22,6 +23,8 @@
 //! ```
 
 mod decode;
+mod draw;
+mod encode;
 mod raster;
 mod resize;
 mod simd;
@@ -29,6 +32,8 @@ mod tensor;
 mod warp;
 
 pub use decode::{DecodeError, DecodeLimits, decode_bytes, decode_file, read_file};
+pub use draw::{draw_rect, draw_text, put_pixel};
+pub use encode::encode_jpeg;
 pub use raster::RgbImage;
 pub use resize::{Letterbox, letterbox, resize_linear};
 pub use tensor::{with_nchw, with_nchw_bgr, write_nchw, write_nchw_bgr};

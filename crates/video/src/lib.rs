@@ -44,6 +44,7 @@ pub use media::{EncodeSettings, FfmpegReader, FfmpegWriter, FrameSource, MediaIn
 pub use plan::{Plan, RenderSettings};
 pub use render::{RenderReport, hide, render};
 pub use scene::CutDetector;
+pub use track::associate;
 
 /// Why a video could not be read, analysed or written.
 #[derive(Debug, thiserror::Error)]
