@@ -54,7 +54,7 @@ pub(crate) fn key_source(key: &GalleryKey) -> Option<KeySource> {
 }
 
 /// The master key, if one is given; `create` makes a missing key file.
-fn master_key(key: &GalleryKey, create: bool) -> Result<Option<MasterKey>> {
+pub(crate) fn master_key(key: &GalleryKey, create: bool) -> Result<Option<MasterKey>> {
     let Some(source) = key_source(key) else {
         return Ok(None);
     };

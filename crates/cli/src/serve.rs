@@ -1,6 +1,7 @@
 //! `facekit serve` and `facekit keys`: the HTTP API's settings (config file,
 //! then flags), its runtime and signals, and its key file.
 
+use facekit_monitor::MonitorStore;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -12,7 +13,7 @@ use serde::Deserialize;
 
 use crate::args::{Common, KeysCommand, ServeArgs};
 use crate::eval::calibrated_threshold;
-use crate::gallery::{home_file, open_address, print};
+use crate::gallery::{home_file, master_key, open_address, print};
 use crate::{Stages, analyzer};
 
 /// The config file: the files the server uses and its `[server]` table.
@@ -98,7 +99,20 @@ pub fn serve(args: &ServeArgs, common: &Common) -> Result<bool> {
     let listener = std::net::TcpListener::bind(config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
-    let server = Server::new(analyzer, service, keys, config)?;
+    // Monitors live beside the gallery (its file, or a Milvus gallery's
+    // audit file), their sources sealed under the gallery's key.
+    let monitor_store = match service.audit_trail() {
+        Some(trail) if config.monitors => Some(MonitorStore::open(
+            trail.path(),
+            master_key(&gallery_key, false)?.as_ref(),
+            config.monitor_retention(),
+        )?),
+        _ => None,
+    };
+    let mut server = Server::new(analyzer, service, keys, config)?;
+    if let Some(store) = monitor_store {
+        server = server.with_monitors(store)?;
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -299,6 +299,12 @@ impl MonitorHub {
         self.context.store.events(id, query)
     }
 
+    /// The position of a monitor's newest stored event (0 when none).
+    pub fn last_event(&self, id: &str) -> Result<i64, MonitorError> {
+        self.get(id)?;
+        self.context.store.last_seq(id)
+    }
+
     /// A monitor's newest annotated frame (JPEG) and its number; `None`
     /// before the first or when the monitor keeps no preview.
     pub fn preview(&self, id: &str) -> Result<Option<Preview>, MonitorError> {

@@ -415,6 +415,17 @@ impl MonitorStore {
         rows.collect::<Result<_, _>>().map_err(|e| self.db(e))
     }
 
+    /// The position of a monitor's newest event (0 when none).
+    pub fn last_seq(&self, monitor: &str) -> Result<i64, MonitorError> {
+        self.conn()
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM monitor_events WHERE monitor = ?1",
+                params![monitor],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.db(e))
+    }
+
     /// Erases every event naming `person` (a data subject's erasure);
     /// returns how many.
     pub fn erase_person(&self, person: &str) -> Result<usize, MonitorError> {

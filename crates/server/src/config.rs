@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use facekit_monitor::EventRetention;
 use facekit_service::LivenessPolicy;
 use serde::Deserialize;
 
@@ -36,8 +37,24 @@ pub struct ServerConfig {
     /// Seconds between purges of samples past their collection's
     /// retention (default 3600; 0: never — `facekit gallery purge` then).
     pub purge_interval_secs: u64,
+    /// Run the live cameras (`/v1/monitors`; default true).
+    pub monitors: bool,
+    /// Most events kept per monitor (default 100000; the oldest go first).
+    pub monitor_events_per_monitor: u64,
+    /// Days monitor events are kept (default 30; 0: by count only).
+    pub monitor_event_days: f64,
     /// Sizes and limits.
     pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// How long monitor events are kept.
+    pub fn monitor_retention(&self) -> EventRetention {
+        EventRetention {
+            max_per_monitor: self.monitor_events_per_monitor,
+            max_age_days: self.monitor_event_days,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -52,6 +69,9 @@ impl Default for ServerConfig {
             liveness: None,
             ui: true,
             purge_interval_secs: 3600,
+            monitors: true,
+            monitor_events_per_monitor: 100_000,
+            monitor_event_days: 30.0,
             limits: Limits::default(),
         }
     }

@@ -33,8 +33,8 @@ mod pool;
 mod routes;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -44,6 +44,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use facekit_gallery::{EmbeddingContract, GalleryError, contract_of};
 use facekit_image::{DecodeLimits, decode_bytes};
+use facekit_monitor::{MonitorEvent, MonitorHub, MonitorStore};
 use facekit_pipeline::{FaceAnalyzer, ImageFaces};
 use facekit_service::{FaceService, LivenessPolicy};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -57,6 +58,10 @@ pub use routes::document;
 use keys::KeyStore;
 use metrics::Metrics;
 use pool::InferencePool;
+
+/// Monitor events held for live listeners that have not read them yet;
+/// one that falls further behind catches up from the store.
+const MONITOR_EVENT_BUFFER: usize = 1024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +82,8 @@ pub enum ServerError {
 
 /// What every handler shares.
 pub(crate) struct AppState {
-    analyzer: FaceAnalyzer,
+    /// Shared with the monitors' threads.
+    analyzer: Arc<FaceAnalyzer>,
     /// The recognizer's embedding contract (`None`: the pack has no recognizer).
     contract: Option<EmbeddingContract>,
     /// The gallery operations (shared with the CLI); no lock of the
@@ -93,6 +99,10 @@ pub(crate) struct AppState {
     /// Body bytes that may still be admitted, in KiB ([`admission`]).
     body_budget: Arc<tokio::sync::Semaphore>,
     ready: AtomicBool,
+    /// The live cameras, when the server runs them ([`Server::with_monitors`]).
+    monitors: OnceLock<Arc<MonitorHub>>,
+    /// Every stored monitor event, for the live streams.
+    monitor_events: tokio::sync::broadcast::Sender<MonitorEvent>,
 }
 
 impl AppState {
@@ -301,7 +311,7 @@ impl Server {
             );
         }
         let state = Arc::new(AppState {
-            analyzer,
+            analyzer: Arc::new(analyzer),
             contract,
             service,
             keys: Arc::new(keys),
@@ -310,11 +320,36 @@ impl Server {
             decode_limits,
             body_budget: admission::body_budget(limits.max_inflight_body_bytes),
             ready: AtomicBool::new(true),
+            monitors: OnceLock::new(),
+            monitor_events: tokio::sync::broadcast::channel(MONITOR_EVENT_BUFFER).0,
             liveness,
             config,
         });
         let app = Self::router(&state);
         Ok(Self { state, app })
+    }
+
+    /// Runs the live cameras stored in `store` (and lets the API add
+    /// more): each monitor's events are stored there and pushed to the
+    /// event streams.
+    pub fn with_monitors(self, store: MonitorStore) -> Result<Self, ServerError> {
+        let events = self.state.monitor_events.clone();
+        let hub = MonitorHub::start(
+            store,
+            self.state.analyzer.clone(),
+            self.state
+                .service
+                .acting_as(facekit_audit::Actor::new("server:monitors", "monitor")),
+            // No listener is no error: the event is stored already.
+            Box::new(move |event| {
+                let _ = events.send(event.clone());
+            }),
+        )
+        .map_err(|e| ServerError::Config(format!("monitors: {e}")))?;
+        if self.state.monitors.set(Arc::new(hub)).is_err() {
+            return Err(ServerError::Config("monitors are running already".into()));
+        }
+        Ok(self)
     }
 
     fn router(state: &Arc<AppState>) -> Router {
@@ -430,6 +465,9 @@ impl Server {
             state.ready.store(false, Ordering::SeqCst);
             tracing::info!("shutting down: finishing in-flight requests");
             stopper.graceful_shutdown(Some(grace));
+            if let Some(hub) = state.monitors.get().cloned() {
+                let _ = tokio::task::spawn_blocking(move || hub.stop_all()).await;
+            }
         });
         self.schedule_purges();
         let service = self.app.clone().into_make_service();

@@ -7,6 +7,7 @@ mod document;
 pub mod gallery;
 pub mod info;
 pub mod keys;
+pub mod monitors;
 pub mod people;
 pub mod privacy;
 
@@ -66,8 +67,77 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        with_monitor_metrics(state.metrics.render(), &state),
     )
+}
+
+/// `rendered` with each monitor's counters, labelled by monitor, added
+/// before its `# EOF` line.
+fn with_monitor_metrics(rendered: String, state: &AppState) -> String {
+    use std::fmt::Write;
+    let Some(hub) = state.monitors.get() else {
+        return rendered;
+    };
+    let monitors = hub.list();
+    let eof = rendered.ends_with("# EOF\n");
+    let mut out = rendered;
+    if eof {
+        out.truncate(out.len() - "# EOF\n".len());
+    }
+    let series: [(&str, &str, &str, fn(&facekit_monitor::MonitorStatus) -> f64); 7] = [
+        (
+            "facekit_monitor_frames_read_total",
+            "counter",
+            "Frames decoded from the source.",
+            |s| s.frames_read as f64,
+        ),
+        (
+            "facekit_monitor_frames_analysed_total",
+            "counter",
+            "Frames analysed.",
+            |s| s.frames_analysed as f64,
+        ),
+        (
+            "facekit_monitor_frames_dropped_total",
+            "counter",
+            "Frames replaced by a newer one before analysis.",
+            |s| s.frames_dropped as f64,
+        ),
+        (
+            "facekit_monitor_reconnects_total",
+            "counter",
+            "Connections to the source lost and tried again.",
+            |s| s.reconnects as f64,
+        ),
+        (
+            "facekit_monitor_events_total",
+            "counter",
+            "Events sent.",
+            |s| s.events as f64,
+        ),
+        (
+            "facekit_monitor_lag_seconds",
+            "gauge",
+            "From the last analysed frame's arrival to the end of its analysis.",
+            |s| s.lag_seconds,
+        ),
+        (
+            "facekit_monitor_live",
+            "gauge",
+            "1 while frames arrive and are analysed.",
+            |s| f64::from(u8::from(s.state == facekit_monitor::MonitorState::Live)),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for m in &monitors {
+            let _ = writeln!(out, "{name}{{monitor=\"{}\"}} {}", m.id, value(&m.status));
+        }
+    }
+    if eof {
+        out.push_str("# EOF\n");
+    }
+    out
 }
 
 /// This document.
@@ -158,6 +228,15 @@ pub fn routers() -> (Router<Arc<AppState>>, Router<Arc<AppState>>, Value) {
         .routes(routes!(people::not_person))
         .routes(routes!(gallery::identify))
         .routes(routes!(gallery::verify))
+        .routes(routes!(monitors::create_monitor, monitors::list_monitors))
+        .routes(routes!(
+            monitors::get_monitor,
+            monitors::update_monitor,
+            monitors::delete_monitor
+        ))
+        .routes(routes!(monitors::list_events))
+        .routes(routes!(monitors::stream_events))
+        .routes(routes!(monitors::preview))
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::revoke_key))
         .split_for_parts();

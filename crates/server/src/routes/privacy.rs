@@ -184,7 +184,8 @@ pub async fn export_person(
 }
 
 /// Erase a person and every sample of theirs (a data subject's erasure
-/// request); the receipt names the audit entry that records it.
+/// request), and the monitor events naming them; the receipt names the
+/// audit entry that records it.
 #[utoipa::path(post, path = "/v1/collections/{collection}/persons/{person}/erase", tag = "privacy",
     params(("collection" = String, Path), ("person" = String, Path)),
     responses((status = 200, body = ErasureReceipt), (status = 404, description = "`not_found`: no such collection or person", body = ErrorBody)),
@@ -194,9 +195,15 @@ pub async fn erase_person(
     State(state): State<Arc<AppState>>,
     PathOf((collection, person)): PathOf<(String, String)>,
 ) -> Result<Json<ErasureReceipt>, ApiError> {
-    Ok(Json(
-        state
-            .gallery_as(&caller, move |s| s.erase_person(&collection, &person))
-            .await?,
-    ))
+    let monitors = state.monitors.get().cloned();
+    let key = person.clone();
+    let receipt = state
+        .gallery_as(&caller, move |s| s.erase_person(&collection, &person))
+        .await?;
+    if let Some(hub) = monitors {
+        tokio::task::spawn_blocking(move || hub.erase_person(&key))
+            .await
+            .map_err(|e| ApiError::internal(format!("erasing monitor events failed: {e}")))??;
+    }
+    Ok(Json(receipt))
 }

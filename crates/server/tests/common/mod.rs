@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use facekit_monitor::MonitorStore;
 use facekit_pipeline::{AnalyzeOptions, FaceAnalyzer};
 use facekit_server::keys::{KeyStore, Role};
 use facekit_server::{Server, ServerConfig};
@@ -21,6 +22,7 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    config: ServerConfig,
     _pack: tempfile::TempDir,
 }
 
@@ -41,22 +43,50 @@ pub fn start_with(
     tune: impl FnOnce(&mut ServerConfig, &std::path::Path),
 ) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let keys_path = dir.path().join("keys.db");
-    let keys = KeyStore::open(&keys_path).unwrap();
+    let keys = KeyStore::open(&dir.path().join("keys.db")).unwrap();
     let token = |role: Role| keys.create(&format!("{role} key"), role).unwrap().1;
     let (admin, writer, reader) = (token(Role::Admin), token(Role::Writer), token(Role::Reader));
+    drop(keys);
     let mut config = ServerConfig::default();
     config.limits.workers = 2;
     tune(&mut config, dir.path());
+    let (url, stop, thread) = launch(dir.path(), &pack, &config);
+    TestServer {
+        url,
+        admin,
+        writer,
+        reader,
+        dir,
+        stop: Mutex::new(Some(stop)),
+        thread: Mutex::new(Some(thread)),
+        config,
+        _pack: pack,
+    }
+}
+
+/// A server over the gallery, keys and monitors in `dir`, on a new port.
+fn launch(
+    dir: &std::path::Path,
+    pack: &tempfile::TempDir,
+    config: &ServerConfig,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
     let scheme = if config.tls_cert.is_some() {
         "https"
     } else {
         "http"
     };
-    let service =
-        facekit_service::open_audited(dir.path().join("gallery.db").to_str().unwrap(), None)
-            .unwrap();
-    let server = Server::new(analyzer(&pack), service, keys, config).unwrap();
+    let keys = KeyStore::open(&dir.join("keys.db")).unwrap();
+    let gallery = dir.join("gallery.db");
+    let service = facekit_service::open_audited(gallery.to_str().unwrap(), None).unwrap();
+    let monitors = MonitorStore::open(&gallery, None, config.monitor_retention()).unwrap();
+    let server = Server::new(analyzer(pack), service, keys, config.clone())
+        .unwrap()
+        .with_monitors(monitors)
+        .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("{scheme}://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -70,19 +100,20 @@ pub fn start_with(
             }))
             .unwrap();
     });
-    TestServer {
-        url,
-        admin,
-        writer,
-        reader,
-        dir,
-        stop: Mutex::new(Some(stop)),
-        thread: Mutex::new(Some(thread)),
-        _pack: pack,
-    }
+    (url, stop, thread)
 }
 
 impl TestServer {
+    /// Stops the server and starts a new process's worth of it over the
+    /// same files (gallery, keys, monitors), on a new port.
+    pub fn restart(&mut self) {
+        self.shutdown();
+        let (url, stop, thread) = launch(self.dir.path(), &self._pack, &self.config);
+        self.url = url;
+        *self.stop.lock().unwrap() = Some(stop);
+        *self.thread.lock().unwrap() = Some(thread);
+    }
+
     /// Begins a graceful shutdown and waits for the server to finish.
     pub fn shutdown(&self) {
         if let Some(stop) = self.stop.lock().unwrap().take() {
