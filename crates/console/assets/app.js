@@ -9,8 +9,9 @@ import { people, person } from './people.js';
 import { enroll } from './enroll.js';
 import { identify, compare } from './search.js';
 import { keys } from './keys.js';
+import { monitors } from './monitors.js';
 
-const PAGES = { dashboard, collections, people, person, enroll, identify, compare, keys };
+const PAGES = { dashboard, collections, people, person, enroll, identify, compare, monitors, keys };
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const whoami = document.getElementById('whoami');

@@ -1,5 +1,5 @@
 // API keys (admin): create one (its token is shown once), list, revoke.
-import { h, table, field, confirmButton, errorBox, when } from './dom.js';
+import { h, append, table, field, confirmButton, errorBox, when } from './dom.js';
 import * as api from './api.js';
 import { roleButton, roleNote } from './collections.js';
 
@@ -7,7 +7,7 @@ export async function keys(view) {
   view.append(h('h1', {}, 'API keys'));
   const status = h('div', { id: 'keys-status' });
   const list = h('div');
-  view.append(roleNote('admin', 'managing keys'), status);
+  append(view, [roleNote('admin', 'managing keys'), status]);
   if (!api.can('admin')) return;
 
   async function refresh() {

@@ -50,6 +50,7 @@ const ASSETS: &[Asset] = assets![
     "enroll.js" => "text/javascript; charset=utf-8",
     "search.js" => "text/javascript; charset=utf-8",
     "keys.js" => "text/javascript; charset=utf-8",
+    "monitors.js" => "text/javascript; charset=utf-8",
 ];
 
 /// The page's policy: everything from this server only; no inline script

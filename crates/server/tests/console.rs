@@ -448,6 +448,45 @@ async fn the_console_runs_the_gallery_in_a_real_browser() {
     shots.push(screenshot(&c, "identify-375").await);
     c.set_window_size(1280, 900).await.unwrap();
 
+    // Cameras: a monitor added from the page (its password never shown
+    // again), its state and its live events, then deleted.
+    open(&c, "monitors").await;
+    find(&c, "#monitor-name")
+        .await
+        .send_keys("lobby")
+        .await
+        .unwrap();
+    find(&c, "#monitor-source")
+        .await
+        .send_keys("rtsp://guard:hunter2@127.0.0.1:1/lobby")
+        .await
+        .unwrap();
+    press(&c, "#create-monitor button[type=submit]").await;
+    text_of(&c, "#monitors-status", |t| {
+        t.contains("rtsp://***@127.0.0.1:1/lobby")
+    })
+    .await;
+    text_of(&c, "#monitors-table", |t| {
+        t.contains("lobby") && t.contains("retrying")
+    })
+    .await;
+    text_of(&c, "#monitor-events", |t| t.contains("source_lost")).await;
+    assert!(
+        !c.source().await.unwrap().contains("hunter2"),
+        "the camera's password is on the page"
+    );
+    shots.push(screenshot(&c, "monitors-desktop").await);
+    press(&c, "#monitors-table button.danger").await;
+    press(&c, "#monitors-table button.danger").await;
+    text_of(&c, "#monitors-status", |t| t.contains("Deleted lobby")).await;
+    let left = server.get("/v1/monitors", Some(&server.admin));
+    assert!(
+        common::ok(&left, 200)["monitors"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
     // Keys: a new reader key, its token shown once.
     open(&c, "keys").await;
     find(&c, "#new-key-name")

@@ -71,6 +71,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
+/// A monitor metric: name, type, help, and how to read it from a status.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&facekit_monitor::MonitorStatus) -> f64,
+);
+
 /// `rendered` with each monitor's counters, labelled by monitor, added
 /// before its `# EOF` line.
 fn with_monitor_metrics(rendered: String, state: &AppState) -> String {
@@ -84,7 +92,7 @@ fn with_monitor_metrics(rendered: String, state: &AppState) -> String {
     if eof {
         out.truncate(out.len() - "# EOF\n".len());
     }
-    let series: [(&str, &str, &str, fn(&facekit_monitor::MonitorStatus) -> f64); 7] = [
+    let series: [Series; 7] = [
         (
             "facekit_monitor_frames_read_total",
             "counter",
