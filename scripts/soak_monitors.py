@@ -19,8 +19,10 @@ auth = {"Authorization": f"Bearer {token}"}
 
 
 def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url + path, data=data, method=method, headers={**auth, "Content-Type": "application/json"})
+    data, headers = None, dict(auth)
+    if body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    req = urllib.request.Request(url + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=30) as reply:
         return json.loads(reply.read() or b"null")
 

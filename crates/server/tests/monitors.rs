@@ -191,6 +191,28 @@ fn assert_between(what: &str, value: f64, low: f64, high: f64) {
     );
 }
 
+/// The enter event came within two analysis periods of segment `i`'s
+/// start in the stream's clock, and the exit the absence timeout after its
+/// end (give or take a period: the last frame seen may precede the end).
+fn assert_visit(enter: &Value, exit: &Value, segment: usize) {
+    let period = 1.0 / FPS;
+    let (appears, leaves) = (starts_at(segment), starts_at(segment + 1));
+    let kind = enter["kind"].as_str().unwrap();
+    assert_between(
+        kind,
+        stream_seconds(enter),
+        appears - SLACK,
+        appears + 2.0 * period + SLACK,
+    );
+    let kind = exit["kind"].as_str().unwrap();
+    assert_between(
+        kind,
+        stream_seconds(exit),
+        leaves + ABSENCE - period - SLACK,
+        leaves + ABSENCE + 2.0 * period + SLACK,
+    );
+}
+
 fn enroll(server: &common::TestServer, key: &str, name: &str, photo: &str) {
     let person = server.post_json(
         "/v1/collections/staff/persons",
@@ -244,7 +266,6 @@ fn a_monitor_reports_who_enters_and_leaves_a_live_stream() {
     );
 
     // Obama is in view from 2 s to 7 s, the stranger from 12 s to 17 s.
-    let period = 1.0 / FPS;
     let seen = until(&events, "unknown_exit", Duration::from_secs(40));
     let seen = after_startup(&seen);
     let kinds: Vec<&str> = seen.iter().map(|e| e["kind"].as_str().unwrap()).collect();
@@ -264,34 +285,10 @@ fn a_monitor_reports_who_enters_and_leaves_a_live_stream() {
     assert!(enter["score"].as_f64().unwrap() >= 0.3);
     assert_eq!(exit["person"], "obama");
     assert_eq!(exit["track"], enter["track"]);
-    let (appears, leaves) = (starts_at(1), starts_at(2));
-    assert_between(
-        "person_enter",
-        stream_seconds(enter),
-        appears - SLACK,
-        appears + 2.0 * period + SLACK,
-    );
-    assert_between(
-        "person_exit",
-        stream_seconds(exit),
-        leaves + ABSENCE - period - SLACK,
-        leaves + ABSENCE + 2.0 * period + SLACK,
-    );
+    assert_visit(enter, exit, 1);
     let (unknown_in, unknown_out) = (&seen[2], &seen[3]);
     assert!(unknown_in["person"].is_null());
-    let (appears, leaves) = (starts_at(3), starts_at(4));
-    assert_between(
-        "unknown_enter",
-        stream_seconds(unknown_in),
-        appears - SLACK,
-        appears + 2.0 * period + SLACK,
-    );
-    assert_between(
-        "unknown_exit",
-        stream_seconds(unknown_out),
-        leaves + ABSENCE - period - SLACK,
-        leaves + ABSENCE + 2.0 * period + SLACK,
-    );
+    assert_visit(unknown_in, unknown_out, 3);
 
     // The preview is the newest analysed frame, annotated, as MJPEG.
     let preview = common::agent()
@@ -327,11 +324,11 @@ fn a_monitor_reports_who_enters_and_leaves_a_live_stream() {
     assert_eq!((img.width(), img.height()), (640, 480));
     drop(body);
 
-    // The publisher ends with its video: the source is lost; served again,
-    // it is recovered and the events go on.
+    // The publisher is killed: the source is lost; served again, it is
+    // recovered and the events go on.
+    drop(publisher);
     let lost = until(&events, "source_lost", Duration::from_secs(20));
     assert!(lost.last().unwrap()["detail"].is_string());
-    drop(publisher);
     let status = server.get(&format!("/v1/monitors/{id}"), Some(&server.reader));
     assert_eq!(
         status.json["status"]["state"], "retrying",
