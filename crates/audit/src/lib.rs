@@ -79,6 +79,9 @@ pub enum Operation {
     Encrypt,
     /// The master key replaced (data keys re-wrapped or samples re-sealed).
     RotateKeys,
+    /// A camera monitor saw a person of a collection (or an unknown face)
+    /// come into view.
+    Watch,
 }
 
 impl Operation {
@@ -99,6 +102,7 @@ impl Operation {
             Operation::Correct => "correct",
             Operation::Encrypt => "encrypt",
             Operation::RotateKeys => "rotate_keys",
+            Operation::Watch => "watch",
         }
     }
 }

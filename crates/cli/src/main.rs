@@ -341,15 +341,26 @@ fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, bool) {
     (files, any_folder)
 }
 
+/// Images a worker may run ahead of the oldest not yet printed: bounds the
+/// results held for printing in order when one photo is slow.
+const RUN_AHEAD: usize = 256;
+
 /// Processes every input image: `work` runs `jobs` at a time, then `commit`
 /// takes each result in input order and returns the JSON line to print.
 /// Failures of either become error lines and stderr messages and never stop
 /// the run.
+///
+/// Each worker takes the next image as soon as it is free, and lines are
+/// printed as soon as every earlier image is done: no worker waits at a
+/// batch boundary for the slowest photo of a batch (the earlier chunks of
+/// `jobs × 4` left cores idle at every chunk's tail).
 fn for_each_image<T: Send>(
     batch: &Batch,
     work: impl Fn(&Path) -> Result<T> + Sync,
     mut commit: impl FnMut(&Path, T) -> Result<String>,
 ) -> Result<bool> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex};
     let (files, any_folder, jobs) = (&batch.files, batch.any_folder, batch.jobs);
     if files.is_empty() {
         bail!(
@@ -367,34 +378,83 @@ fn for_each_image<T: Send>(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}")
             .expect("valid template"),
     );
+    // The next image to take, and how many are printed (workers wait when
+    // they would run more than RUN_AHEAD ahead of the printing).
+    let next = AtomicUsize::new(0);
+    let printed = (Mutex::new(0usize), Condvar::new());
+    let (done, results) = std::sync::mpsc::channel::<(usize, Result<T>)>();
     let stdout = std::io::stdout();
     let mut all_ok = true;
-    for chunk in files.chunks(jobs * 4) {
-        let results: Vec<Result<T>> = pool.install(|| {
-            chunk
-                .par_iter()
-                .map(|path| {
-                    let result = work(path);
+    std::thread::scope(|scope| -> Result<()> {
+        let (next, printed, work, progress) = (&next, &printed, &work, &progress);
+        scope.spawn(move || {
+            // Workers of the pool, so a photo's faces can still be shared
+            // among idle workers (`run_batch`).
+            pool.broadcast(|_| {
+                let done = done.clone();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= files.len() {
+                        return;
+                    }
+                    let mut count = printed.0.lock().unwrap_or_else(|e| e.into_inner());
+                    while i >= *count + RUN_AHEAD {
+                        count = printed.1.wait(count).unwrap_or_else(|e| e.into_inner());
+                    }
+                    drop(count);
+                    let result = work(&files[i]);
                     progress.inc(1);
-                    result
-                })
-                .collect()
-        });
-        let mut out = stdout.lock();
-        for (path, result) in chunk.iter().zip(results) {
-            let line = match result.and_then(|r| commit(path, r)) {
-                Ok(line) => line,
-                Err(err) => {
-                    all_ok = false;
-                    progress.suspend(|| eprintln!("facekit: {}: {err:#}", path.display()));
-                    serde_json::to_string(&ImageRecord::error(path, &err))?
+                    if done.send((i, result)).is_err() {
+                        return;
+                    }
                 }
-            };
-            out.write_all(line.as_bytes())?;
-            out.write_all(b"\n")?;
+            });
+            drop(done);
+        });
+        // However printing ends (a write error too), no worker may be left
+        // waiting for it.
+        struct Release<'a> {
+            printed: &'a (Mutex<usize>, Condvar),
+            next: &'a AtomicUsize,
+            end: usize,
         }
-        out.flush()?;
-    }
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.next.store(self.end, Ordering::Relaxed);
+                *self.printed.0.lock().unwrap_or_else(|e| e.into_inner()) = self.end;
+                self.printed.1.notify_all();
+            }
+        }
+        let _release = Release {
+            printed,
+            next,
+            end: files.len(),
+        };
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut committed = 0;
+        let mut out = stdout.lock();
+        for (i, result) in results {
+            waiting.insert(i, result);
+            while let Some(result) = waiting.remove(&committed) {
+                let path = &files[committed];
+                let line = match result.and_then(|r| commit(path, r)) {
+                    Ok(line) => line,
+                    Err(err) => {
+                        all_ok = false;
+                        progress.suspend(|| eprintln!("facekit: {}: {err:#}", path.display()));
+                        serde_json::to_string(&ImageRecord::error(path, &err))?
+                    }
+                };
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+                committed += 1;
+            }
+            out.flush()?;
+            *printed.0.lock().unwrap_or_else(|e| e.into_inner()) = committed;
+            printed.1.notify_all();
+        }
+        Ok(())
+    })?;
     progress.finish_and_clear();
     Ok(all_ok)
 }

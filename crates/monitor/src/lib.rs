@@ -38,6 +38,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use facekit_audit::Actor;
 use facekit_gallery::{EmbeddingContract, GalleryError, contract_of};
 use facekit_pipeline::{FaceAnalyzer, PipelineError};
 use facekit_service::FaceService;
@@ -209,6 +210,11 @@ impl MonitorHub {
             id: id.clone(),
             spec: spec.clone(),
             context: self.context.clone(),
+            // Its sightings are recorded in the audit trail as its own.
+            service: self
+                .context
+                .service
+                .acting_as(Actor::new(&format!("monitor:{id}"), &id)),
             shared: shared.clone(),
         };
         let thread = std::thread::Builder::new()

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use facekit_audit::{Event, Operation};
 use facekit_core::BBox;
 use facekit_image::{RgbImage, draw_rect, draw_text, encode_jpeg};
+use facekit_service::FaceService;
 
 use crate::presence::{Change, EventKind, Presence, Sighting};
 use crate::source::{FrameCounters, LiveFrame, LiveSource, Next};
@@ -143,6 +145,8 @@ pub(crate) struct Runner {
     pub id: String,
     pub spec: MonitorSpec,
     pub context: Arc<Context>,
+    /// The gallery, acting as this monitor.
+    pub service: FaceService,
     pub shared: Arc<Shared>,
 }
 
@@ -251,7 +255,7 @@ impl Runner {
             let Some(embedding) = &face.embedding else {
                 continue;
             };
-            let found = self.context.service.gallery().identify(
+            let found = self.service.gallery().identify(
                 &self.spec.collection,
                 contract,
                 embedding,
@@ -332,6 +336,7 @@ impl Runner {
         stream_seconds: Option<f64>,
     ) {
         for change in changes {
+            self.audit(&change);
             let name = change.person.as_ref().and_then(|p| names.get(p)).cloned();
             let event = MonitorEvent {
                 seq: 0,
@@ -347,6 +352,25 @@ impl Runner {
                 detail: None,
             };
             self.publish(event);
+        }
+    }
+
+    /// Records a sighting (an enter event) in the audit trail: who was
+    /// identified by which camera. Frames are not recorded one by one.
+    fn audit(&self, change: &Change) {
+        if !matches!(
+            change.kind,
+            EventKind::PersonEnter | EventKind::UnknownEnter
+        ) {
+            return;
+        }
+        let event = Event::new(Operation::Watch, &self.spec.collection)
+            .persons(change.person.iter())
+            .results(1);
+        if let Err(e) = self.service.record(event) {
+            tracing::error!(monitor = %self.id, "recording a sighting in the audit trail: {e}");
+            self.shared
+                .set_state(MonitorState::Live, Some(e.to_string()));
         }
     }
 

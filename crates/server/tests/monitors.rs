@@ -400,6 +400,17 @@ fn a_monitor_reports_who_enters_and_leaves_a_live_stream() {
         400
     );
 
+    // Each sighting is in the audit trail, as the monitor's doing.
+    let audit = server.get("/v1/audit?person=obama&limit=1000", Some(&server.admin));
+    let watched: Vec<&Value> = audit.json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "watch")
+        .collect();
+    assert_eq!(watched.len(), 2, "{}", audit.text);
+    assert_eq!(watched[0]["actor"], format!("monitor:{id}").as_str());
+
     // A restart keeps the monitor and its events.
     server.restart();
     let listed = server.get("/v1/monitors", Some(&server.reader));
