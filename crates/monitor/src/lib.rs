@@ -33,6 +33,7 @@ mod runner;
 mod source;
 mod spec;
 mod store;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,7 @@ pub use runner::{MonitorState, MonitorStatus, Preview};
 pub use source::{FrameCounters, LiveFrame, LiveSource, MAX_FRAME_PIXELS, Next};
 pub use spec::{EventPolicy, MAX_ANALYSIS_FPS, MonitorPatch, MonitorSpec, redact};
 pub use store::{EventQuery, EventRetention, MonitorEvent, MonitorStore, StoredMonitor};
+pub use webhook::redact_url;
 
 use runner::{Runner, Shared};
 
@@ -110,6 +112,9 @@ pub struct MonitorView {
     pub policy: EventPolicy,
     /// Whether a preview is kept.
     pub preview: bool,
+    /// Where events are POSTed, with user, password and query hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
     /// When it was created (Unix seconds).
     pub created: f64,
     /// Its state and counters.
@@ -135,6 +140,7 @@ impl Running {
             threshold: s.threshold,
             policy: s.policy.clone(),
             preview: s.preview,
+            webhook: s.webhook.as_deref().map(redact_url),
             created: self.created,
             status: self.shared.status(),
         }
@@ -215,6 +221,10 @@ impl MonitorHub {
                 .context
                 .service
                 .acting_as(Actor::new(&format!("monitor:{id}"), &id)),
+            webhook: spec
+                .webhook
+                .clone()
+                .map(|url| webhook::Webhook::start(url, shared.webhook.clone())),
             shared: shared.clone(),
         };
         let thread = std::thread::Builder::new()

@@ -15,6 +15,7 @@ use crate::presence::{Change, EventKind, Presence, Sighting};
 use crate::source::{FrameCounters, LiveFrame, LiveSource, Next};
 use crate::spec::MonitorSpec;
 use crate::store::{MonitorEvent, now_unix};
+use crate::webhook::{Deliveries, Webhook};
 use crate::{Context, MonitorError};
 
 /// How long a new connection may take to deliver its first frame, and a
@@ -65,6 +66,13 @@ pub struct MonitorStatus {
     pub lag_seconds: f64,
     /// Faces being tracked now.
     pub tracks: u64,
+    /// Events the webhook's receiver took (2xx).
+    pub webhook_delivered: u64,
+    /// Events the webhook gave up on.
+    pub webhook_failed: u64,
+    /// The webhook's last failure, its URL's secrets hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_error: Option<String>,
 }
 
 /// What a monitor's thread shares with the hub.
@@ -77,6 +85,8 @@ pub(crate) struct Shared {
     events: AtomicU64,
     lag_micros: AtomicU64,
     tracks: AtomicU64,
+    /// What the webhook delivered.
+    pub webhook: Arc<Deliveries>,
     /// The newest annotated JPEG and its number.
     preview: Mutex<Option<Preview>>,
 }
@@ -91,6 +101,7 @@ impl Shared {
             events: AtomicU64::new(0),
             lag_micros: AtomicU64::new(0),
             tracks: AtomicU64::new(0),
+            webhook: Arc::new(Deliveries::default()),
             preview: Mutex::new(None),
         }
     }
@@ -116,6 +127,14 @@ impl Shared {
             events: self.events.load(Ordering::Relaxed),
             lag_seconds: self.lag_micros.load(Ordering::Relaxed) as f64 / 1e6,
             tracks: self.tracks.load(Ordering::Relaxed),
+            webhook_delivered: self.webhook.delivered.load(Ordering::Relaxed),
+            webhook_failed: self.webhook.failed.load(Ordering::Relaxed),
+            webhook_error: self
+                .webhook
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 
@@ -147,6 +166,8 @@ pub(crate) struct Runner {
     pub context: Arc<Context>,
     /// The gallery, acting as this monitor.
     pub service: FaceService,
+    /// Where events are POSTed, if anywhere.
+    pub webhook: Option<Webhook>,
     pub shared: Arc<Shared>,
 }
 
@@ -418,6 +439,9 @@ impl Runner {
                 .set_state(MonitorState::Live, Some(e.to_string()));
         }
         self.shared.events.fetch_add(1, Ordering::Relaxed);
+        if let Some(webhook) = &self.webhook {
+            webhook.send(&event);
+        }
         (self.context.sink)(&event);
     }
 }

@@ -64,6 +64,11 @@ pub struct MonitorSpec {
     /// Keep an annotated preview (`/preview.mjpeg`).
     #[serde(default)]
     pub preview: bool,
+    /// POST every event as JSON to this `http(s)://` URL (retried with
+    /// backoff). Kept sealed like the source; shown with its user,
+    /// password and query hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
 }
 
 fn default_fps() -> f64 {
@@ -115,6 +120,15 @@ impl MonitorSpec {
         }
         if !(-1.0..=1.0).contains(&self.threshold) {
             return invalid(format!("threshold: {} is not in [-1, 1]", self.threshold));
+        }
+        if let Some(url) = &self.webhook
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || url.len() > MAX_SOURCE_BYTES
+                || url.chars().any(char::is_control))
+        {
+            return invalid(format!(
+                "webhook: an http:// or https:// URL of at most {MAX_SOURCE_BYTES} bytes"
+            ));
         }
         let p = &self.policy;
         if !(1..=100).contains(&p.confirm_frames) {
@@ -172,6 +186,8 @@ pub struct MonitorPatch {
     pub policy: Option<EventPolicy>,
     /// Keep a preview or not.
     pub preview: Option<bool>,
+    /// A new webhook URL; `""` removes it.
+    pub webhook: Option<String>,
 }
 
 impl MonitorPatch {
@@ -197,6 +213,9 @@ impl MonitorPatch {
         }
         if let Some(v) = self.preview {
             spec.preview = v;
+        }
+        if let Some(v) = self.webhook {
+            spec.webhook = Some(v).filter(|url| !url.is_empty());
         }
         spec
     }

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS monitors (
     id TEXT PRIMARY KEY,
     created REAL NOT NULL,
     spec TEXT NOT NULL,
-    sealed_source BLOB
+    sealed_spec BLOB
 );
 CREATE TABLE IF NOT EXISTS monitor_keys (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -217,21 +217,22 @@ impl MonitorStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The spec as a row: JSON without the source when it is sealed.
+    /// The spec as a row: when sealing, the whole spec sealed and, in the
+    /// clear, the spec without its source and webhook (which may hold
+    /// passwords and tokens).
     fn row_of(&self, id: &str, spec: &MonitorSpec) -> (String, Option<Vec<u8>>) {
+        let json = serde_json::to_string(spec).expect("a spec serialises");
         match &self.key {
             Some(key) => {
                 let mut shown = spec.clone();
                 shown.source = String::new();
+                shown.webhook = None;
                 (
                     serde_json::to_string(&shown).expect("a spec serialises"),
-                    Some(key.seal(spec.source.as_bytes(), id.as_bytes())),
+                    Some(key.seal(json.as_bytes(), id.as_bytes())),
                 )
             }
-            None => (
-                serde_json::to_string(spec).expect("a spec serialises"),
-                None,
-            ),
+            None => (json, None),
         }
     }
 
@@ -241,21 +242,22 @@ impl MonitorStore {
         json: &str,
         sealed: Option<Vec<u8>>,
     ) -> Result<MonitorSpec, MonitorError> {
-        let mut spec: MonitorSpec = serde_json::from_str(json)
-            .map_err(|e| MonitorError::Invalid(format!("monitor {id}: stored spec: {e}")))?;
-        if let Some(sealed) = sealed {
-            let key = self.key.as_ref().ok_or_else(|| {
-                MonitorError::Invalid(format!(
-                    "monitor {id}: its source is sealed; start with the gallery's key"
-                ))
-            })?;
-            let source = key
-                .open(&sealed, id.as_bytes())
-                .map_err(|e| MonitorError::Invalid(format!("monitor {id}: {e}")))?;
-            spec.source = String::from_utf8(source)
-                .map_err(|_| MonitorError::Invalid(format!("monitor {id}: sealed source")))?;
-        }
-        Ok(spec)
+        let stored = |json: &[u8]| {
+            serde_json::from_slice(json)
+                .map_err(|e| MonitorError::Invalid(format!("monitor {id}: stored spec: {e}")))
+        };
+        let Some(sealed) = sealed else {
+            return stored(json.as_bytes());
+        };
+        let key = self.key.as_ref().ok_or_else(|| {
+            MonitorError::Invalid(format!(
+                "monitor {id}: its source is sealed; start with the gallery's key"
+            ))
+        })?;
+        let json = key
+            .open(&sealed, id.as_bytes())
+            .map_err(|e| MonitorError::Invalid(format!("monitor {id}: {e}")))?;
+        stored(&json)
     }
 
     /// Stores a new monitor.
@@ -264,7 +266,7 @@ impl MonitorStore {
         let created = now_unix();
         self.conn()
             .execute(
-                "INSERT INTO monitors (id, created, spec, sealed_source) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO monitors (id, created, spec, sealed_spec) VALUES (?1, ?2, ?3, ?4)",
                 params![id, created, json, sealed],
             )
             .map_err(|e| self.db(e))?;
@@ -281,7 +283,7 @@ impl MonitorStore {
         let changed = self
             .conn()
             .execute(
-                "UPDATE monitors SET spec = ?2, sealed_source = ?3 WHERE id = ?1",
+                "UPDATE monitors SET spec = ?2, sealed_spec = ?3 WHERE id = ?1",
                 params![id, json, sealed],
             )
             .map_err(|e| self.db(e))?;
@@ -306,9 +308,7 @@ impl MonitorStore {
         let rows: Vec<(String, f64, String, Option<Vec<u8>>)> = {
             let conn = self.conn();
             let mut stmt = conn
-                .prepare(
-                    "SELECT id, created, spec, sealed_source FROM monitors ORDER BY created, id",
-                )
+                .prepare("SELECT id, created, spec, sealed_spec FROM monitors ORDER BY created, id")
                 .map_err(|e| self.db(e))?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .map_err(|e| self.db(e))?
@@ -444,7 +444,8 @@ mod tests {
 
     fn spec() -> MonitorSpec {
         serde_json::from_value(serde_json::json!({
-            "source": "rtsp://admin:s3cret@cam.local/1", "collection": "staff"
+            "source": "rtsp://admin:s3cret@cam.local/1", "collection": "staff",
+            "webhook": "https://hooks.example/in?token=t0ken"
         }))
         .unwrap()
     }
@@ -466,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sealed_source_is_not_in_the_file_and_comes_back_with_the_key() {
+    fn a_sealed_spec_is_not_in_the_file_and_comes_back_with_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.db");
         let master = MasterKey::generate().unwrap();
@@ -478,13 +479,15 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let wal = std::fs::read(dir.path().join("g.db-wal")).unwrap_or_default();
         for file in [&bytes, &wal] {
-            assert!(
-                !file.windows(6).any(|w| w == b"s3cret"),
-                "the password is in the file"
-            );
+            for secret in [&b"s3cret"[..], b"t0ken"] {
+                assert!(
+                    !file.windows(secret.len()).any(|w| w == secret),
+                    "a secret is in the file"
+                );
+            }
         }
         let store = MonitorStore::open(&path, Some(&master), EventRetention::default()).unwrap();
-        assert_eq!(store.list().unwrap()[0].spec.source, spec().source);
+        assert_eq!(store.list().unwrap()[0].spec, spec());
         let without = MonitorStore::open(&path, None, EventRetention::default()).unwrap();
         let err = without.list().unwrap_err().to_string();
         assert!(err.contains("sealed"), "{err}");

@@ -459,6 +459,53 @@ fn a_monitor_reports_who_enters_and_leaves_a_live_stream() {
     );
 }
 
+/// A webhook receiver on 127.0.0.1: answers its first POST 500 and the
+/// others 200, passing on each accepted one's headers (lower case) and body.
+fn webhook_receiver() -> (String, mpsc::Receiver<(String, String)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                headers.push_str(&line.to_ascii_lowercase());
+            }
+            let length: usize = headers
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            if n > 0
+                && tx
+                    .send((headers, String::from_utf8_lossy(&body).into_owned()))
+                    .is_err()
+            {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
 #[test]
 fn monitor_settings_are_checked_and_credentials_never_shown() {
     let server = common::start(|_, _| {});
@@ -477,6 +524,7 @@ fn monitor_settings_are_checked_and_credentials_never_shown() {
         (json!({"threshold": 3}), "threshold"),
         (json!({"source": "ftp://cam/1"}), "source"),
         (json!({"policy": {"confirm_frames": 0}}), "confirm_frames"),
+        (json!({"webhook": "ftp://x/y"}), "webhook"),
     ] {
         let reply = server.post_json("/v1/monitors", &server.admin, &spec(bad));
         assert_eq!(reply.status, 422, "{}", reply.text);
@@ -496,9 +544,15 @@ fn monitor_settings_are_checked_and_credentials_never_shown() {
         "an unknown field is refused"
     );
 
-    let created = server.post_json("/v1/monitors", &server.admin, &spec(json!({})));
+    let (hook, posts) = webhook_receiver();
+    let created = server.post_json(
+        "/v1/monitors",
+        &server.admin,
+        &spec(json!({"webhook": format!("{hook}?token=t0ken")})),
+    );
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.json["source"], "rtsp://***@127.0.0.1:1/cam");
+    assert_eq!(created.json["webhook"], format!("{hook}?***").as_str());
     let id = created.json["id"].as_str().unwrap().to_string();
     // Nothing listens there: the monitor retries, and says why without the password.
     let started = Instant::now();
@@ -522,8 +576,37 @@ fn monitor_settings_are_checked_and_credentials_never_shown() {
         "{}",
         events.text
     );
+    // The webhook got the event after its receiver failed once (retried).
+    let (headers, body) = posts
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a webhook POST");
+    assert!(
+        headers.contains("x-facekit-event: source_lost"),
+        "{headers}"
+    );
+    let posted: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(posted, events.json["events"][0]);
+    let started = Instant::now();
+    let view = loop {
+        let view = server.get(&format!("/v1/monitors/{id}"), Some(&server.reader));
+        if view.json["status"]["webhook_delivered"] == 1 {
+            break view;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{}", view.text);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        view.json["status"]["webhook_error"]
+            .as_str()
+            .unwrap()
+            .contains("500")
+    );
     for text in [&view.text, &listed, &events.text] {
         assert!(!text.contains("s3cret"), "the password was shown: {text}");
+        assert!(
+            !text.contains("t0ken"),
+            "the webhook token was shown: {text}"
+        );
     }
     // A change restarts it with the new settings.
     let patched = server.send(
