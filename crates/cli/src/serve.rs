@@ -1,11 +1,11 @@
 //! `facekit serve` and `facekit keys`: the HTTP API's settings (config file,
 //! then flags), its runtime and signals, and its key file.
 
-use facekit_monitor::MonitorStore;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use facekit_gallery::contract_of;
+use facekit_monitor::MonitorStore;
 use facekit_runtime::Provider;
 use facekit_server::keys::{KeyStore, Role};
 use facekit_server::{Server, ServerConfig};

@@ -1063,6 +1063,16 @@ fn announce_rebuilt(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<(), rusql
     .map(drop)
 }
 
+/// Logs that collection `id`'s facts changed (not its samples): other
+/// processes reread them and keep their index.
+fn announce_changed(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<(), rusqlite::Error> {
+    tx.execute(
+        "INSERT INTO changes (kind, collection_id) VALUES ('collection_changed', ?1)",
+        [id],
+    )
+    .map(drop)
+}
+
 /// Inode of the gallery's `-wal` file, if it exists.
 fn journal_inode(path: &Path) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
@@ -1270,11 +1280,7 @@ impl FaceGallery for Gallery {
             }
             // Every process (this one too) reads the collection's facts
             // afresh; its index stays as it is.
-            tx.execute(
-                "INSERT INTO changes (kind, collection_id) VALUES ('collection_changed', ?1)",
-                [c.id],
-            )
-            .map_err(db)?;
+            announce_changed(&tx, c.id).map_err(db)?;
             tx.commit().map_err(db)
         })?;
         self.collection(collection)

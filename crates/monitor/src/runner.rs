@@ -265,12 +265,12 @@ impl Runner {
         now: f64,
         stream_seconds: f64,
     ) -> Result<(), MonitorError> {
-        let faces = self.context.analyzer.analyze_with(image, false)?;
         let contract = self
             .context
             .contract
             .as_ref()
             .ok_or_else(|| MonitorError::Invalid("the model pack has no recognizer".into()))?;
+        let faces = self.context.analyzer.analyze_with(image, false)?;
         let mut sightings = Vec::with_capacity(faces.len());
         for face in &faces {
             let Some(embedding) = &face.embedding else {

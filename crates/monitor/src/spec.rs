@@ -81,8 +81,14 @@ fn default_threshold() -> f32 {
 
 /// Most frames a monitor analyses per second.
 pub const MAX_ANALYSIS_FPS: f64 = 30.0;
-/// Longest source address.
+/// Longest source or webhook address.
 pub const MAX_SOURCE_BYTES: usize = 2048;
+
+/// Whether an address (source or webhook) is within the length limit and
+/// free of control characters.
+fn bounded_address(address: &str) -> bool {
+    address.len() <= MAX_SOURCE_BYTES && !address.chars().any(char::is_control)
+}
 
 impl MonitorSpec {
     /// Checks every field, naming the first that is wrong.
@@ -91,7 +97,7 @@ impl MonitorSpec {
         if self.source.trim().is_empty() {
             return invalid("source: empty".into());
         }
-        if self.source.len() > MAX_SOURCE_BYTES || self.source.chars().any(char::is_control) {
+        if !bounded_address(&self.source) {
             return invalid(format!(
                 "source: at most {MAX_SOURCE_BYTES} bytes, no control characters"
             ));
@@ -123,8 +129,7 @@ impl MonitorSpec {
         }
         if let Some(url) = &self.webhook
             && (!(url.starts_with("http://") || url.starts_with("https://"))
-                || url.len() > MAX_SOURCE_BYTES
-                || url.chars().any(char::is_control))
+                || !bounded_address(url))
         {
             return invalid(format!(
                 "webhook: an http:// or https:// URL of at most {MAX_SOURCE_BYTES} bytes"

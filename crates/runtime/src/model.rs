@@ -545,9 +545,9 @@ impl OnnxModel {
         } else {
             count.max(1)
         };
+        let len: usize = item.iter().product();
         let run_chunk = |start: usize| -> Result<Vec<Vec<f32>>, RuntimeError> {
             let n = chunk.min(count - start);
-            let len: usize = item.iter().product();
             let mut blob = vec![0.0f32; len * n];
             for (k, dst) in blob.chunks_exact_mut(len).enumerate() {
                 fill(start + k, dst);

@@ -57,7 +57,7 @@ fn hub(state: &AppState) -> Result<Arc<MonitorHub>, ApiError> {
 
 /// Runs a hub operation off the async threads (it may wait for a
 /// monitor's thread to stop, or for SQLite).
-async fn with_hub<T: Send + 'static>(
+pub(crate) async fn with_hub<T: Send + 'static>(
     state: &Arc<AppState>,
     op: impl FnOnce(&MonitorHub) -> Result<T, MonitorError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -254,8 +254,7 @@ pub async fn stream_events(
     headers: HeaderMap,
     payload: Payload<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let hub = hub(&state)?;
-    hub.get(&id)?;
+    hub(&state)?.get(&id)?;
     // Subscribed before the store is read: nothing falls between the two.
     let live = state.monitor_events.subscribe();
     let resume = headers
@@ -272,7 +271,6 @@ pub async fn stream_events(
     };
     struct Feed {
         state: Arc<AppState>,
-        hub: Arc<MonitorHub>,
         id: String,
         live: tokio::sync::broadcast::Receiver<MonitorEvent>,
         last: i64,
@@ -283,7 +281,6 @@ pub async fn stream_events(
     }
     let feed = Feed {
         state,
-        hub,
         id,
         live,
         last,
@@ -293,8 +290,8 @@ pub async fn stream_events(
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         loop {
             if feed.catch_up && feed.backlog.is_empty() {
-                let (hub, id, after) = (feed.hub.clone(), feed.id.clone(), feed.last);
-                let page = tokio::task::spawn_blocking(move || {
+                let (id, after) = (feed.id.clone(), feed.last);
+                let page = with_hub(&feed.state, move |hub| {
                     hub.events(
                         &id,
                         &EventQuery {
@@ -306,7 +303,7 @@ pub async fn stream_events(
                 })
                 .await;
                 match page {
-                    Ok(Ok(page)) => {
+                    Ok(page) => {
                         feed.catch_up = page.len() == REPLAY_PAGE;
                         feed.backlog.extend(page);
                     }

@@ -195,15 +195,12 @@ pub async fn erase_person(
     State(state): State<Arc<AppState>>,
     PathOf((collection, person)): PathOf<(String, String)>,
 ) -> Result<Json<ErasureReceipt>, ApiError> {
-    let monitors = state.monitors.get().cloned();
     let key = person.clone();
     let receipt = state
         .gallery_as(&caller, move |s| s.erase_person(&collection, &person))
         .await?;
-    if let Some(hub) = monitors {
-        tokio::task::spawn_blocking(move || hub.erase_person(&key))
-            .await
-            .map_err(|e| ApiError::internal(format!("erasing monitor events failed: {e}")))??;
+    if state.monitors.get().is_some() {
+        super::monitors::with_hub(&state, move |hub| hub.erase_person(&key)).await?;
     }
     Ok(Json(receipt))
 }
