@@ -9,6 +9,7 @@ use std::process::Command;
 
 /// Tests of the torch feature that must have run (name fragments).
 const EXPECTED: &[&str] = &[
+    "backbones_match_arcface_torch_on_real_aligned_faces",
     "margin_logits_loss_and_gradients_match_arcface_torch",
     "partial_fc_loss_and_gradients_match_arcface_torch_with_the_same_sampled_classes",
 ];
