@@ -12,6 +12,8 @@ pub mod recordio;
 #[cfg(feature = "torch")]
 pub mod backbone;
 #[cfg(feature = "torch")]
+pub mod export;
+#[cfg(feature = "torch")]
 pub mod margin;
 #[cfg(feature = "torch")]
 pub mod partial_fc;
