@@ -156,6 +156,15 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Train recognizers (prepare, run, resume, export): runs the
+    /// `facekit-train` program, built apart because it links libtorch
+    /// (`facekit train --help` lists its commands).
+    #[command(disable_help_flag = true)]
+    Train {
+        /// Arguments for `facekit-train`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 /// `facekit serve` settings; each overrides the config file's `[server]` table.

@@ -175,7 +175,29 @@ fn run(cli: Cli) -> Result<bool> {
             json,
             common,
         } => bench(&input, repeat, json, &common),
+        Command::Train { args } => train(&args),
     }
+}
+
+/// `facekit train …`: runs `facekit-train` (beside this binary, else on
+/// the PATH) with the same arguments and exits with its status. Training
+/// links libtorch, which the main binary never needs.
+fn train(args: &[std::ffi::OsString]) -> Result<bool> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("facekit-train")))
+        .filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| "facekit-train".into());
+    let status = match std::process::Command::new(&program).args(args).status() {
+        Ok(status) => status,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "facekit-train is not installed: it is built apart, with libtorch \
+             (export LIBTORCH=$(bash scripts/train-venv.sh) LD_LIBRARY_PATH=$LIBTORCH/lib; \
+             cargo build --release -p facekit-train --features torch), and found beside facekit or on the PATH"
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot run {}", program.display())),
+    };
+    std::process::exit(status.code().unwrap_or(1));
 }
 
 pub(crate) fn cores() -> usize {

@@ -1870,3 +1870,39 @@ fn bench_breaks_the_time_down_by_stage() {
         assert!(table.lines().any(|l| l.starts_with(name)), "{table}");
     }
 }
+
+#[test]
+fn train_runs_facekit_train_beside_it_or_says_how_to_build_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let facekit = dir.path().join("facekit");
+    std::fs::copy(env!("CARGO_BIN_EXE_facekit"), &facekit).expect("copy the binary");
+    let run = |args: &[&str]| {
+        Command::new(&facekit)
+            .args(args)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .expect("runs")
+    };
+    let missing = run(&["train", "--help"]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("facekit-train is not installed") && stderr.contains("--features torch"),
+        "{stderr}"
+    );
+
+    // A stand-in beside the binary gets every argument and decides the status.
+    let stand_in = dir.path().join("facekit-train");
+    std::fs::write(&stand_in, "#!/bin/sh\necho \"$@\"\nexit 3\n").expect("write");
+    std::fs::set_permissions(
+        &stand_in,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let passed = run(&["train", "export", "runs/a b", "--onnx", "out.onnx"]);
+    assert_eq!(passed.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&passed.stdout).trim(),
+        "export runs/a b --onnx out.onnx"
+    );
+}

@@ -100,27 +100,17 @@ impl EmbedSettings {
     }
 }
 
-fn flipped(img: &RgbImage) -> RgbImage {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let src = img.as_raw();
-    let mut out = Vec::with_capacity(src.len());
-    for y in 0..h {
-        let row = &src[y * w * 3..(y + 1) * w * 3];
-        for x in (0..w).rev() {
-            out.extend_from_slice(&row[x * 3..x * 3 + 3]);
-        }
-    }
-    RgbImage::from_raw(img.width(), img.height(), out).expect("same size")
-}
-
-/// The face crop of one image and whether it fell back to the whole image.
-fn crop_of(
+/// The `side × side` face crop of one image as verification makes it
+/// (detect mode: the largest face, `norm_crop`; else, or when no face is
+/// found, the whole image resized) and whether it fell back to the whole
+/// image. The trainer's own verification uses it too, so both measure the
+/// same crops.
+pub fn face_crop(
     analyzer: &FaceAnalyzer,
-    rec: &ArcFace,
     img: &RgbImage,
+    side: u32,
     mode: ImageMode,
 ) -> Result<(RgbImage, bool), EvalError> {
-    let side = rec.input_size();
     if mode == ImageMode::Detect {
         let largest = analyzer
             .detect(img)?
@@ -128,7 +118,7 @@ fn crop_of(
             .filter_map(|f| Some((f.bbox.area(), f.kps?)))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((_, kps)) = largest {
-            let crop = rec.align(img, &kps).map_err(PipelineError::from)?;
+            let crop = facekit_align::norm_crop(img, &kps, side).map_err(PipelineError::from)?;
             return Ok((crop, false));
         }
     }
@@ -148,10 +138,10 @@ fn embed_image(
     img: &RgbImage,
     settings: &EmbedSettings,
 ) -> Result<ImageEmbedding, EvalError> {
-    let (crop, fallback) = crop_of(analyzer, rec, img, settings.mode)?;
+    let (crop, fallback) = face_crop(analyzer, img, rec.input_size(), settings.mode)?;
     let mut crops = vec![crop];
     if settings.flip {
-        crops.push(flipped(&crops[0]));
+        crops.push(crops[0].mirrored());
     }
     let raw = rec.embed_aligned(&crops).map_err(PipelineError::from)?;
     let sum: Vec<f32> = (0..raw[0].len())
@@ -345,15 +335,4 @@ pub fn pair_scores(embeddings: &[ImageEmbedding], pairs: &[crate::sets::Pair]) -
             facekit_core::cosine_similarity(&embeddings[p.a].embedding, &embeddings[p.b].embedding)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flipping_mirrors_each_row() {
-        let img = RgbImage::from_raw(2, 1, vec![1, 2, 3, 4, 5, 6]).unwrap();
-        assert_eq!(flipped(&img).as_raw(), &[4, 5, 6, 1, 2, 3]);
-    }
 }

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 
 pub use calibration::{Calibration, CalibrationBook, applied_procedure, procedure};
 pub use embed::{
-    EmbedSettings, ImageEmbedding, ImageMode, PhotoFace, embed_faces, embed_images, file_sha256,
-    pair_scores,
+    EmbedSettings, ImageEmbedding, ImageMode, PhotoFace, embed_faces, embed_images, face_crop,
+    file_sha256, pair_scores,
 };
 pub use metrics::{
     FoldedAccuracy, OperatingPoint, RocPoint, STANDARD_FARS, Unmeasurable, at_far, auc, eer,

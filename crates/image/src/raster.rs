@@ -13,6 +13,24 @@ impl std::fmt::Debug for RgbImage {
 }
 
 impl RgbImage {
+    /// The image mirrored left to right (the flip test of verification,
+    /// the flip augmentation of training).
+    ///
+    /// ```
+    /// let img = facekit_image::RgbImage::from_raw(2, 1, vec![1, 2, 3, 4, 5, 6]).unwrap();
+    /// assert_eq!(img.mirrored().as_raw(), &[4, 5, 6, 1, 2, 3]);
+    /// ```
+    pub fn mirrored(&self) -> RgbImage {
+        let row_len = self.width as usize * 3;
+        let mut data = Vec::with_capacity(self.data.len());
+        for row in self.data.chunks_exact(row_len.max(1)) {
+            for pixel in row.chunks_exact(3).rev() {
+                data.extend_from_slice(pixel);
+            }
+        }
+        RgbImage { data, ..*self }
+    }
+
     /// A black image.
     pub fn new(width: u32, height: u32) -> Self {
         Self {

@@ -7,13 +7,21 @@
 //! libtorch comes from PyPI's `torch` wheel (`scripts/train-venv.sh`); it
 //! is needed only to build and run training, never by the rest of facekit.
 
+pub mod prepare;
 pub mod recordio;
+pub mod schedule;
 
 #[cfg(feature = "torch")]
 pub mod backbone;
+#[cfg(feature = "torch")]
+pub mod data;
 #[cfg(feature = "torch")]
 pub mod export;
 #[cfg(feature = "torch")]
 pub mod margin;
 #[cfg(feature = "torch")]
+pub mod optim;
+#[cfg(feature = "torch")]
 pub mod partial_fc;
+#[cfg(feature = "torch")]
+pub mod trainer;

@@ -11,6 +11,7 @@ use std::process::Command;
 const EXPECTED: &[&str] = &[
     "backbones_match_arcface_torch_on_real_aligned_faces",
     "exported_networks_route_and_run_as_recognizers_with_the_trainers_embeddings",
+    "lfw_people_train_verify_and_resume_bit_for_bit",
     "margin_logits_loss_and_gradients_match_arcface_torch",
     "partial_fc_loss_and_gradients_match_arcface_torch_with_the_same_sampled_classes",
 ];
