@@ -10,5 +10,7 @@ LIBTORCH=$(bash "$root/scripts/train-venv.sh")
 export LIBTORCH
 export LD_LIBRARY_PATH=$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export CARGO_TARGET_DIR=$root/target/torch
+# libgomp threads that spin while waiting stall badly on a loaded machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 cd "$root"
 exec cargo test -p facekit-train --features torch --locked "$@"

@@ -138,7 +138,7 @@ fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
 }
 
 /// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Updates done.
     pub step: u64,
@@ -432,25 +432,23 @@ impl Trainer {
         let end = stop_after.map_or(total, |n| total.min(self.step + n));
         let every = self.config.verify.as_ref().map_or(0, |v| v.every);
         let mut lines = Vec::new();
-        if let (0, Some(v)) = (self.step, verification) {
-            // The untrained network's accuracy: where training starts from.
-            let folded = v.accuracy(&self.backbone);
-            let line = Metrics {
-                step: 0,
-                epoch: 0.0,
-                loss: None,
-                lr: None,
-                samples_per_s: None,
+        let mut record = |line: Metrics, lines: &mut Vec<Metrics>| -> Result<(), TrainError> {
+            let text = serde_json::to_string(&line).expect("serialisable");
+            writeln!(log, "{text}").map_err(file_error(&log_path))?;
+            lines.push(line);
+            Ok(())
+        };
+        let verified = |line: Metrics, v: &Verification, net: &Backbone| {
+            let folded = v.accuracy(net);
+            Metrics {
                 accuracy: Some(folded.mean),
                 accuracy_std: Some(folded.std),
-            };
-            writeln!(
-                log,
-                "{}",
-                serde_json::to_string(&line).expect("serialisable")
-            )
-            .map_err(file_error(&log_path))?;
-            lines.push(line);
+                ..line
+            }
+        };
+        if let (0, Some(v)) = (self.step, verification) {
+            // The untrained network's accuracy: where training starts from.
+            record(verified(Metrics::default(), v, &self.backbone), &mut lines)?;
         }
         let (mut losses, mut clock, mut since) = (Vec::new(), std::time::Instant::now(), self.step);
         while self.step < end {
@@ -460,7 +458,7 @@ impl Trainer {
                 verification.is_some() && ((every > 0 && self.step.is_multiple_of(every)) || last);
             if self.step.is_multiple_of(self.config.log_every.max(1)) || last || verify_now {
                 let seconds = clock.elapsed().as_secs_f64();
-                let mut line = Metrics {
+                let line = Metrics {
                     step: self.step,
                     epoch: self.step as f64 / per_epoch,
                     loss: Some(losses.iter().sum::<f64>() / losses.len().max(1) as f64),
@@ -468,20 +466,13 @@ impl Trainer {
                     samples_per_s: Some(
                         (self.step - since) as f64 * self.config.batch_size as f64 / seconds,
                     ),
-                    accuracy: None,
-                    accuracy_std: None,
+                    ..Metrics::default()
                 };
-                if let (true, Some(v)) = (verify_now, verification) {
-                    let folded = v.accuracy(&self.backbone);
-                    (line.accuracy, line.accuracy_std) = (Some(folded.mean), Some(folded.std));
-                }
-                writeln!(
-                    log,
-                    "{}",
-                    serde_json::to_string(&line).expect("serialisable")
-                )
-                .map_err(file_error(&log_path))?;
-                lines.push(line);
+                let line = match (verify_now, verification) {
+                    (true, Some(v)) => verified(line, v, &self.backbone),
+                    _ => line,
+                };
+                record(line, &mut lines)?;
                 (losses, clock, since) = (Vec::new(), std::time::Instant::now(), self.step);
             }
             let checkpoint_now = self.config.checkpoint_every > 0

@@ -62,6 +62,11 @@ fn assert_close(what: &str, actual: &Tensor, expected: &[f32]) {
     );
 }
 
+fn assert_loss(name: &str, loss: &Tensor, case: &Value) {
+    let expected = case["loss"].as_f64().expect("loss") as f32;
+    assert_close(&format!("{name} loss"), loss, &[expected]);
+}
+
 fn margin_named(name: &str) -> CombinedMargin {
     match name {
         "arcface" => CombinedMargin::arcface(),
@@ -97,11 +102,7 @@ fn margin_logits_loss_and_gradients_match_arcface_torch() {
         let logits = margin_named(name).apply(&cosine, &labels);
         assert_close(&format!("{name} logits"), &logits, &floats(&case["logits"]));
         let loss = softmax_cross_entropy(&logits, &labels);
-        assert_close(
-            &format!("{name} loss"),
-            &loss,
-            &[case["loss"].as_f64().expect("loss") as f32],
-        );
+        assert_loss(name, &loss, case);
         loss.backward();
         assert_close(
             &format!("{name} gradient"),
@@ -153,11 +154,7 @@ fn partial_fc_loss_and_gradients_match_arcface_torch_with_the_same_sampled_class
             "{name}: sampled centres"
         );
         let loss = pfc.forward_sampled(&embeddings, &sampled);
-        assert_close(
-            &format!("{name} loss"),
-            &loss,
-            &[case["loss"].as_f64().expect("loss") as f32],
-        );
+        assert_loss(name, &loss, case);
         loss.backward();
         assert_close(
             &format!("{name} embedding gradient"),
