@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use facekit_eval::{ImageMode, ImageSource};
+use facekit_eval::ImageSource;
 use facekit_pipeline::FaceAnalyzer;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
@@ -91,17 +91,24 @@ impl Default for TrainConfig {
     }
 }
 
-/// LFW-style pairs checked while training.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A verification set checked while training: an InsightFace `.bin`, LFW
+/// `pairs.txt` + images, or CFP, as `facekit eval verify` takes them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct VerifyConfig {
-    /// `pairs.txt`.
-    pub pairs: PathBuf,
-    /// The image folder it refers to.
-    pub images: PathBuf,
+    /// An InsightFace `.bin` set (aligned crops).
+    pub bin: Option<PathBuf>,
+    /// LFW `pairs.txt`.
+    pub pairs: Option<PathBuf>,
+    /// The image folder `pairs` refers to.
+    pub images: Option<PathBuf>,
+    /// A CFP folder (holding `Protocol/`).
+    pub cfp: Option<PathBuf>,
+    /// CFP protocol, `fp` or `ff` (default `fp`).
+    pub protocol: Option<String>,
     /// Only the first this many pairs (whole folds: 600 per LFW fold); 0: all.
     pub first_pairs: usize,
-    /// Verify every this many steps (and at the end).
+    /// Verify every this many steps (and at step 0 and the end).
     pub every: u64,
 }
 
@@ -163,11 +170,20 @@ pub struct Verification {
 }
 
 impl Verification {
-    /// Reads the pairs and makes each image's crop as `facekit eval verify`
-    /// does in detect mode (largest face, `norm_crop` to 112; the whole
-    /// image resized when none is found).
+    /// Reads the set and makes each image's crop as `facekit eval verify`
+    /// does (a `.bin` is crops already, resized to 112; LFW and CFP photos
+    /// get their largest face `norm_crop`ped, or are resized whole when
+    /// none is found).
     pub fn prepare(config: &VerifyConfig, analyzer: &FaceAnalyzer) -> Result<Self, TrainError> {
-        let mut set = facekit_eval::read_lfw_pairs(&config.pairs, &config.images)?;
+        let source = facekit_eval::SetSource {
+            bin: config.bin.clone(),
+            pairs: config.pairs.clone(),
+            images: config.images.clone(),
+            cfp: config.cfp.clone(),
+            protocol: config.protocol.clone().unwrap_or_else(|| "fp".into()),
+            mode: None,
+        };
+        let (mut set, mode) = source.read()?;
         if config.first_pairs > 0 {
             set.pairs.truncate(config.first_pairs);
         }
@@ -187,20 +203,20 @@ impl Verification {
             .par_iter()
             .map(|&i| {
                 let source = &set.images[i];
-                let ImageSource::File(path) = source else {
-                    unreachable!("pairs.txt names files")
+                let image_error = |e| facekit_eval::EvalError::Image {
+                    image: source.describe(),
+                    source: e,
                 };
-                let img = facekit_image::decode_file(path, limits).map_err(|e| {
-                    facekit_eval::EvalError::Image {
-                        image: path.display().to_string(),
-                        source: e,
+                let img = match source {
+                    ImageSource::File(path) => facekit_image::decode_file(path, limits),
+                    ImageSource::Encoded { bytes, .. } => {
+                        facekit_image::decode_bytes(bytes, limits)
                     }
-                })?;
-                Ok(
-                    facekit_eval::face_crop(analyzer, &img, 112, ImageMode::Detect)?
-                        .0
-                        .into_raw(),
-                )
+                }
+                .map_err(image_error)?;
+                Ok(facekit_eval::face_crop(analyzer, &img, 112, mode)?
+                    .0
+                    .into_raw())
             })
             .collect::<Result<_, facekit_eval::EvalError>>()?;
         Ok(Self { crops, pairs })

@@ -21,6 +21,38 @@ fn detector_of(pack: &Path) -> FaceAnalyzer {
         .expect("det_500m loads")
 }
 
+/// `facekit eval verify`'s accuracy (its crops, flip test, 10 folds) on
+/// the first `first_pairs` pairs of a set (0: all), with `evaluator`'s
+/// recognizer.
+fn facekit_eval_accuracy(
+    evaluator: &FaceAnalyzer,
+    source: &facekit_eval::SetSource,
+    first_pairs: usize,
+) -> f64 {
+    let (mut set, mode) = source.read().expect("the set");
+    if first_pairs > 0 {
+        set.pairs.truncate(first_pairs);
+    }
+    let settings = facekit_eval::EmbedSettings::of(evaluator, mode, true).expect("settings");
+    let used: std::collections::BTreeSet<usize> =
+        set.pairs.iter().flat_map(|p| [p.a, p.b]).collect();
+    let images: Vec<_> = used.iter().map(|&i| set.images[i].clone()).collect();
+    let embeddings =
+        facekit_eval::embed_images(evaluator, &images, &settings, 2, None, &|| ()).expect("embeds");
+    let at = |i: usize| used.iter().position(|&u| u == i).expect("used");
+    let pairs: Vec<facekit_eval::Pair> = set
+        .pairs
+        .iter()
+        .map(|p| facekit_eval::Pair {
+            a: at(p.a),
+            b: at(p.b),
+            same: p.same,
+        })
+        .collect();
+    let same: Vec<bool> = pairs.iter().map(|p| p.same).collect();
+    facekit_eval::folded_accuracy(&facekit_eval::pair_scores(&embeddings, &pairs), &same, 10).mean
+}
+
 fn weights(trainer: &Trainer, dir: &Path) -> Vec<(String, Vec<f32>)> {
     trainer.save(dir).expect("saves");
     let mut out = Vec::new();
@@ -84,10 +116,11 @@ fn lfw_people_train_verify_and_resume_bit_for_bit() {
         log_every: 2,
         threads: 2,
         verify: Some(VerifyConfig {
-            pairs: facekit_testdata::shared("lfw/pairs.txt"),
-            images: lfw.clone(),
+            pairs: Some(facekit_testdata::shared("lfw/pairs.txt")),
+            images: Some(lfw.clone()),
             first_pairs: 20,
             every: 3,
+            ..VerifyConfig::default()
         }),
         ..TrainConfig::default()
     };
@@ -120,35 +153,37 @@ fn lfw_people_train_verify_and_resume_bit_for_bit() {
     facekit_train::export::write_onnx(&straight.backbone, &eval_pack.path().join("trained.onnx"))
         .expect("export");
     let evaluator = detector_of(eval_pack.path());
-    let mut set = facekit_eval::read_lfw_pairs(&facekit_testdata::shared("lfw/pairs.txt"), &lfw)
-        .expect("pairs");
-    set.pairs.truncate(20);
-    let settings =
-        facekit_eval::EmbedSettings::of(&evaluator, facekit_eval::ImageMode::Detect, true)
-            .expect("settings");
-    let used: std::collections::BTreeSet<usize> =
-        set.pairs.iter().flat_map(|p| [p.a, p.b]).collect();
-    let images: Vec<_> = used.iter().map(|&i| set.images[i].clone()).collect();
-    let embeddings = facekit_eval::embed_images(&evaluator, &images, &settings, 2, None, &|| ())
-        .expect("embeds");
-    let at = |i: usize| used.iter().position(|&u| u == i).expect("used");
-    let pairs: Vec<facekit_eval::Pair> = set
-        .pairs
-        .iter()
-        .map(|p| facekit_eval::Pair {
-            a: at(p.a),
-            b: at(p.b),
-            same: p.same,
-        })
-        .collect();
-    let same: Vec<bool> = pairs.iter().map(|p| p.same).collect();
-    let evaluated =
-        facekit_eval::folded_accuracy(&facekit_eval::pair_scores(&embeddings, &pairs), &same, 10);
+    let pairs_source = facekit_eval::SetSource {
+        pairs: Some(facekit_testdata::shared("lfw/pairs.txt")),
+        images: Some(lfw.clone()),
+        ..Default::default()
+    };
+    let evaluated = facekit_eval_accuracy(&evaluator, &pairs_source, 20);
     let trainer_accuracy = last.accuracy.expect("verified at the end");
     assert!(
-        (evaluated.mean - trainer_accuracy).abs() <= 0.001,
-        "facekit eval {} vs the trainer {trainer_accuracy}",
-        evaluated.mean
+        (evaluated - trainer_accuracy).abs() <= 0.001,
+        "facekit eval {evaluated} vs the trainer {trainer_accuracy}"
+    );
+
+    // An InsightFace .bin set (aligned crops) verifies the same way too.
+    let bin_path = facekit_testdata::shared("verification/small_lfw.bin");
+    let bin = VerifyConfig {
+        bin: Some(bin_path.clone()),
+        every: 1,
+        ..VerifyConfig::default()
+    };
+    let on_bin = Verification::prepare(&bin, &analyzer)
+        .expect("a .bin set")
+        .accuracy(&straight.backbone);
+    let bin_source = facekit_eval::SetSource {
+        bin: Some(bin_path),
+        ..Default::default()
+    };
+    let evaluated = facekit_eval_accuracy(&evaluator, &bin_source, 0);
+    assert!(
+        (evaluated - on_bin.mean).abs() <= 0.001,
+        "facekit eval {evaluated} vs the trainer {}",
+        on_bin.mean
     );
 
     let mut first = Trainer::new(config("resumed")).expect("starts");
