@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use facekit_core::sha256_hex;
-use facekit_image::{RgbImage, decode_bytes, read_file, resize_linear};
+use facekit_image::{RgbImage, decode_bytes, resize_linear};
 use facekit_pipeline::{FaceAnalyzer, PipelineError};
 use facekit_recognition::ArcFace;
 use rayon::prelude::*;
@@ -171,23 +171,15 @@ fn hash_and_compute<T>(
     compute: &(dyn Fn(&RgbImage) -> Result<T, EvalError> + Sync),
 ) -> Result<(String, Option<T>), EvalError> {
     let limits = &analyzer.options().limits;
-    let image_error = |e| EvalError::Image {
-        image: source.describe(),
-        source: e,
-    };
-    let read;
-    let bytes = match source {
-        ImageSource::File(p) => {
-            read = read_file(p, limits).map_err(image_error)?;
-            &read
-        }
-        ImageSource::Encoded { bytes, .. } => bytes,
-    };
-    let key = sha256_hex(bytes);
+    let bytes = source.bytes(limits)?;
+    let key = sha256_hex(&bytes);
     if known.contains_key(&key) {
         return Ok((key, None));
     }
-    let img = decode_bytes(bytes, limits).map_err(image_error)?;
+    let img = decode_bytes(&bytes, limits).map_err(|e| EvalError::Image {
+        image: source.describe(),
+        source: e,
+    })?;
     Ok((key, Some(compute(&img)?)))
 }
 

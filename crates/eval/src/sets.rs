@@ -22,6 +22,22 @@ pub enum ImageSource {
 }
 
 impl ImageSource {
+    /// The encoded bytes: the file read within `limits`, or the bytes held.
+    pub fn bytes(
+        &self,
+        limits: &facekit_image::DecodeLimits,
+    ) -> Result<std::borrow::Cow<'_, [u8]>, EvalError> {
+        match self {
+            Self::File(p) => facekit_image::read_file(p, limits)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| EvalError::Image {
+                    image: self.describe(),
+                    source: e,
+                }),
+            Self::Encoded { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
+        }
+    }
+
     /// A name for messages.
     pub fn describe(&self) -> String {
         match self {
@@ -59,6 +75,50 @@ impl PairSet {
     pub fn counts(&self) -> (usize, usize) {
         let same = self.pairs.iter().filter(|p| p.same).count();
         (same, self.pairs.len() - same)
+    }
+
+    /// The first `count` pairs (whole folds when `count` is a multiple of
+    /// the fold size; 0: all) and only the images they use, renumbered in
+    /// their original order.
+    ///
+    /// ```
+    /// use facekit_eval::{ImageSource, Pair, PairSet};
+    /// let image = |n: &str| ImageSource::File(n.into());
+    /// let set = PairSet {
+    ///     source: "demo".into(),
+    ///     images: vec![image("a"), image("b"), image("c"), image("d")],
+    ///     pairs: vec![Pair { a: 2, b: 0, same: true }, Pair { a: 1, b: 3, same: false }],
+    /// };
+    /// let first = set.first_pairs(1);
+    /// assert_eq!(first.images, vec![image("a"), image("c")]);
+    /// assert_eq!(first.pairs, vec![Pair { a: 1, b: 0, same: true }]);
+    /// ```
+    pub fn first_pairs(mut self, count: usize) -> PairSet {
+        if count > 0 {
+            self.pairs.truncate(count);
+        }
+        let mut used: Vec<usize> = self.pairs.iter().flat_map(|p| [p.a, p.b]).collect();
+        used.sort_unstable();
+        used.dedup();
+        let position = |i: usize| used.binary_search(&i).expect("listed above");
+        let pairs = self
+            .pairs
+            .iter()
+            .map(|p| Pair {
+                a: position(p.a),
+                b: position(p.b),
+                same: p.same,
+            })
+            .collect();
+        let mut images: Vec<Option<ImageSource>> = self.images.into_iter().map(Some).collect();
+        PairSet {
+            source: self.source,
+            images: used
+                .iter()
+                .map(|&i| images[i].take().expect("once each"))
+                .collect(),
+            pairs,
+        }
     }
 }
 

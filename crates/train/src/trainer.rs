@@ -9,7 +9,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use facekit_eval::ImageSource;
 use facekit_pipeline::FaceAnalyzer;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
@@ -183,42 +182,26 @@ impl Verification {
             protocol: config.protocol.clone().unwrap_or_else(|| "fp".into()),
             mode: None,
         };
-        let (mut set, mode) = source.read()?;
-        if config.first_pairs > 0 {
-            set.pairs.truncate(config.first_pairs);
-        }
-        // Only the images the kept pairs use, renumbered.
-        let mut used: Vec<usize> = set.pairs.iter().flat_map(|p| [p.a, p.b]).collect();
-        used.sort_unstable();
-        used.dedup();
-        let position = |i: usize| used.binary_search(&i).expect("listed above");
-        let pairs = set
-            .pairs
-            .iter()
-            .map(|p| (position(p.a), position(p.b), p.same))
-            .collect();
+        let (set, mode) = source.read()?;
+        let set = set.first_pairs(config.first_pairs);
         let limits = &analyzer.options().limits;
         use rayon::prelude::*;
-        let crops: Vec<Vec<u8>> = used
-            .par_iter()
-            .map(|&i| {
-                let source = &set.images[i];
-                let image_error = |e| facekit_eval::EvalError::Image {
-                    image: source.describe(),
-                    source: e,
-                };
-                let img = match source {
-                    ImageSource::File(path) => facekit_image::decode_file(path, limits),
-                    ImageSource::Encoded { bytes, .. } => {
-                        facekit_image::decode_bytes(bytes, limits)
-                    }
-                }
-                .map_err(image_error)?;
-                Ok(facekit_eval::face_crop(analyzer, &img, 112, mode)?
-                    .0
-                    .into_raw())
-            })
-            .collect::<Result<_, facekit_eval::EvalError>>()?;
+        let crops: Vec<Vec<u8>> =
+            set.images
+                .par_iter()
+                .map(|source| {
+                    let img = facekit_image::decode_bytes(&source.bytes(limits)?, limits).map_err(
+                        |e| facekit_eval::EvalError::Image {
+                            image: source.describe(),
+                            source: e,
+                        },
+                    )?;
+                    Ok(facekit_eval::face_crop(analyzer, &img, 112, mode)?
+                        .0
+                        .into_raw())
+                })
+                .collect::<Result<_, facekit_eval::EvalError>>()?;
+        let pairs = set.pairs.iter().map(|p| (p.a, p.b, p.same)).collect();
         Ok(Self { crops, pairs })
     }
 

@@ -29,26 +29,12 @@ fn facekit_eval_accuracy(
     source: &facekit_eval::SetSource,
     first_pairs: usize,
 ) -> f64 {
-    let (mut set, mode) = source.read().expect("the set");
-    if first_pairs > 0 {
-        set.pairs.truncate(first_pairs);
-    }
+    let (set, mode) = source.read().expect("the set");
+    let set = set.first_pairs(first_pairs);
     let settings = facekit_eval::EmbedSettings::of(evaluator, mode, true).expect("settings");
-    let used: std::collections::BTreeSet<usize> =
-        set.pairs.iter().flat_map(|p| [p.a, p.b]).collect();
-    let images: Vec<_> = used.iter().map(|&i| set.images[i].clone()).collect();
-    let embeddings =
-        facekit_eval::embed_images(evaluator, &images, &settings, 2, None, &|| ()).expect("embeds");
-    let at = |i: usize| used.iter().position(|&u| u == i).expect("used");
-    let pairs: Vec<facekit_eval::Pair> = set
-        .pairs
-        .iter()
-        .map(|p| facekit_eval::Pair {
-            a: at(p.a),
-            b: at(p.b),
-            same: p.same,
-        })
-        .collect();
+    let embeddings = facekit_eval::embed_images(evaluator, &set.images, &settings, 2, None, &|| ())
+        .expect("embeds");
+    let pairs = set.pairs;
     let same: Vec<bool> = pairs.iter().map(|p| p.same).collect();
     facekit_eval::folded_accuracy(&facekit_eval::pair_scores(&embeddings, &pairs), &same, 10).mean
 }
